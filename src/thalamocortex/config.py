@@ -1,0 +1,171 @@
+"""The one typed parameter spec.
+
+Every parameter has a default, a unit, a valid range and a one-line doc. Parameters are grouped
+by stage (``behavior``, ``preprocess``, ``encoding``, ``opto``, ``stats``, ``pipeline``); the
+in-silico experiment has its own spec (:class:`thalamocortex.simulate.params.SimulationConfig`)
+built on the same base class. Configs load from / save to YAML, and validation errors name
+the offending key and its allowed range.
+
+Define a parameter with :func:`param`::
+
+    lowpass_hz: float = param(10.0, "Hz", "low-pass cut-off of the lever filter", gt=0)
+
+Where the paper's method is unknown, the doc string says which convention the default follows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration file or dictionary failed validation."""
+
+
+def param(default: Any, unit: str, doc: str, **constraints: Any) -> Any:
+    """A parameter field with a unit, a doc line and optional bounds (ge/gt/le/lt)."""
+    return Field(default=default, description=doc, json_schema_extra={"unit": unit}, **constraints)
+
+
+class ParamGroup(BaseModel):
+    """Base class of every parameter group: unknown keys are errors, assignments validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def _range_text(info: Any) -> str:
+    parts = []
+    for meta in info.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            v = getattr(meta, attr, None)
+            if v is not None:
+                parts.append(f"{sym} {v}")
+    return ", ".join(parts) if parts else "any"
+
+
+def describe(model: type[BaseModel], prefix: str = "") -> list[dict[str, Any]]:
+    """Flatten a parameter spec into rows: key, default, unit, range, doc.
+
+    Used by ``thalamocortex params`` and by docs/parameters.md so both come from the spec.
+    """
+    rows: list[dict[str, Any]] = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows.extend(describe(ann, key + "."))
+            continue
+        extra = info.json_schema_extra or {}
+        default = info.default if info.default_factory is None else info.default_factory()
+        if isinstance(default, BaseModel):
+            default = default.model_dump()
+        rows.append(
+            {
+                "key": key,
+                "default": default,
+                "unit": extra.get("unit", "") if isinstance(extra, dict) else "",
+                "range": _range_text(info),
+                "doc": info.description or "",
+            }
+        )
+    return rows
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
+    lines = [f"invalid parameters in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        allowed = ""
+        # walk the spec to report the allowed range of the offending key
+        target: Any = model
+        info = None
+        for part in e["loc"]:
+            fields = getattr(target, "model_fields", None)
+            if not fields or part not in fields:
+                info = None
+                break
+            info = fields[part]
+            target = info.annotation
+        if info is not None:
+            unit = (info.json_schema_extra or {}).get("unit", "")
+            allowed = f" (allowed: {_range_text(info)}{', unit ' + unit if unit else ''})"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"  {key}: unknown key")
+        else:
+            lines.append(f"  {key}: {e['msg']}; got {e.get('input')!r}{allowed}")
+    return "\n".join(lines)
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], source: str = "<dict>") -> Any:
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, model, source)) from None
+
+
+def load_yaml(model: type[BaseModel], path: str | Path) -> Any:
+    """Load and validate a YAML file against ``model``; errors name the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path}: not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at top level")
+    return validate(model, data, str(path))
+
+
+def save_yaml(cfg: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis parameters, one group per stage. Later stages add their fields here.
+# ---------------------------------------------------------------------------------------------
+
+
+class PipelineParams(ParamGroup):
+    scheduler: str = param(
+        "local",
+        "",
+        "Dask scheduler: 'local' (LocalCluster), 'sync' (no parallelism), or a scheduler address",
+    )
+    n_workers: int = param(2, "processes", "workers of the local Dask cluster", ge=1, le=256)
+    threads_per_worker: int = param(1, "threads", "threads per local Dask worker", ge=1, le=64)
+    resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
+
+
+def _groups():
+    # imported here: each stage keeps its parameter group next to its code
+    from thalamocortex.behavior.params import BehaviorParams
+    from thalamocortex.encoding.params import EncodingParams
+    from thalamocortex.opto.params import OptoParams
+    from thalamocortex.preprocess.params import PreprocessParams
+    from thalamocortex.stats.params import StatsParams
+
+    return BehaviorParams, PreprocessParams, EncodingParams, OptoParams, StatsParams
+
+
+_Behavior, _Preprocess, _Encoding, _Opto, _Stats = _groups()
+
+
+class Config(ParamGroup):
+    """All analysis parameters of ``thalamocortex run`` / ``demo``, grouped by stage."""
+
+    behavior: _Behavior = Field(default_factory=_Behavior)
+    preprocess: _Preprocess = Field(default_factory=_Preprocess)
+    encoding: _Encoding = Field(default_factory=_Encoding)
+    opto: _Opto = Field(default_factory=_Opto)
+    stats: _Stats = Field(default_factory=_Stats)
+    pipeline: PipelineParams = Field(default_factory=PipelineParams)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """The analysis config from a YAML file, or the defaults when ``path`` is None."""
+    return Config() if path is None else load_yaml(Config, path)

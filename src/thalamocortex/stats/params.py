@@ -1,0 +1,14 @@
+"""Parameters of mice-as-replicates statistics."""
+
+from __future__ import annotations
+
+from thalamocortex.config import ParamGroup, param
+
+
+class StatsParams(ParamGroup):
+    alpha: float = param(0.05, "", "significance level of group tests", gt=0, lt=1)
+    n_bootstrap: int = param(
+        2000, "resamples", "hierarchical bootstrap resamples (mice, then trials/ROIs)", ge=100
+    )
+    n_permutations: int = param(2000, "resamples", "permutations of permutation nulls", ge=100)
+    seed: int = param(0, "", "seed of every resampling generator", ge=0)
