@@ -121,7 +121,9 @@ class Lever:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.rate) and self.rate > 0):
-            raise ValueError(f"Lever.rate: expected a positive sampling rate in Hz, got {self.rate}")
+            raise ValueError(
+                f"Lever.rate: expected a positive sampling rate in Hz, got {self.rate}"
+            )
 
     @property
     def values(self) -> np.ndarray:

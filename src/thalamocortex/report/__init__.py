@@ -1,1 +1,1 @@
-"""report."""
+"""Figures and the HTML report."""

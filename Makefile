@@ -1,0 +1,49 @@
+# Two set-up commands (README): `make demo` and `make test`. Both create .venv and install
+# everything: torch==2.13.0 (CPU) FIRST, then the package with its extras, with constraints.txt
+# pinning torch for every pip call so nothing pulls a CUDA build.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-slow test-all bench lint format docs clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install "torch==2.13.0"
+	$(BIN)/pip install -e ".[imaging,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/thalamocortex demo --out demo_out
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test-slow: install
+	$(BIN)/pytest -m slow
+
+test-all: install
+	$(BIN)/pytest -m "" -n 2 --dist loadfile
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+docs: install
+	$(BIN)/thalamocortex params --markdown > docs/parameters.md
+
+clean:
+	rm -rf $(VENV) demo_out

@@ -1,0 +1,232 @@
+"""The command line. Thin: parses arguments, calls the API, prints.
+
+thalamocortex demo [--out DIR]                       simulate + analyse + report
+thalamocortex simulate --preset demo --out DIR       the in-silico experiment
+thalamocortex inspect DATASET                        what a dataset contains
+thalamocortex run DATASET --config my.yaml           every analysis stage + report
+thalamocortex <stage> DATASET                        one stage (and what it needs)
+thalamocortex report RESULTS                         rebuild the HTML report
+thalamocortex params [--markdown]                    the parameter spec
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from thalamocortex import __version__
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "dataset", type=Path, help="dataset folder (sub-<mouse>/sub-<mouse>_ses-<n>.nwb)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="results folder (default: DATASET/../results)"
+    )
+    p.add_argument("--config", type=Path, default=None, help="YAML file of analysis parameters")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler: 'local', 'sync' or an address (overrides the config)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from thalamocortex.pipeline.stages import STAGES
+
+    ap = argparse.ArgumentParser(
+        prog="thalamocortex",
+        description="M1 and its inputs across motor learning: analysis and in-silico experiment",
+    )
+    ap.add_argument("--version", action="version", version=f"thalamocortex {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="simulate an in-silico cohort (NWB + ground_truth/)")
+    p.add_argument("--preset", default="demo", help="tiny | demo | paper")
+    p.add_argument("--out", type=Path, required=True, help="output dataset folder")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
+    p.add_argument("--null", action="store_true", help="switch off every learning-related change")
+    p.add_argument("--config", type=Path, default=None, help="YAML simulation config (overrides)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("inspect", help="summarise a dataset (mice, sessions, ROIs, trials)")
+    p.add_argument("dataset", type=Path)
+
+    p = sub.add_parser("demo", help="simulate the default cohort, run everything, write the report")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
+    p.add_argument("--preset", default="demo", help="simulation preset (tiny | demo | paper)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--null", action="store_true", help="a null cohort (no learning effects)")
+    p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler (local | sync | address)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("run", help="run every analysis stage on a dataset and write the report")
+    _add_common(p)
+    p.add_argument("--stages", nargs="*", default=None, help="only these stages (and needs)")
+
+    for name, spec in STAGES.items():
+        p = sub.add_parser(name, help=spec.help or f"run the {name} stage")
+        _add_common(p)
+
+    p = sub.add_parser("report", help="rebuild the HTML report from a results folder")
+    p.add_argument("results", type=Path)
+
+    p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
+    p.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    p.add_argument("--simulation", action="store_true", help="the simulation parameters instead")
+    return ap
+
+
+def _config(args):
+    from thalamocortex.config import load_config
+
+    cfg = load_config(args.config)
+    if getattr(args, "scheduler", None):
+        cfg.pipeline.scheduler = args.scheduler
+    return cfg
+
+
+def _results_dir(args) -> Path:
+    return args.out if args.out is not None else args.dataset.resolve().parent / "results"
+
+
+def _simulation_config(preset: str, seed, null: bool, config: Path | None):
+    from thalamocortex.config import load_yaml
+    from thalamocortex.simulate.params import SimulationConfig
+    from thalamocortex.simulate.params import preset as get_preset
+
+    cfg = get_preset(preset)
+    if config is not None:
+        over = load_yaml(SimulationConfig, config)
+        cfg = cfg.model_copy(update=over.model_dump(exclude_unset=True))
+    if seed is not None:
+        cfg = cfg.model_copy(update={"seed": seed})
+    if null:
+        cfg = cfg.null()
+    return cfg
+
+
+def cmd_simulate(args) -> int:
+    from thalamocortex.simulate.cohort import simulate_cohort
+
+    cfg = _simulation_config(args.preset, args.seed, args.null, args.config)
+    t = time.perf_counter()
+    out = simulate_cohort(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from thalamocortex.data.layout import discover
+
+    table = discover(args.dataset)
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(f"dataset {args.dataset}: {table['mouse'].nunique()} mice, {len(table)} sessions")
+        by = table.groupby(["experiment", "region"]).agg(
+            mice=("mouse", "nunique"), sessions=("session", "count")
+        )
+        print(by.to_string())
+        cols = [
+            c
+            for c in ("mouse", "session", "experiment", "region", "n_rois", "n_frames", "n_trials")
+            if c in table.columns
+        ]
+        print(table[cols].to_string(index=False))
+    return 0
+
+
+def _run(dataset: Path, results: Path, cfg, stages, quiet: bool) -> Path:
+    from thalamocortex.pipeline.run import run_pipeline
+    from thalamocortex.report.html import build_report
+
+    timings = run_pipeline(dataset, results, cfg, stages=stages, progress=not quiet)
+    for name, sec in timings.items():
+        print(f"  {name:<14s} {'skipped (up to date)' if sec == 0 else f'{sec:6.1f} s'}")
+    report = build_report(results)
+    print(f"report: {report.resolve()}")
+    return report
+
+
+def cmd_run(args, stages=None) -> int:
+    _run(args.dataset, _results_dir(args), _config(args), stages, args.quiet)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from thalamocortex.simulate.cohort import simulate_cohort
+
+    t0 = time.perf_counter()
+    out = args.out
+    dataset = out / "dataset"
+    cfg = _simulation_config(args.preset, args.seed, args.null, None)
+    if not (dataset / "ground_truth" / "cohort.yaml").is_file():
+        simulate_cohort(cfg, dataset, progress=not args.quiet, overwrite=True)
+    else:
+        print(f"using the existing simulated dataset in {dataset}")
+    _run(dataset, out / "results", _config(args), None, args.quiet)
+    print(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from thalamocortex.report.html import build_report
+
+    print(f"report: {build_report(args.results).resolve()}")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from thalamocortex.config import Config, describe
+
+    if args.simulation:
+        from thalamocortex.simulate.params import SimulationConfig as spec
+    else:
+        spec = Config
+    rows = describe(spec)
+    if args.markdown:
+        print("| key | default | unit | range | description |\n|---|---|---|---|---|")
+        for r in rows:
+            print(f"| `{r['key']}` | `{r['default']}` | {r['unit']} | {r['range']} | {r['doc']} |")
+    else:
+        for r in rows:
+            print(f"{r['key']:<44s} {r['default']!s:<14.14s} {r['unit']:<10s} {r['doc']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from thalamocortex.config import ConfigError
+    from thalamocortex.data.errors import DataError
+    from thalamocortex.pipeline.stages import STAGES
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    commands = {
+        "simulate": cmd_simulate,
+        "inspect": cmd_inspect,
+        "demo": cmd_demo,
+        "run": lambda a: cmd_run(a, a.stages),
+        "report": cmd_report,
+        "params": cmd_params,
+    }
+    try:
+        if args.command in commands:
+            return commands[args.command](args)
+        if args.command in STAGES:
+            return cmd_run(args, [args.command])
+        raise AssertionError(args.command)
+    except (DataError, ConfigError, FileNotFoundError, FileExistsError) as err:
+        print(f"thalamocortex: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

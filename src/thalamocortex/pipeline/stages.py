@@ -1,0 +1,53 @@
+"""The registry of pipeline stages, in dependency order.
+
+Each stage is a function ``run(ctx: StageContext) -> None`` in its own package. The CLI creates
+one sub-command per stage, and ``thalamocortex run``/``demo`` run them all in order.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    target: str  # "module:function"
+    requires: tuple[str, ...] = ()
+    help: str = ""
+
+    def load(self) -> Callable:
+        mod, func = self.target.split(":")
+        return getattr(importlib.import_module(mod), func)
+
+
+STAGES: dict[str, StageSpec] = {
+    "dataset": StageSpec(
+        "thalamocortex.pipeline.dataset_stage:run", help="sessions table of the dataset"
+    ),
+    "traces": StageSpec(
+        "thalamocortex.pipeline.traces_stage:run",
+        help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",
+    ),
+}
+
+
+def ordered(names: list[str] | None = None) -> list[str]:
+    """Stage names in dependency order (all stages when ``names`` is None)."""
+    wanted = list(STAGES) if names is None else list(names)
+    out: list[str] = []
+
+    def visit(n: str, stack: tuple[str, ...] = ()) -> None:
+        if n not in STAGES:
+            raise KeyError(f"unknown stage {n!r}; known: {list(STAGES)}")
+        if n in stack:
+            raise ValueError(f"stage dependency cycle: {stack + (n,)}")
+        for r in STAGES[n].requires:
+            visit(r, stack + (n,))
+        if n not in out:
+            out.append(n)
+
+    for n in wanted:
+        visit(n)
+    return out
