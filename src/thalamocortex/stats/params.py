@@ -12,3 +12,10 @@ class StatsParams(ParamGroup):
     )
     n_permutations: int = param(2000, "resamples", "permutations of permutation nulls", ge=100)
     seed: int = param(0, "", "seed of every resampling generator", ge=0)
+    ci_level: float = param(0.95, "", "confidence level of bootstrap intervals", gt=0, lt=1)
+    multiple_comparisons: str = param(
+        "fdr_bh",
+        "",
+        "control across regions: 'fdr_bh' (Benjamini-Hochberg) or 'holm' (family-wise)",
+        pattern="^(fdr_bh|holm)$",
+    )
