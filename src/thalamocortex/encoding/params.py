@@ -1,4 +1,8 @@
-"""Parameters of the movement-encoding stage."""
+"""Parameters of the movement-encoding stage.
+
+Defaults follow the Komiyama lab's published conventions (Peters, Chen & Komiyama 2014) where
+they exist; the rest are documented reconstructions (see each module's docstring).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,94 @@ from thalamocortex.config import ParamGroup, param
 
 
 class EncodingParams(ParamGroup):
+    # --- movement-related ROIs ------------------------------------------------------------
     n_shuffles: int = param(
         10000, "resamples", "resamples of the movement-related null (lab: 10,000)", ge=100
+    )
+    null: str = param(
+        "block_shuffle",
+        "",
+        "null deciding the class: 'block_shuffle' (lab: shuffle movement/quiescence epochs) "
+        "or 'circular_shift'; both are computed and reported",
+        pattern="^(block_shuffle|circular_shift)$",
+    )
+    alpha: float = param(
+        0.05,
+        "",
+        "two-sided level of the movement-related test (lab: above the 97.5th / below the "
+        "2.5th percentile of the null)",
+        gt=0,
+        lt=1,
+    )
+    min_events: int = param(5, "events", "minimum calcium events to classify an ROI (lab: 5)", ge=0)
+    event_low_sd: float = param(
+        1.0, "noise SD", "lower hysteresis threshold of event detection (lab: 1x)", gt=0
+    )
+    event_high_sd: float = param(
+        3.0, "noise SD", "upper hysteresis threshold of event detection (lab: 3x)", gt=0
+    )
+    min_shift_s: float = param(
+        10.0, "s", "smallest circular shift of the circular-shift null", ge=0
+    )
+    roi_chunk: int = param(256, "ROIs", "ROIs per vectorised batch (bounds memory)", ge=1)
+    # --- peri-movement activity -----------------------------------------------------------
+    window_pre_s: float = param(2.0, "s", "peri-event window before the event", ge=0)
+    window_post_s: float = param(3.0, "s", "peri-event window after the event", gt=0)
+    baseline_s: tuple[float, float] = param(
+        (-2.0, -1.0),
+        "s",
+        "baseline window relative to movement onset subtracted from each trial (pre-movement)",
+    )
+    timing_window_s: tuple[float, float] = param(
+        (-1.0, 2.0), "s", "window searched for each ROI's peak and onset latency"
+    )
+    onset_fraction: float = param(
+        0.5,
+        "",
+        "onset latency = first time the trial-averaged response reaches this fraction of its "
+        "peak, walking back from the peak (half-maximum latency; a documented choice)",
+        gt=0,
+        lt=1,
+    )
+    n_bootstrap_timing: int = param(
+        500, "resamples", "trial bootstrap resamples of peak time / onset latency CIs", ge=10
+    )
+    reliability_window_s: tuple[float, float] = param(
+        (-0.5, 2.0), "s", "movement-aligned window of the trial-to-trial reliability"
+    )
+    # --- decoding -------------------------------------------------------------------------
+    decode_window_s: tuple[float, float] = param(
+        (-0.5, 2.0), "s", "movement-aligned window of the lever trajectory to decode"
+    )
+    decode_lags_s: tuple[float, float] = param(
+        (-0.5, 0.5),
+        "s",
+        "activity lags used as features (negative = activity before the decoded lever sample)",
+    )
+    decode_lag_step: int = param(2, "frames", "step between feature lags", ge=1)
+    ridge_alphas: tuple[float, ...] = param(
+        (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
+        "",
+        "ridge strengths, solved at once by SVD; chosen per fold by GCV on training trials",
+    )
+    n_folds: int = param(5, "folds", "cross-validation folds over trials", ge=2)
+    n_rois_matched: int = param(
+        0,
+        "ROIs",
+        "ROIs per decoder, matched across regions and sessions (0 = smallest session's count, "
+        "capped at max_rois_matched)",
+        ge=0,
+    )
+    max_rois_matched: int = param(40, "ROIs", "cap of the automatic matched ROI count", ge=1)
+    min_rois: int = param(5, "ROIs", "sessions with fewer ROIs are not decoded", ge=1)
+    n_subsamples: int = param(
+        20, "draws", "repeated random ROI subsets per session (averaged)", ge=1
+    )
+    min_trials: int = param(10, "trials", "sessions with fewer rewarded trials are skipped", ge=2)
+    # --- across learning ------------------------------------------------------------------
+    naive_sessions: tuple[int, int] = param(
+        (1, 3), "sessions", "first and last session counted as naive"
+    )
+    expert_sessions: tuple[int, int] = param(
+        (12, 14), "sessions", "first and last session counted as expert"
     )
