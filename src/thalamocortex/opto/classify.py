@@ -31,6 +31,7 @@ from thalamocortex.opto.responses import (
     pseudo_pulses,
     stimulus_responses,
 )
+from thalamocortex.stats import fdr_bh
 
 RESPONSE_CLASSES: tuple[str, ...] = ("activated", "suppressed", "not_responsive", "untested")
 
@@ -123,33 +124,6 @@ def signed_rank_test(
     return w_plus, n, p
 
 
-def fdr_bh(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (q-values); NaN entries are ignored and stay NaN.
-
-    Parameters
-    ----------
-    p_values : array (n,)
-
-    Returns
-    -------
-    array (n,) of q-values, monotone in p, capped at 1.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return q
-    pv = p[ok]
-    order = np.argsort(pv)
-    scaled = pv[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    q[ok] = out
-    return q
-
-
 def criterion_text(params: OptoParams) -> str:
     """The classification criterion in words (stored with every result)."""
     return (
@@ -196,7 +170,7 @@ def classify_responses(
     w_plus, n_nonzero, p = signed_rank_test(amp, params.wilcoxon_exact_max_n)
     testable = n_valid >= params.min_valid_pulses
     p = np.where(testable, p, np.nan)
-    q = fdr_bh(p)
+    _, q = fdr_bh(p, params.fdr_alpha)
     cnt = np.maximum(n_valid, 1)
     drive = np.where(valid, amplitude_z, 0.0).sum(axis=0) / cnt
     mean_resp = np.where(valid, amplitude, 0.0).sum(axis=0) / cnt

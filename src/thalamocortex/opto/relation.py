@@ -1,0 +1,473 @@
+"""Relation between thalamic drive and movement encoding of the same M1 neurons.
+
+Inputs are long tables, one row per neuron and session: the photostimulation classification
+(:func:`thalamocortex.opto.classify.classify_responses` plus ``mouse``, ``session``, ``day``,
+``roi_name``) and the encoding analysis's table (``mouse``, ``session``, ``roi_name``, a
+movement-encoding score and a boolean movement-related class). A ``roi_name`` identical across
+sessions of one mouse means the same (tracked) cell.
+
+Statistics (mice are the unit of replication; SCIENCE.md §3):
+
+* **Enrichment** of movement-encoding neurons among activated neurons: Mantel–Haenszel odds
+  ratio pooled over populations (sessions), with a permutation null that shuffles the
+  movement-related labels among the neurons of each population — drawn exactly as one
+  hypergeometric count per population and permutation — and a hierarchical-bootstrap
+  confidence interval (mice, then sessions, then neurons).
+* **Rank correlation** of drive and encoding score: mean over populations of Spearman's rho,
+  permutation null within populations.
+* **Suppression of unrelated neurons**: the same enrichment machinery for "suppressed" among
+  non-movement-related neurons, and the mean drive of unrelated neurons per mouse.
+* **Naive vs expert** on the neurons tracked in both: per-mouse statistics, paired sign-flip
+  test across mice, and a mixed model ``drive ~ movement_related * stage`` with a random
+  intercept per mouse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata, spearmanr
+
+from thalamocortex.data.errors import DataError
+from thalamocortex.opto.params import OptoParams
+from thalamocortex.stats import hierarchical_weights, mixed_model, permutation_test_paired
+
+KEYS: tuple[str, ...] = ("mouse", "session", "roi_name")
+
+
+def learning_stage(day: np.ndarray | pd.Series, params: OptoParams | None = None) -> np.ndarray:
+    """'naive' / 'expert' / 'intermediate' from the training day (parameters set the bounds)."""
+    params = params or OptoParams()
+    d = np.asarray(day, dtype=np.float64)
+    return np.where(
+        d <= params.naive_max_day,
+        "naive",
+        np.where(d >= params.expert_min_day, "expert", "intermediate"),
+    )
+
+
+def _require(df: pd.DataFrame, cols, what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"missing columns {missing}; has {list(df.columns)}", field=what)
+
+
+def merge_drive_encoding(
+    drive: pd.DataFrame, encoding: pd.DataFrame, params: OptoParams | None = None
+) -> pd.DataFrame:
+    """Join the classification and encoding tables on (mouse, session, roi_name).
+
+    Parameters
+    ----------
+    drive : DataFrame
+        ``mouse``, ``session``, ``roi_name``, ``drive``, ``response_class`` (+ ``day``).
+    encoding : DataFrame
+        ``mouse``, ``session``, ``roi_name`` and the columns named by
+        ``params.encoding_score_column`` / ``params.encoding_class_column``.
+
+    Returns
+    -------
+    DataFrame with the drive columns plus ``encoding_score`` (float), ``movement_related``
+    (bool), ``activated`` and ``suppressed`` (bool), and ``stage`` (from ``day`` when missing).
+    """
+    params = params or OptoParams()
+    _require(drive, [*KEYS, "drive", "response_class"], "opto drive table")
+    score, cls = params.encoding_score_column, params.encoding_class_column
+    _require(encoding, [*KEYS, score, cls], "encoding table")
+    enc = encoding[[*KEYS, score, cls]].rename(
+        columns={score: "encoding_score", cls: "movement_related"}
+    )
+    if enc.duplicated(list(KEYS)).any():
+        raise DataError("duplicate (mouse, session, roi_name) rows", field="encoding table")
+    out = drive.drop(
+        columns=[c for c in ("encoding_score", "movement_related") if c in drive.columns]
+    ).merge(enc, on=list(KEYS), how="inner")
+    out["encoding_score"] = out["encoding_score"].astype(np.float64)
+    out["movement_related"] = out["movement_related"].astype(bool)
+    out["activated"] = out["response_class"].eq("activated")
+    out["suppressed"] = out["response_class"].eq("suppressed")
+    out = out[out["response_class"] != "untested"].reset_index(drop=True)
+    if "stage" not in out.columns:
+        if "day" not in out.columns:
+            raise DataError("need 'stage' or 'day' to tell naive from expert", field="drive table")
+        out["stage"] = learning_stage(out["day"], params)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# enrichment
+# ---------------------------------------------------------------------------------------------
+
+
+def _cells(df: pd.DataFrame, row: str, col: str, strata) -> pd.DataFrame:
+    """2x2 counts a (row & col), b (row & ~col), c (~row & col), d (~row & ~col) per stratum."""
+    r = df[row].to_numpy(bool)
+    c = df[col].to_numpy(bool)
+    tmp = pd.DataFrame({"a": r & c, "b": r & ~c, "c": ~r & c, "d": ~r & ~c})
+    for k in strata:
+        tmp[k] = df[k].to_numpy()
+    cells = tmp.groupby(list(strata), sort=True, observed=True)[["a", "b", "c", "d"]].sum()
+    return cells.astype(np.float64)
+
+
+def mantel_haenszel_or(a, b, c, d, axis: int = -1) -> np.ndarray:
+    """Mantel–Haenszel pooled odds ratio over strata (last axis) of 2x2 counts.
+
+    ``a`` = row & col, ``b`` = row & ~col, ``c`` = ~row & col, ``d`` = ~row & ~col.
+    Returns NaN when undefined (no discordant information), +inf when only a*d > 0.
+    """
+    a, b, c, d = (np.asarray(x, dtype=np.float64) for x in (a, b, c, d))
+    n = a + b + c + d
+    with np.errstate(invalid="ignore", divide="ignore"):
+        num = np.where(n > 0, a * d / n, 0.0).sum(axis=axis)
+        den = np.where(n > 0, b * c / n, 0.0).sum(axis=axis)
+        return np.where((num == 0) & (den == 0), np.nan, num / den)
+
+
+def haldane_log_or(a, b, c, d) -> np.ndarray:
+    """log odds ratio with the Haldane–Anscombe +0.5 correction (finite with empty cells)."""
+    a, b, c, d = (np.asarray(x, dtype=np.float64) + 0.5 for x in (a, b, c, d))
+    return np.log(a * d / (b * c))
+
+
+def enrichment(
+    table: pd.DataFrame,
+    row: str = "activated",
+    col: str = "movement_related",
+    strata: tuple[str, ...] = ("mouse", "session"),
+    params: OptoParams | None = None,
+    alternative: str = "greater",
+    bootstrap: bool = True,
+) -> dict:
+    """Enrichment of ``col`` among ``row`` neurons: pooled odds ratio, permutation p, CI.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per neuron (and session) with boolean ``row`` and ``col`` columns and the
+        ``strata`` columns (``mouse`` first).
+    row, col : str
+        Boolean columns (e.g. ``activated`` and ``movement_related``).
+    strata : tuple of str
+        Populations within which labels are permuted and 2x2 tables formed.
+    params : OptoParams
+        ``n_permutations``, ``n_bootstrap``, ``ci_level``, ``seed``.
+    alternative : {"greater", "less", "two-sided"}
+        Direction of the permutation test (enrichment: "greater").
+    bootstrap : bool
+        Compute the hierarchical-bootstrap CI (mice, then lower strata, then neurons).
+
+    Returns
+    -------
+    dict with ``odds_ratio`` (Mantel–Haenszel), ``log_or``, ``p_perm``, ``ci_low``,
+    ``ci_high`` (of the odds ratio), ``n_neurons``, ``n_row``, ``n_col``, ``n_both``,
+    ``n_strata``, ``n_mice``, ``test`` (description).
+    """
+    params = params or OptoParams()
+    _require(table, [row, col, *strata], "enrichment table")
+    df = table.dropna(subset=[row, col]).reset_index(drop=True)
+    out = {
+        "odds_ratio": np.nan,
+        "log_or": np.nan,
+        "p_perm": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "n_neurons": len(df),
+        "n_row": int(df[row].astype(bool).sum()) if len(df) else 0,
+        "n_col": int(df[col].astype(bool).sum()) if len(df) else 0,
+        "n_both": int((df[row].astype(bool) & df[col].astype(bool)).sum()) if len(df) else 0,
+        "n_strata": 0,
+        "n_mice": int(df[strata[0]].nunique()) if len(df) else 0,
+        "test": (
+            f"Mantel-Haenszel OR of {col} among {row} over {'/'.join(strata)}; "
+            f"{params.n_permutations} within-population label permutations ({alternative}); "
+            f"{params.ci_level:.0%} hierarchical bootstrap CI ({params.n_bootstrap})"
+        ),
+    }
+    if len(df) == 0:
+        return out
+    cells = _cells(df, row, col, strata)
+    a, b, c, d = (cells[k].to_numpy() for k in "abcd")
+    out["n_strata"] = len(cells)
+    obs = float(mantel_haenszel_or(a, b, c, d))
+    out["odds_ratio"] = obs
+    out["log_or"] = float(np.log(obs)) if np.isfinite(obs) and obs > 0 else np.nan
+    rng = np.random.default_rng(params.seed)
+    n = a + b + c + d
+    n_row, n_col = a + b, a + c
+    # permuting col labels within a stratum makes 'a' hypergeometric with fixed margins
+    a_null = rng.hypergeometric(
+        n_col.astype(np.int64),
+        (n - n_col).astype(np.int64),
+        n_row.astype(np.int64),
+        size=(params.n_permutations, len(n)),
+    ).astype(np.float64)
+    null = mantel_haenszel_or(a_null, n_row - a_null, n_col - a_null, n - n_row - n_col + a_null)
+    null = np.where(np.isnan(null), 1.0, null)
+    if np.isfinite(obs) or np.isinf(obs):
+        ge = (np.sum(null >= obs) + 1) / (len(null) + 1)
+        le = (np.sum(null <= obs) + 1) / (len(null) + 1)
+        out["p_perm"] = float(
+            {"greater": ge, "less": le, "two-sided": min(1.0, 2 * min(ge, le))}[alternative]
+        )
+    if bootstrap:
+        w = hierarchical_weights(df, list(strata), params.n_bootstrap, rng)
+        codes = df.groupby(list(strata), sort=True, observed=True).ngroup().to_numpy()
+        onehot = np.zeros((len(df), codes.max() + 1))
+        onehot[np.arange(len(df)), codes] = 1.0
+        r = df[row].to_numpy(bool)
+        cc = df[col].to_numpy(bool)
+        cell_w = [w @ (onehot * m[:, None]) for m in (r & cc, r & ~cc, ~r & cc, ~r & ~cc)]
+        reps = mantel_haenszel_or(*cell_w)
+        reps = reps[np.isfinite(reps) | np.isinf(reps)]
+        if len(reps):
+            # no interpolation: replicates may be +inf (a stratum set without discordant pairs)
+            q = [(1 - params.ci_level) / 2, 1 - (1 - params.ci_level) / 2]
+            lo, hi = np.quantile(reps, q, method="inverted_cdf")
+            out["ci_low"], out["ci_high"] = float(lo), float(hi)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# rank correlation
+# ---------------------------------------------------------------------------------------------
+
+
+def drive_encoding_correlation(
+    table: pd.DataFrame,
+    strata: tuple[str, ...] = ("mouse", "session"),
+    params: OptoParams | None = None,
+) -> dict:
+    """Spearman correlation of drive and encoding score, pooled over populations.
+
+    The statistic is the neuron-weighted mean over populations of Spearman's rho; its null
+    permutes the encoding scores among the neurons of each population.
+
+    Returns
+    -------
+    dict with ``rho`` (pooled), ``p_perm`` (two-sided), ``per_population`` (DataFrame with
+    the strata, ``rho`` and ``n``), ``n_neurons``.
+    """
+    params = params or OptoParams()
+    _require(table, ["drive", "encoding_score", *strata], "correlation table")
+    df = table.dropna(subset=["drive", "encoding_score"]).reset_index(drop=True)
+    rng = np.random.default_rng(params.seed + 1)
+    rows = []
+    obs_sum = 0.0
+    null_sum = np.zeros(params.n_permutations)
+    n_tot = 0
+    for key, sub in df.groupby(list(strata), sort=True, observed=True):
+        n = len(sub)
+        if n < 3:
+            continue
+        rx = rankdata(sub["drive"].to_numpy())
+        ry = rankdata(sub["encoding_score"].to_numpy())
+        rx = (rx - rx.mean()) / (rx.std() * np.sqrt(n))
+        ry = (ry - ry.mean()) / (ry.std() * np.sqrt(n))
+        if not (np.all(np.isfinite(rx)) and np.all(np.isfinite(ry))):
+            continue
+        rho = float(rx @ ry)
+        perm = np.argsort(rng.random((params.n_permutations, n)), axis=1)
+        null = ry[perm] @ rx
+        rows.append({**dict(zip(strata, key, strict=True)), "rho": rho, "n": n})
+        obs_sum += n * rho
+        null_sum += n * null
+        n_tot += n
+    per = pd.DataFrame(rows, columns=[*strata, "rho", "n"])
+    if n_tot == 0:
+        return {"rho": np.nan, "p_perm": np.nan, "per_population": per, "n_neurons": 0}
+    obs = obs_sum / n_tot
+    null = null_sum / n_tot
+    tol = 1e-12
+    p = (np.sum(np.abs(null) >= abs(obs) - tol) + 1) / (len(null) + 1)
+    return {"rho": obs, "p_perm": float(p), "per_population": per, "n_neurons": n_tot}
+
+
+# ---------------------------------------------------------------------------------------------
+# per-mouse summaries, suppression of unrelated neurons, naive vs expert
+# ---------------------------------------------------------------------------------------------
+
+
+def per_population_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (mouse, session, stage): neuron counts, fractions, log OR, Spearman rho, drive."""
+    _require(table, ["mouse", "session", "stage", "activated", "suppressed"], "relation table")
+    rows = []
+    for (mouse, session, stage), sub in table.groupby(
+        ["mouse", "session", "stage"], sort=True, observed=True
+    ):
+        act = sub["activated"].to_numpy(bool)
+        sup = sub["suppressed"].to_numpy(bool)
+        mr = sub["movement_related"].to_numpy(bool)
+        a, b, c, d = (act & mr).sum(), (act & ~mr).sum(), (~act & mr).sum(), (~act & ~mr).sum()
+        ok = np.isfinite(sub["encoding_score"].to_numpy()) & np.isfinite(sub["drive"].to_numpy())
+        rho = (
+            spearmanr(sub["drive"].to_numpy()[ok], sub["encoding_score"].to_numpy()[ok])[0]
+            if ok.sum() >= 3
+            else np.nan
+        )
+        rows.append(
+            {
+                "mouse": mouse,
+                "session": session,
+                "stage": stage,
+                "n_neurons": len(sub),
+                "n_movement_related": int(mr.sum()),
+                "frac_activated": float(act.mean()),
+                "frac_suppressed": float(sup.mean()),
+                "frac_activated_related": float(act[mr].mean()) if mr.any() else np.nan,
+                "frac_activated_unrelated": float(act[~mr].mean()) if (~mr).any() else np.nan,
+                "frac_suppressed_related": float(sup[mr].mean()) if mr.any() else np.nan,
+                "frac_suppressed_unrelated": float(sup[~mr].mean()) if (~mr).any() else np.nan,
+                "log_or_activated": float(haldane_log_or(a, b, c, d)),
+                "rho_drive_encoding": float(rho),
+                "drive_related": float(sub["drive"][mr].mean()) if mr.any() else np.nan,
+                "drive_unrelated": float(sub["drive"][~mr].mean()) if (~mr).any() else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def tracked_neurons(table: pd.DataFrame, stages=("naive", "expert")) -> pd.DataFrame:
+    """Rows of neurons whose ``roi_name`` appears in every one of ``stages`` within its mouse."""
+    _require(table, ["mouse", "roi_name", "stage"], "relation table")
+    sub = table[table["stage"].isin(stages)]
+    n_stages = sub.groupby(["mouse", "roi_name"], observed=True)["stage"].nunique()
+    keep = n_stages[n_stages == len(stages)].index
+    idx = pd.MultiIndex.from_frame(sub[["mouse", "roi_name"]])
+    return sub[idx.isin(keep)].reset_index(drop=True)
+
+
+def naive_vs_expert(table: pd.DataFrame, params: OptoParams | None = None) -> dict:
+    """Naive vs expert on the same (tracked) neurons, mice as replicates.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`merge_drive_encoding` output including both stages.
+
+    Returns
+    -------
+    dict with
+    ``per_mouse`` : DataFrame — per mouse and stage the statistics of
+        :func:`per_population_summary` averaged over sessions of that stage;
+    ``contrasts`` : DataFrame — per statistic the mean expert - naive difference across mice,
+        the sign-flip permutation p (exact when 2**n_mice is small) and ``n_mice``;
+    ``mixed_model`` : DataFrame — fixed effects of ``drive ~ movement_related * stage`` with a
+        random intercept per mouse (empty when it cannot be fitted);
+    ``n_tracked`` : number of tracked neurons (mouse x roi_name).
+    """
+    params = params or OptoParams()
+    tracked = tracked_neurons(table)
+    empty = {
+        "per_mouse": pd.DataFrame(),
+        "contrasts": pd.DataFrame(),
+        "mixed_model": pd.DataFrame(),
+        "n_tracked": 0,
+    }
+    if len(tracked) == 0:
+        return empty
+    per_pop = per_population_summary(tracked)
+    stat_cols = [c for c in per_pop.columns if c not in ("mouse", "session", "stage")]
+    per_mouse = per_pop.groupby(["mouse", "stage"], observed=True)[stat_cols].mean().reset_index()
+    wide = per_mouse.pivot(index="mouse", columns="stage")
+    rows = []
+    for c in (
+        "log_or_activated",
+        "rho_drive_encoding",
+        "frac_activated",
+        "frac_suppressed",
+        "frac_suppressed_unrelated",
+        "drive_unrelated",
+        "drive_related",
+    ):
+        if (c, "expert") not in wide.columns or (c, "naive") not in wide.columns:
+            continue
+        res = permutation_test_paired(
+            wide[(c, "expert")].to_numpy(),
+            wide[(c, "naive")].to_numpy(),
+            n_perm=params.n_permutations,
+            seed=params.seed,
+        )
+        rows.append(
+            {
+                "statistic": c,
+                "expert_minus_naive": res["statistic"],
+                "p_sign_flip": res["p"],
+                "exact": res["exact"],
+                "n_mice": res["n"],
+            }
+        )
+    mm = pd.DataFrame()
+    try:
+        d = tracked[["mouse", "drive", "movement_related", "stage"]].copy()
+        d["movement_related"] = d["movement_related"].astype(float)
+        d["expert"] = (d["stage"] == "expert").astype(float)
+        if d["mouse"].nunique() >= 2:
+            mm = mixed_model(d, "drive ~ movement_related * expert", groups="mouse")
+    except (ValueError, np.linalg.LinAlgError) as err:  # singular fits on tiny data
+        mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
+    n_tracked = int(tracked.groupby(["mouse", "roi_name"]).ngroups)
+    return {
+        "per_mouse": per_mouse,
+        "contrasts": pd.DataFrame(rows),
+        "mixed_model": mm,
+        "n_tracked": n_tracked,
+    }
+
+
+def relation_summary(table: pd.DataFrame, params: OptoParams | None = None) -> pd.DataFrame:
+    """Enrichment, suppression and correlation per stage, one row per (stage, test).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`merge_drive_encoding` output.
+
+    Returns
+    -------
+    DataFrame with ``stage``, ``test`` (``enrichment_activated_related``,
+    ``enrichment_suppressed_unrelated``, ``spearman_drive_encoding``), ``estimate``,
+    ``ci_low``, ``ci_high``, ``p_perm``, ``n_neurons``, ``n_mice``, ``criterion``.
+    """
+    params = params or OptoParams()
+    rows = []
+    for stage, sub in table.groupby("stage", sort=True, observed=True):
+        sub = sub.copy()
+        sub["unrelated"] = ~sub["movement_related"].astype(bool)
+        e = enrichment(sub, "activated", "movement_related", params=params)
+        s = enrichment(sub, "suppressed", "unrelated", params=params)
+        r = drive_encoding_correlation(sub, params=params)
+        for test, res, est in (
+            ("enrichment_activated_related", e, e["odds_ratio"]),
+            ("enrichment_suppressed_unrelated", s, s["odds_ratio"]),
+        ):
+            rows.append(
+                {
+                    "stage": stage,
+                    "test": test,
+                    "estimate": est,
+                    "ci_low": res["ci_low"],
+                    "ci_high": res["ci_high"],
+                    "p_perm": res["p_perm"],
+                    "n_neurons": res["n_neurons"],
+                    "n_mice": res["n_mice"],
+                    "criterion": res["test"],
+                }
+            )
+        rows.append(
+            {
+                "stage": stage,
+                "test": "spearman_drive_encoding",
+                "estimate": r["rho"],
+                "ci_low": np.nan,
+                "ci_high": np.nan,
+                "p_perm": r["p_perm"],
+                "n_neurons": r["n_neurons"],
+                "n_mice": int(sub["mouse"].nunique()),
+                "criterion": (
+                    "neuron-weighted mean Spearman rho over sessions; "
+                    f"{params.n_permutations} within-session permutations (two-sided)"
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
