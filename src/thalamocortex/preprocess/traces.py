@@ -1,0 +1,114 @@
+"""dF/F and events of a session, from the file when present, otherwise computed.
+
+This is the single entry point analysis stages use for activity::
+
+    dff, events = session_dff(session, config.preprocess)
+
+Artefact frames (one block per stimulation pulse, see
+:func:`~thalamocortex.preprocess.dff.artefact_mask`)
+are NaN in both arrays.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from thalamocortex.data.errors import DataError
+from thalamocortex.data.model import Session
+from thalamocortex.preprocess.dff import artefact_mask, compute_dff
+from thalamocortex.preprocess.events import detect_events
+from thalamocortex.preprocess.params import PreprocessParams
+
+
+class SessionTraces(NamedTuple):
+    """dF/F and events of one session (a 2-tuple: unpacks as ``dff, events``).
+
+    Attributes
+    ----------
+    dff : array (n_frames, n_rois) float32, NaN on blanked frames
+    events : array (n_frames, n_rois) float32 or None
+        Thresholded dF/F (0 outside events, NaN on blanked frames); None when
+        ``with_events=False``.
+
+    The blanked frames are ``np.isnan(dff).all(axis=1)``, or exactly
+    :func:`session_artefact_mask`.
+    """
+
+    dff: np.ndarray
+    events: np.ndarray | None
+
+
+def session_frame_rate(session: Session) -> float:
+    """Frame rate (Hz) from the session metadata, else from the frame times."""
+    rate = float(session.info.frame_rate)
+    if not (np.isfinite(rate) and rate > 0) and session.imaging is not None:
+        rate = session.imaging.frame_rate
+    if not (np.isfinite(rate) and rate > 0):
+        raise DataError(
+            "no valid frame rate (SessionInfo.frame_rate and frame times)",
+            path=session.source,
+            field="frame_rate",
+        )
+    return rate
+
+
+def session_artefact_mask(session: Session, params: PreprocessParams | None = None) -> np.ndarray:
+    """Frames blanked for the session's stimulation pulses (all False without pulses)."""
+    p = params or PreprocessParams()
+    if session.imaging is None:
+        raise DataError("session has no imaging", path=session.source, field="imaging")
+    times = session.imaging.times
+    pulses = None if session.stimulation is None else session.stimulation.pulses
+    if pulses is None or len(pulses) == 0:
+        return np.zeros(len(times), dtype=bool)
+    return artefact_mask(times, pulses, session_frame_rate(session), p.artefact_extra_frames)
+
+
+def session_dff(
+    session: Session, params: PreprocessParams | None = None, with_events: bool = True
+) -> SessionTraces:
+    """dF/F (and events) of a session.
+
+    Returns the file's DfOverF when present (artefact frames additionally set to NaN when
+    ``params.blank_existing_dff``), otherwise computes it from F/Fneu with
+    :func:`~thalamocortex.preprocess.dff.compute_dff`, blanking the frames of every stimulation
+    pulse. Events come from the file when present, otherwise from
+    :func:`~thalamocortex.preprocess.events.detect_events`.
+
+    Parameters
+    ----------
+    session : Session
+    params : PreprocessParams, optional
+    with_events : bool
+        Skip event detection when False.
+
+    Returns
+    -------
+    SessionTraces
+        ``(dff, events)``.
+    """
+    p = params or PreprocessParams()
+    im = session.imaging
+    if im is None:
+        raise DataError("session has no imaging", path=session.source, field="imaging")
+    blanked = session_artefact_mask(session, p)
+    if im.dff is not None:
+        dff = np.array(im.dff_values, dtype=np.float32, copy=True)
+        if p.blank_existing_dff:
+            dff[blanked] = np.nan
+        from_file = True
+    else:
+        if im.F is None:
+            raise DataError("neither DfOverF nor F present", path=session.source, field="F")
+        dff = compute_dff(im.f, im.fneu, session_frame_rate(session), p, blank_mask=blanked)
+        from_file = False
+    events = None
+    if with_events:
+        if im.events is not None and from_file:
+            events = np.array(im.events_values, dtype=np.float32, copy=True)
+            events[np.isnan(dff)] = np.nan
+        else:
+            events = detect_events(dff, p)
+    return SessionTraces(dff, events)
