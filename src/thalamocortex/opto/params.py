@@ -46,14 +46,6 @@ class InactivationParams(ParamGroup):
     stereotypy_bin_s: float = param(
         0.01, "s", "bin width of lever trajectories for stereotypy (lab: 10 ms)", gt=0
     )
-    max_run_fraction: float = param(
-        0.25,
-        "fraction",
-        "a session fails the 'interleaved' check when its longest run of light-on trials is "
-        "longer than this fraction of all light-on trials and the runs test rejects",
-        gt=0,
-        le=1,
-    )
     seed: int = param(0, "", "seed of the permutation tests", ge=0)
 
 
