@@ -1,0 +1,493 @@
+"""The simulated cohort: mice, sessions, :class:`~thalamocortex.data.model.Session` objects and
+ground truth.
+
+Design (one list of mice per experiment, :func:`cohort_design`):
+
+* ``axon_imaging``: ``mice_per_region`` mice per input region, one region per mouse, imaged in
+  ``axon_imaging.sessions``;
+* ``all_optical``: ``n_opsin_mice`` opsin mice then ``n_no_opsin_mice`` controls, M1 L2/3
+  somata imaged in ``m1.sessions`` (task, then a photostimulation block);
+* ``inactivation``: ``n_mice`` expert mice, behaviour only, light on a random subset of trials.
+
+Reproducibility: every random number comes from a generator seeded by
+``SeedSequence(cfg.seed, spawn_key=(experiment, mouse, session, stream))``: mouse-level latents
+(template, axons, neurons, learning rate) use ``session = 0``; each session has its own streams
+(behaviour, neurons, measurement). A session is therefore identical whether simulated alone or in a
+cohort, in any order or in parallel.
+
+Ground truth is returned as DataFrames and written to ``out_dir/ground_truth`` (never into the
+NWB files, so analyses stay blind).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from thalamocortex.data.model import Imaging, Lever, Session, SessionInfo, Stimulation
+from thalamocortex.simulate.behavior import (
+    learning_progress,
+    mouse_template,
+    movement_table,
+    simulate_behavior,
+    stage_of,
+)
+from thalamocortex.simulate.circuits import (
+    axon_properties,
+    axon_rates,
+    draw_axon_field,
+    draw_m1_population,
+    m1_properties,
+    m1_rates,
+)
+from thalamocortex.simulate.measurement import calcium_dff, measure, ou_process, spike_counts
+from thalamocortex.simulate.params import SIM_EXPERIMENTS, SimulationConfig
+
+# streams of a mouse (session 0) and of a session
+_TEMPLATE, _LEARNING, _CIRCUIT = 0, 1, 2
+_BEHAVIOR, _NEURAL, _MEASURE, _STIM = 0, 1, 2, 3
+_START = _dt.datetime(2025, 1, 6, 9, 0, tzinfo=_dt.UTC)
+
+
+@dataclass(frozen=True)
+class MouseSpec:
+    """One simulated mouse."""
+
+    experiment: str
+    mouse_index: int
+    mouse: str
+    region: str
+    opsin: bool
+    sessions: tuple[int, ...]
+
+
+def cohort_design(cfg: SimulationConfig, experiments: list[str] | None = None) -> list[MouseSpec]:
+    """The mice of the cohort, in a fixed order (see the module docstring)."""
+    experiments = list(cfg.experiments if experiments is None else experiments)
+    bad = [e for e in experiments if e not in SIM_EXPERIMENTS]
+    if bad:
+        raise ValueError(f"experiments: unknown {bad}; expected a subset of {SIM_EXPERIMENTS}")
+    mice: list[MouseSpec] = []
+    if "axon_imaging" in experiments:
+        ap = cfg.axon_imaging
+        for ri, region in enumerate(ap.regions):
+            for k in range(ap.mice_per_region):
+                mice.append(
+                    MouseSpec(
+                        "axon_imaging",
+                        ri * ap.mice_per_region + k,
+                        f"ax{region}{k + 1:02d}",
+                        region,
+                        False,
+                        tuple(ap.sessions),
+                    )
+                )
+    if "all_optical" in experiments:
+        mp = cfg.m1
+        for k in range(mp.n_opsin_mice + mp.n_no_opsin_mice):
+            opsin = k < mp.n_opsin_mice
+            name = f"aoOpsin{k + 1:02d}" if opsin else f"aoCtrl{k - mp.n_opsin_mice + 1:02d}"
+            mice.append(MouseSpec("all_optical", k, name, "M1", opsin, tuple(mp.sessions)))
+    if "inactivation" in experiments:
+        ip = cfg.inactivation
+        for k in range(ip.n_mice):
+            mice.append(
+                MouseSpec("inactivation", k, f"inact{k + 1:02d}", "MTh", True, tuple(ip.sessions))
+            )
+    return mice
+
+
+def find_mouse(cfg: SimulationConfig, experiment: str, mouse_index: int) -> MouseSpec:
+    for m in cohort_design(cfg, [experiment]):
+        if m.mouse_index == mouse_index:
+            return m
+    raise ValueError(f"no mouse {mouse_index} in experiment {experiment!r} of this config")
+
+
+def _rng(cfg: SimulationConfig, spec: MouseSpec, session: int, stream: int) -> np.random.Generator:
+    key = (SIM_EXPERIMENTS.index(spec.experiment), spec.mouse_index, session, stream)
+    return np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=key))
+
+
+def mouse_tau(cfg: SimulationConfig, spec: MouseSpec) -> float:
+    """The mouse's learning time constant (sessions)."""
+    rng = _rng(cfg, spec, 0, _LEARNING)
+    return float(
+        cfg.learning.tau_sessions * np.exp(cfg.learning.tau_jitter_sd * rng.standard_normal())
+    )
+
+
+def session_progress(cfg: SimulationConfig, spec: MouseSpec, session: int) -> float:
+    return learning_progress(session, cfg.learning.n_days, mouse_tau(cfg, spec))
+
+
+def template_table(cfg: SimulationConfig, spec: MouseSpec, rate_hz: float = 100.0) -> pd.DataFrame:
+    """The mouse's learned trajectory: columns mouse, t (s since onset), position (mm)."""
+    tpl = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
+    t = np.arange(int(np.ceil(tpl.duration * rate_hz)) + 1) / rate_hz
+    return pd.DataFrame({"mouse": spec.mouse, "t": t, "position": tpl(t)})
+
+
+def simulate_session(
+    cfg: SimulationConfig,
+    experiment: str,
+    mouse_index: int,
+    session: int,
+    return_traces: bool = False,
+) -> tuple[Session, dict]:
+    """Simulate one session of one mouse in memory.
+
+    Parameters
+    ----------
+    cfg : SimulationConfig
+    experiment : {"axon_imaging", "all_optical", "inactivation"}
+    mouse_index : int
+        Index of the mouse within its experiment (order of :func:`cohort_design`).
+    session : int
+        Training session number (1-based; need not be in the config's session list).
+    return_traces : bool
+        Also return the noise-free dF/F and spike counts under ``truth["traces"]`` (a dict of
+        arrays ``dff``, ``spikes``, frames x ROIs float32).
+
+    Returns
+    -------
+    session : Session
+        Lever, trials, imaging (F and Fneu only; ``dff`` is None) and stimulation.
+    truth : dict of DataFrames
+        ``rois``, ``trials``, ``movements``, ``sessions`` (one row) and ``templates``.
+    """
+    spec = find_mouse(cfg, experiment, mouse_index)
+    if not 1 <= session <= cfg.learning.n_days:
+        raise ValueError(f"session {session}: expected 1..{cfg.learning.n_days}")
+    p = session_progress(cfg, spec, session)
+    template = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
+    mp = cfg.measurement
+    keys = dict(mouse=spec.mouse, session=session)
+
+    # photostimulation block after the task (all-optical): drawn first, its length extends
+    # the recording
+    pulses = np.zeros((0, 3))
+    stim_len = 0.0
+    if experiment == "all_optical":
+        m1p = cfg.m1
+        rs = _rng(cfg, spec, session, _STIM)
+        isi = rs.uniform(m1p.isi_min_s, m1p.isi_max_s, m1p.n_pulses)
+        offsets = m1p.gap_before_stim_s + np.concatenate([[0.0], np.cumsum(isi[:-1])])
+        stim_len = (offsets[-1] + isi[-1]) if m1p.n_pulses else 0.0
+        pulses = np.stack(
+            [
+                offsets,
+                np.full(m1p.n_pulses, m1p.pulse_duration_s),
+                np.full(m1p.n_pulses, m1p.power_mw),
+            ],
+            axis=1,
+        )
+
+    light_fraction = cfg.inactivation.light_fraction if experiment == "inactivation" else 0.0
+    beh = simulate_behavior(
+        _rng(cfg, spec, session, _BEHAVIOR),
+        cfg,
+        template,
+        p,
+        light_fraction=light_fraction,
+        extra_s=stim_len,
+    )
+    if len(pulses):
+        pulses[:, 0] += beh.task_end
+
+    info = SessionInfo(
+        mouse=spec.mouse,
+        session=session,
+        experiment=experiment,
+        region=spec.region,
+        indicator=mp.indicator.name,
+        frame_rate=mp.frame_rate_hz if experiment != "inactivation" else float("nan"),
+        opsin=(
+            cfg.m1.opsin
+            if experiment == "all_optical" and spec.opsin
+            else cfg.inactivation.opsin
+            if experiment == "inactivation"
+            else "none"
+        ),
+        session_start_time=(_START + _dt.timedelta(days=session - 1)).isoformat(),
+        description=f"simulated {experiment} session (thalamocortex in-silico experiment)",
+    )
+    lever = Lever(beh.lever, beh.rate, "mm", 0.0)
+
+    truth_trials = beh.truth_trials.assign(**keys)
+    truth_movements = movement_table(beh.movements).assign(**keys)
+    session_row = dict(
+        mouse=spec.mouse,
+        session=session,
+        experiment=experiment,
+        region=spec.region,
+        learning_progress=p,
+        stage=stage_of(p, cfg),
+        opsin=spec.opsin,
+        duration_s=beh.duration,
+        n_trials=len(beh.trials),
+        **beh.summary,
+    )
+    rois = pd.DataFrame()
+    traces = None
+    imaging = None
+    stimulation = None
+
+    if experiment == "inactivation":
+        ip = cfg.inactivation
+        w = beh.light_windows
+        stimulation = Stimulation(
+            pd.DataFrame(
+                {
+                    "start_time": w[:, 0],
+                    "duration": w[:, 1] - w[:, 0],
+                    "power": np.full(len(w), ip.power_mw),
+                    "target": "MTh axons in M1, inactivation",
+                }
+            ),
+            wavelength_nm=ip.wavelength_nm,
+            site_description="MTh axons in M1 (cranial window)",
+            device="inactivation laser",
+        )
+    else:
+        fr = mp.frame_rate_hz
+        times = np.arange(int(np.floor(beh.duration * fr))) / fr
+        rn = _rng(cfg, spec, session, _NEURAL)
+        if experiment == "axon_imaging":
+            field = draw_axon_field(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
+            props = axon_properties(field, cfg, p)
+            rates = axon_rates(rn, field, props, cfg, times, beh.movements)
+            axon_spikes = spike_counts(rn, rates, fr)
+            ap = cfg.axon_imaging
+            b_axon = field.bouton_axon
+            extra = spike_counts(rn, ap.bouton_spike_fraction * rates[:, b_axon], fr)
+            spikes = axon_spikes[:, b_axon] + extra
+            dff = field.bouton_gain * calcium_dff(spikes, mp.indicator, fr)
+            dff += ou_process(rn, len(times), len(b_axon), ap.bouton_noise_dff, 0.5 * fr)
+            n_rois = len(b_axon)
+            roi_type = np.full(n_rois, "bouton")
+            rois = pd.DataFrame(
+                {
+                    "roi_index": np.arange(n_rois),
+                    "roi_name": [f"bouton{j:04d}" for j in range(n_rois)],
+                    "roi_type": "bouton",
+                    "axon_id": b_axon.astype(np.int64),
+                    "movement_related": props["movement_related"][b_axon],
+                    "quiescence_related": props["quiescence_related"][b_axon],
+                    "lag_s": props["lag_s"][b_axon],
+                    "reliability": props["reliability"][b_axon],
+                    "encoding": props["encoding"][b_axon],
+                    "thalamic_weight": np.nan,
+                    "expected_response": None,
+                    "opsin": False,
+                }
+            )
+            session_row.update(
+                {k: v for k, v in props.items() if k.startswith("region_")},
+                n_axons=field.n_axons,
+                n_boutons=n_rois,
+                axon_movement_fraction=float(props["movement_related"].mean()),
+            )
+            light = None
+        else:
+            pop = draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+            props = m1_properties(pop, cfg, p)
+            rates = m1_rates(rn, pop, props, cfg, times, beh.movements, pulses, spec.opsin)
+            spikes = spike_counts(rn, rates, fr)
+            dff = calcium_dff(spikes, mp.indicator, fr)
+            n_rois = len(pop.baseline_hz)
+            roi_type = np.full(n_rois, "soma")
+            expected = props["expected_response"] if spec.opsin else np.full(n_rois, "none")
+            rois = pd.DataFrame(
+                {
+                    "roi_index": np.arange(n_rois),
+                    "roi_name": [f"cell{j:04d}" for j in range(n_rois)],
+                    "roi_type": "soma",
+                    "axon_id": -1,
+                    "movement_related": props["movement_related"],
+                    "quiescence_related": props["quiescence_related"],
+                    "lag_s": props["lag_s"],
+                    "reliability": props["reliability"],
+                    "encoding": props["encoding"],
+                    "thalamic_weight": props["thalamic_weight"],
+                    "expected_response": expected.astype(object),
+                    "opsin": spec.opsin,
+                }
+            )
+            session_row.update(
+                n_neurons=n_rois,
+                fraction_encoding=float(props["movement_related"].mean()),
+                fraction_expected_activated=float(np.mean(expected == "activated")),
+                fraction_expected_suppressed=float(np.mean(expected == "suppressed")),
+            )
+            light = np.stack([pulses[:, 0], pulses[:, 0] + pulses[:, 1]], axis=1)
+            m1p = cfg.m1
+            stimulation = Stimulation(
+                pd.DataFrame(
+                    {
+                        "start_time": pulses[:, 0],
+                        "duration": pulses[:, 1],
+                        "power": pulses[:, 2],
+                        "target": "MTh axons in M1, photostimulation",
+                    }
+                ),
+                wavelength_nm=m1p.wavelength_nm,
+                site_description="MTh axons in the imaged M1 field",
+                device="photostimulation laser",
+            )
+        meas = measure(_rng(cfg, spec, session, _MEASURE), dff, times, mp, roi_type, light)
+        imaging = Imaging(
+            rois=pd.DataFrame(
+                {"roi_name": rois["roi_name"], "roi_type": rois["roi_type"], "region": spec.region}
+            ),
+            F=meas["F"],
+            Fneu=meas["Fneu"],
+            frame_times=times,
+        )
+        rois = rois.assign(F0=meas["F0"], neuropil_coef=meas["neuropil_coef"])
+        session_row["n_artefact_frames"] = int(meas["artefact"].sum())
+        if return_traces:
+            traces = dict(
+                dff=dff.astype(np.float32),
+                spikes=spikes.astype(np.float32),
+                artefact=meas["artefact"],
+            )
+
+    if len(rois):
+        rois.insert(0, "mouse", spec.mouse)
+        rois.insert(1, "session", session)
+        rois.insert(2, "experiment", experiment)
+        rois.insert(3, "region", spec.region)
+    sess = Session(
+        info=info, lever=lever, trials=beh.trials, imaging=imaging, stimulation=stimulation
+    )
+    truth = dict(
+        rois=rois,
+        trials=truth_trials[
+            [
+                "mouse",
+                "session",
+                "trial",
+                "cue_time",
+                "engaged",
+                "movement_onset",
+                "movement_offset",
+                "reaction_time",
+                "template_weight",
+                "light",
+                "outcome",
+                "reward_time",
+            ]
+        ],
+        movements=truth_movements[
+            ["mouse", "session", "kind", "onset", "offset", "trial", "template_weight"]
+        ],
+        sessions=pd.DataFrame([session_row]),
+        templates=template_table(cfg, spec),
+    )
+    if traces is not None:
+        truth["traces"] = traces
+    return sess, truth
+
+
+# ----------------------------------------------------------------------------- writing
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _atomic_text(text: str, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def simulate_cohort(
+    cfg: SimulationConfig,
+    out_dir: str | Path,
+    progress: bool = True,
+    experiments: list[str] | None = None,
+) -> Path:
+    """Simulate the whole cohort and write it as a dataset with its ground truth.
+
+    Writes ``out_dir/sub-<mouse>/sub-<mouse>_ses-<n>.nwb`` (via
+    :func:`thalamocortex.data.nwb.write_session`, each file written under a temporary name and
+    renamed) and ``out_dir/ground_truth/`` with ``rois``, ``trials``, ``movements``, ``sessions``,
+    ``templates`` (Parquet), ``cohort.yaml`` (config, seed, package version) and, when
+    ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
+    frames x ROIs float32, and the ``artefact`` frame mask).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+    """
+    import yaml
+    from tqdm.auto import tqdm
+
+    from thalamocortex import __version__
+    from thalamocortex.data.layout import session_path
+    from thalamocortex.data.nwb import write_session
+
+    out_dir = Path(out_dir)
+    gt = out_dir / "ground_truth"
+    gt.mkdir(parents=True, exist_ok=True)
+    tmp_dir = out_dir / ".tmp"
+    tmp_dir.mkdir(exist_ok=True)
+    if cfg.save_true_traces:
+        (gt / "traces").mkdir(exist_ok=True)
+    mice = cohort_design(cfg, experiments)
+    jobs = [(m, s) for m in mice for s in m.sessions]
+    tables: dict[str, list[pd.DataFrame]] = {
+        k: [] for k in ("rois", "trials", "movements", "sessions")
+    }
+    templates = []
+    seen = set()
+    for spec, s in tqdm(jobs, desc="simulating sessions", disable=not progress, unit="session"):
+        sess, truth = simulate_session(
+            cfg, spec.experiment, spec.mouse_index, s, return_traces=cfg.save_true_traces
+        )
+        path = Path(session_path(out_dir, spec.mouse, s))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / path.name
+        if tmp.exists():
+            tmp.unlink()
+        write_session(sess, tmp, overwrite=True)
+        os.replace(tmp, path)
+        if "traces" in truth:
+            tr = truth.pop("traces")
+            tpath = gt / "traces" / f"{sess.id}.npz"
+            ttmp = tpath.with_name(f".{tpath.stem}.tmp.npz")
+            np.savez_compressed(ttmp, **tr)
+            os.replace(ttmp, tpath)
+        for k in tables:
+            if len(truth[k]):
+                tables[k].append(truth[k])
+        if spec.mouse not in seen:
+            seen.add(spec.mouse)
+            templates.append(truth["templates"])
+    for k, frames in tables.items():
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        _atomic_parquet(df, gt / f"{k}.parquet")
+    _atomic_parquet(
+        pd.concat(templates, ignore_index=True) if templates else pd.DataFrame(),
+        gt / "templates.parquet",
+    )
+    meta = dict(
+        seed=cfg.seed,
+        package_version=__version__,
+        experiments=sorted({m.experiment for m in mice}),
+        config=cfg.model_dump(mode="json"),
+    )
+    _atomic_text(yaml.safe_dump(meta, sort_keys=False), gt / "cohort.yaml")
+    try:
+        tmp_dir.rmdir()
+    except OSError:
+        pass
+    return out_dir
