@@ -59,6 +59,26 @@ class EncodingParams(ParamGroup):
         gt=0,
         lt=1,
     )
+    onset_method: str = param(
+        "tangent",
+        "",
+        "onset latency: 'tangent' (20-80 % rising edge extrapolated to baseline) or "
+        "'fraction' (last crossing of onset_fraction of the peak)",
+        pattern="^(tangent|fraction)$",
+    )
+    deconvolve_latency: bool = param(
+        True,
+        "",
+        "undo the indicator decay (a + tau da/dt) before measuring onset latency, so slow "
+        "indicators do not delay it",
+    )
+    indicator_decay_s: dict[str, float] = param(
+        {"GCaMP6s": 1.5, "GCaMP6f": 0.4, "GCaMP7f": 0.5, "GCaMP8m": 0.3, "GCaMP8f": 0.2},
+        "s",
+        "decay time constant per indicator (Chen et al. 2013; Dana et al. 2019; Zhang et al. "
+        "2023); unknown indicators use default_decay_s",
+    )
+    default_decay_s: float = param(1.0, "s", "decay of indicators not listed above", ge=0)
     n_bootstrap_timing: int = param(
         500, "resamples", "trial bootstrap resamples of peak time / onset latency CIs", ge=10
     )
