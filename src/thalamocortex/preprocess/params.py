@@ -124,3 +124,29 @@ class PreprocessParams(ParamGroup):
     deconvolve: bool = param(
         False, "", "also estimate spikes by OASIS deconvolution (AR(1), needs oasis-deconv)"
     )
+    # --- boutons -> axons -----------------------------------------------------------------------
+    merge_correlation_threshold: float = param(
+        0.7,
+        "Pearson r",
+        "boutons merge into one axon when their union-event-window correlation exceeds this "
+        "(cut of the hierarchical tree at 1 - r; field range 0.7-0.8)",
+        gt=0,
+        lt=1,
+    )
+    merge_linkage: Literal["average", "complete", "single", "weighted"] = param(
+        "average", "", "linkage of the hierarchical clustering of boutons (scipy)"
+    )
+    merge_event_pad_s: float = param(
+        0.5, "s", "event windows are padded by this on both sides before taking their union", ge=0
+    )
+    merge_min_union_frames: int = param(
+        10,
+        "frames",
+        "pairs with fewer frames in their union window get r = 0 (never merged)",
+        ge=2,
+    )
+    merge_weighting: Literal["inverse_noise", "equal"] = param(
+        "inverse_noise",
+        "",
+        "weights of the merged axon trace: inverse noise variance (mirrored negative) or equal",
+    )
