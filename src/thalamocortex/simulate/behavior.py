@@ -93,9 +93,13 @@ def draw_trajectory(rng: np.random.Generator, bp: BehaviorSimParams, peak_mm: fl
     centers = [c0]
     half = [c0]
     amps = [rng.uniform(0.3, 1.0)]
-    for _ in range(k - 1):
-        c = rng.uniform(0.1, 0.9) * duration
-        h = max(min(c, duration - c) * rng.uniform(0.15, 0.6), 0.05)
+    for j in range(k - 1):
+        if j == k - 2:  # the last bump ends the movement exactly at its duration
+            c = rng.uniform(0.55, 0.9) * duration
+            h = duration - c
+        else:
+            c = rng.uniform(0.1, 0.9) * duration
+            h = max(min(c, duration - c) * rng.uniform(0.15, 0.6), 0.05)
         centers.append(c)
         half.append(h)
         amps.append(rng.uniform(0.2, 1.0))

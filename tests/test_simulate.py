@@ -1,0 +1,311 @@
+"""Tests of the in-silico experiment: reproducibility, learning effects and their null, the
+all-optical and inactivation cohorts, and behavioural bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from thalamocortex.simulate.behavior import (
+    learning_progress,
+    mouse_template,
+    simulate_behavior,
+)
+from thalamocortex.simulate.cohort import cohort_design, simulate_session
+from thalamocortex.simulate.params import SimulationConfig, preset
+
+
+@pytest.fixture(scope="module")
+def tiny() -> SimulationConfig:
+    return preset("tiny")
+
+
+def _stereotypy(lever: np.ndarray, rate: float, onsets: np.ndarray) -> float:
+    """Median pairwise Pearson r of the lever 0-3 s after onset (10 ms bins, no self-pairs)."""
+    n, b = int(3 * rate), int(0.01 * rate)
+    snippets = np.array([lever[int(round(o * rate)) :][:n].reshape(-1, b).mean(1) for o in onsets])
+    c = np.corrcoef(snippets)
+    return float(np.median(c[np.triu_indices(len(onsets), 1)]))
+
+
+def _session_stereotypy(cfg: SimulationConfig, progress: float, n_mice: int = 4) -> float:
+    out = []
+    for k in range(n_mice):
+        rng = np.random.default_rng([cfg.seed, k])
+        tpl = mouse_template(rng, cfg.behavior)
+        beh = simulate_behavior(rng, cfg, tpl, progress)
+        on = beh.truth_trials.loc[beh.truth_trials["engaged"], "movement_onset"].to_numpy()
+        out.append(_stereotypy(beh.lever.astype(np.float64), beh.rate, on))
+    return float(np.mean(out))
+
+
+def _movement_modulation(sess, truth) -> np.ndarray:
+    """Per ROI: (mean F during movement - mean F at rest) / SD at rest, neuropil-corrected."""
+    im = sess.imaging
+    t = im.times
+    moving = np.zeros(len(t), dtype=bool)
+    for on, off in zip(truth["movements"]["onset"], truth["movements"]["offset"]):
+        moving |= (t >= on) & (t <= off)
+    f = im.f - 0.7 * im.fneu
+    return (f[moving].mean(0) - f[~moving].mean(0)) / f[~moving].std(0)
+
+
+# ----------------------------------------------------------------------------- config
+def test_presets_and_null():
+    for name in ("tiny", "demo", "paper"):
+        cfg = preset(name)
+        assert cfg.scale("behavior_learning") == 1.0
+    null = preset("tiny").null()
+    assert not any(null.effects.model_dump().values())
+    assert all(null.scale(k) == 0.0 for k in null.effects.model_dump())
+    with pytest.raises(ValueError, match="unknown name"):
+        preset("huge")
+    with pytest.raises(ValueError, match="sessions must lie"):
+        SimulationConfig(m1={"sessions": [1, 20]})
+
+
+def test_learning_progress_saturates():
+    p = [learning_progress(s, 14, 4.0) for s in range(1, 15)]
+    assert p[0] == 0.0 and p[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(p) > 0) and np.all(np.diff(np.diff(p)) < 0)  # concave
+
+
+def test_effect_scale_scales_differences(tiny):
+    half = tiny.model_copy(update={"effect_scale": 0.5})
+    rng = np.random.default_rng(0)
+    tpl = mouse_template(rng, half.behavior)
+    beh = simulate_behavior(rng, half, tpl, 1.0)
+    bp = half.behavior
+    expect = bp.template_weight_naive + 0.5 * (bp.template_weight_expert - bp.template_weight_naive)
+    assert beh.summary["template_weight_mean_param"] == pytest.approx(expect)
+
+
+# ----------------------------------------------------------------------------- reproducibility
+def test_same_seed_identical_different_seed_differs(tiny):
+    a, ta = simulate_session(tiny, "axon_imaging", 0, 7)
+    b, tb = simulate_session(tiny, "axon_imaging", 0, 7)
+    np.testing.assert_array_equal(a.imaging.f, b.imaging.f)
+    np.testing.assert_array_equal(a.lever.values, b.lever.values)
+    pd.testing.assert_frame_equal(ta["rois"], tb["rois"])
+    c, _ = simulate_session(tiny.model_copy(update={"seed": 1}), "axon_imaging", 0, 7)
+    assert c.lever.n_samples != a.lever.n_samples or not np.array_equal(
+        c.lever.values, a.lever.values
+    )
+
+
+def test_session_independent_of_order_and_cohort(tiny):
+    # a session is the same alone, after other sessions, and in a cohort with more mice
+    alone, t_alone = simulate_session(tiny, "all_optical", 0, 14, return_traces=True)
+    for s in (1, 14):
+        simulate_session(tiny, "all_optical", 1, s)
+    again, _ = simulate_session(tiny, "all_optical", 0, 14)
+    np.testing.assert_array_equal(alone.imaging.f, again.imaging.f)
+    bigger = tiny.model_copy(deep=True)
+    bigger.m1.n_no_opsin_mice = 3
+    bigger.axon_imaging.mice_per_region = 2
+    inbig, _ = simulate_session(bigger, "all_optical", 0, 14)
+    np.testing.assert_array_equal(alone.imaging.f, inbig.imaging.f)
+    assert t_alone["traces"]["dff"].shape == alone.imaging.f.shape
+    # the NWB-bound imaging never carries the true dF/F
+    assert alone.imaging.dff is None
+
+
+def test_cohort_design_tiny(tiny):
+    mice = cohort_design(tiny)
+    assert [m.mouse for m in mice] == ["axMTh01", "axM201", "aoOpsin01", "aoCtrl01", "inact01"]
+    assert sum(len(m.sessions) for m in mice) == 3 + 3 + 2 + 2 + 1
+
+
+# ----------------------------------------------------------------------------- behaviour
+def test_stereotypy_rises_with_learning_and_not_in_null():
+    cfg = SimulationConfig(behavior={"n_trials": 60, "lever_rate_hz": 500.0})
+    naive, expert = _session_stereotypy(cfg, 0.0), _session_stereotypy(cfg, 1.0)
+    assert expert - naive > 0.15, (naive, expert)
+    null = cfg.null()
+    n0, n1 = _session_stereotypy(null, 0.0), _session_stereotypy(null, 1.0)
+    assert abs(n1 - n0) < 0.05, (n0, n1)
+
+
+def test_outcome_follows_lever_threshold(tiny):
+    sess, truth = simulate_session(tiny, "axon_imaging", 0, 1)
+    bp = tiny.behavior
+    x, rate = sess.lever.values, sess.lever.rate
+    for _, tr in sess.trials.iterrows():
+        lo = int(np.ceil(tr.cue_time * rate))
+        hi = int(np.floor((tr.cue_time + bp.response_window_s) * rate))
+        seg = x[lo - 1 : hi + 1] >= bp.threshold_mm
+        up = np.flatnonzero(seg[1:] & ~seg[:-1])
+        if len(up):
+            assert tr.outcome == "hit"
+            assert tr.reward_time == pytest.approx((lo + up[0]) / rate + bp.reward_delay_s)
+        else:
+            assert tr.outcome == "miss" and np.isnan(tr.reward_time)
+    # hidden truth is not in the NWB-bound trials table
+    assert "template_weight" not in sess.trials and "movement_onset" not in sess.trials
+    assert truth["movements"]["kind"].eq("spontaneous").any()
+    assert (truth["trials"]["movement_onset"] > truth["trials"]["cue_time"]).all() or (
+        truth["trials"]["movement_onset"].isna().any()
+    )
+
+
+def test_movement_starts_at_zero_and_crosses_threshold():
+    cfg = SimulationConfig()
+    rng = np.random.default_rng(3)
+    tpl = mouse_template(rng, cfg.behavior)
+    t = np.linspace(0, tpl.duration, 1000)
+    x = tpl(t)
+    assert tpl(np.array([0.0]))[0] == pytest.approx(0.0, abs=1e-12)
+    assert x.max() > cfg.behavior.threshold_mm
+    assert cfg.behavior.duration_min_s <= tpl.duration <= cfg.behavior.duration_max_s + 1e-9
+
+
+def test_inactivation_lowers_template_weight_only_with_effect():
+    cfg = SimulationConfig(
+        experiments=["inactivation"],
+        behavior={"n_trials": 100, "lever_rate_hz": 500.0},
+        inactivation={"n_mice": 1, "sessions": [14], "light_fraction": 0.3},
+    )
+    for c, lo, hi in ((cfg, 0.3, 1.0), (cfg.null(), -0.1, 0.1)):
+        sess, truth = simulate_session(c, "inactivation", 0, 14)
+        tr = truth["trials"][truth["trials"]["engaged"]]
+        diff = (
+            tr.loc[~tr.light, "template_weight"].mean() - tr.loc[tr.light, "template_weight"].mean()
+        )
+        assert lo < diff < hi, diff
+        assert sess.trials["light"].sum() == 30
+        assert len(sess.stimulation.pulses) == 30
+        assert sess.stimulation.pulses["target"].str.contains("inactivation").all()
+    # effect on: light-on trials succeed less often
+    _, truth = simulate_session(cfg, "inactivation", 0, 14)
+    tr = truth["trials"]
+    hit = tr["outcome"].eq("hit")
+    assert hit[~tr.light].mean() - hit[tr.light].mean() > 0.1
+
+
+# ----------------------------------------------------------------------------- inputs
+def test_mth_movement_related_fraction_rises_only_with_effect():
+    cfg = SimulationConfig(
+        experiments=["axon_imaging"],
+        behavior={"n_trials": 40, "lever_rate_hz": 500.0, "iti_min_s": 3.0, "iti_max_s": 5.0},
+        measurement={"frame_rate_hz": 10.0},
+        axon_imaging={
+            "regions": {"MTh": preset("demo").axon_imaging.regions["MTh"]},
+            "mice_per_region": 1,
+            "sessions": [1, 14],
+            "n_axons": 80,
+        },
+    )
+    for c, truth_rise, measured in (
+        (cfg, (0.2, 0.45), (0.15, 1.0)),
+        (cfg.null(), (-0.01, 0.01), (-0.1, 0.1)),
+    ):
+        frac_truth, frac_measured = [], []
+        for s in (1, 14):
+            sess, truth = simulate_session(c, "axon_imaging", 0, s)
+            frac_truth.append(truth["rois"]["movement_related"].mean())
+            frac_measured.append(np.mean(_movement_modulation(sess, truth) > 0.3))
+        assert truth_rise[0] < frac_truth[1] - frac_truth[0] < truth_rise[1], frac_truth
+        assert measured[0] < frac_measured[1] - frac_measured[0] < measured[1], frac_measured
+
+
+def test_boutons_of_one_axon_are_correlated(tiny):
+    _, truth = simulate_session(tiny, "axon_imaging", 0, 14, return_traces=True)
+    dff = truth["traces"]["dff"]
+    axon = truth["rois"]["axon_id"].to_numpy()
+    c = np.corrcoef(dff.T)
+    same = axon[:, None] == axon[None, :]
+    off = ~np.eye(len(axon), dtype=bool)
+    assert np.nanmedian(c[same & off]) > 0.7
+    assert np.nanmedian(c[~same]) < 0.3
+
+
+def test_mth_leads_movement_in_experts(tiny):
+    _, t1 = simulate_session(tiny, "axon_imaging", 0, 1)
+    _, t14 = simulate_session(tiny, "axon_imaging", 0, 14)
+    r1, r14 = t1["rois"], t14["rois"]
+    assert r1.loc[r1.movement_related, "lag_s"].mean() > 0.0
+    assert r14.loc[r14.movement_related, "lag_s"].mean() < 0.0
+    assert r14.thalamic_weight.isna().all() and r14.expected_response.isna().all()
+
+
+# ----------------------------------------------------------------------------- M1
+def test_weights_align_with_encoding_in_experts_only():
+    cfg = SimulationConfig(
+        experiments=["all_optical"],
+        behavior={"n_trials": 5, "lever_rate_hz": 500.0},
+        measurement={"frame_rate_hz": 10.0},
+        m1={"n_opsin_mice": 1, "n_no_opsin_mice": 0, "n_neurons": 400, "n_pulses": 2},
+    )
+    _, naive = simulate_session(cfg, "all_optical", 0, 1)
+    _, expert = simulate_session(cfg, "all_optical", 0, 14)
+    rn, re = naive["rois"], expert["rois"]
+    assert abs(spearmanr(rn.thalamic_weight, rn.encoding)[0]) < 0.2
+    assert spearmanr(re.thalamic_weight, re.encoding)[0] > 0.5
+    # experts: unrelated neurons net-suppressed
+    unrelated = re.loc[~re.movement_related, "expected_response"]
+    assert (unrelated == "suppressed").mean() > 0.7
+    _, null = simulate_session(cfg.null(), "all_optical", 0, 14)
+    rz = null["rois"]
+    assert abs(spearmanr(rz.thalamic_weight, rz.encoding)[0]) < 0.2
+
+
+def _pulse_response(sess, truth, kind):
+    im = sess.imaging
+    t, f = im.times, im.f - 0.7 * im.fneu
+    fr = im.frame_rate
+    n = int(round(fr))
+    resp = []
+    for start, dur in zip(sess.stimulation.pulses.start_time, sess.stimulation.pulses.duration):
+        i0 = np.searchsorted(t, start)
+        i1 = np.searchsorted(t, start + dur) + 1  # first clean frame after the light
+        resp.append(f[i1 : i1 + n].mean(0) - f[i0 - n - 1 : i0 - 1].mean(0))
+    resp = np.mean(resp, axis=0)
+    sel = truth["rois"]["expected_response"].eq(kind).to_numpy()
+    return resp[sel] / f.std(0)[sel]
+
+
+def test_photostimulation_responses_and_artefact(tiny):
+    sess, truth = simulate_session(tiny, "all_optical", 0, 14)
+    assert np.mean(_pulse_response(sess, truth, "activated")) > 0.5
+    assert np.mean(_pulse_response(sess, truth, "suppressed")) < -0.1
+    im = sess.imaging
+    t = im.times
+    art = np.zeros(len(t), dtype=bool)
+    for start, dur in zip(sess.stimulation.pulses.start_time, sess.stimulation.pulses.duration):
+        art |= (t < start + dur) & (t + 1 / im.frame_rate > start)
+    assert art.sum() == truth["sessions"]["n_artefact_frames"].iloc[0]
+    assert np.median(im.f[art]) > np.median(im.f[~art]) + 1000
+    assert np.median(im.fneu[art]) > np.median(im.fneu[~art]) + 1000
+    # no-opsin control: light gives artefacts but no neural response
+    ctrl, ctruth = simulate_session(tiny, "all_optical", 1, 14)
+    assert (ctruth["rois"]["expected_response"] == "none").all()
+    ctruth["rois"]["expected_response"] = "none"
+    assert abs(np.mean(_pulse_response(ctrl, ctruth, "none"))) < 0.15
+
+
+# ----------------------------------------------------------------------------- writing
+def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
+    nwb = pytest.importorskip("thalamocortex.data.nwb")
+    pytest.importorskip("thalamocortex.data.layout")
+    from thalamocortex.simulate.cohort import simulate_cohort
+
+    cfg = tiny.model_copy(update={"save_true_traces": True})
+    out = simulate_cohort(
+        cfg, tmp_path / "cohort", progress=False, experiments=["all_optical", "inactivation"]
+    )
+    gt = out / "ground_truth"
+    for name in ("rois", "trials", "movements", "sessions", "templates"):
+        assert (gt / f"{name}.parquet").is_file()
+    assert (gt / "cohort.yaml").is_file()
+    rois = pd.read_parquet(gt / "rois.parquet")
+    assert set(rois["mouse"]) == {"aoOpsin01", "aoCtrl01"}
+    sessions = pd.read_parquet(gt / "sessions.parquet")
+    assert len(sessions) == 5
+    path = out / "sub-aoOpsin01" / "sub-aoOpsin01_ses-14.nwb"
+    back = nwb.read_session(path).load()
+    alone, _ = simulate_session(cfg, "all_optical", 0, 14)
+    np.testing.assert_array_equal(back.imaging.f, alone.imaging.f)
+    assert (gt / "traces" / "sub-aoOpsin01_ses-14.npz").is_file()
+    assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
