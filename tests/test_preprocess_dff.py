@@ -67,10 +67,34 @@ def test_artefact_mask_counts_ceil_duration_times_rate_plus_one():
     m = artefact_mask(times, _pulses([1.0, 5.01], duration=0.1), RATE)
     # 0.1 s x 30 Hz = 3 -> 4 frames, from the frame at the onset (30) ...
     assert np.flatnonzero(m[:100]).tolist() == [30, 31, 32, 33]
-    # ... and from the first frame after a mid-frame onset (5.01 s -> frame 151)
-    assert np.flatnonzero(m[100:]).tolist() == [51, 52, 53, 54]
+    # ... or from the frame whose exposure contains a mid-frame onset (5.01 s -> frame 150)
+    assert np.flatnonzero(m[100:]).tolist() == [50, 51, 52, 53]
     m2 = artefact_mask(times, _pulses([2.0], duration=0.11), RATE)
     assert m2.sum() == 5  # ceil(3.3) + 1
+
+
+def test_artefact_mask_covers_every_exposed_frame():
+    # any frame whose exposure [t, t + 1/rate) overlaps the light is blanked
+    rng = np.random.default_rng(0)
+    times = np.arange(600) / RATE
+    starts = np.sort(rng.uniform(0.5, 19.0, 20))
+    durs = rng.uniform(0.01, 0.5, 20)
+    m = artefact_mask(times, _pulses(starts, duration=durs), RATE)
+    exposed = np.zeros(600, bool)
+    for s, d in zip(starts, durs):
+        exposed |= (times < s + d) & (times + 1 / RATE > s)
+    assert (m | ~exposed).all()
+    assert m.sum() <= exposed.sum() + 20  # at most one frame beyond the light per pulse
+
+
+def test_artefact_mask_matches_opto_convention():
+    opto = pytest.importorskip("thalamocortex.opto.responses")
+    rng = np.random.default_rng(1)
+    times = np.arange(900) / RATE
+    pulses = _pulses(np.sort(rng.uniform(-0.5, 29.0, 30)), duration=rng.uniform(0.0, 1.0, 30))
+    np.testing.assert_array_equal(
+        artefact_mask(times, pulses, RATE), opto.artefact_mask(times, pulses, RATE, 0)
+    )
 
 
 def test_artefact_mask_edge_cases():
@@ -80,6 +104,8 @@ def test_artefact_mask_edge_cases():
     m = artefact_mask(times, _pulses([99 / RATE], duration=0.2), RATE)
     assert np.flatnonzero(m).tolist() == [99]  # truncated at the end of the recording
     assert not artefact_mask(times, _pulses([10.0]), RATE).any()  # after the last frame
+    m = artefact_mask(times, _pulses([-0.05], duration=0.1), RATE)  # before the first frame
+    assert np.flatnonzero(m).tolist() == [0, 1, 2]
     with pytest.raises(DataError, match="duration"):
         artefact_mask(times, pd.DataFrame({"start_time": [1.0]}), RATE)
 

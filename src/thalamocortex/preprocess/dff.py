@@ -51,13 +51,17 @@ def artefact_mask(
 ) -> np.ndarray:
     """Frames contaminated by stimulation light.
 
-    For each pulse, ``ceil(duration * frame_rate) + extra_frames`` frames are blanked starting at
-    the first frame whose time is at or after the pulse onset (lab convention, extra_frames = 1).
+    A frame at time ``t`` is exposed during ``[t, t + 1/frame_rate)``. For each pulse, the frame
+    whose exposure contains the light onset (the frame *at* the onset when they coincide) and the
+    following ones are blanked: ``ceil(duration * frame_rate) + extra_frames`` frames in all (lab
+    convention, extra_frames = 1: the ``+1`` covers the frame straddling onset or offset). Frames
+    starting while the light is on are always blanked as well (irregular frame times). This is
+    the same convention as :func:`thalamocortex.opto.responses.artefact_mask`.
 
     Parameters
     ----------
     frame_times : array (n_frames,)
-        Session time (s) of each frame, increasing.
+        Session time (s) of each frame (start of its exposure), increasing.
     pulses_df : DataFrame or None
         Columns ``start_time`` (s) and ``duration`` (s); None or empty means no pulses.
     frame_rate : float
@@ -71,7 +75,8 @@ def artefact_mask(
         True on blanked frames.
     """
     frame_times = np.asarray(frame_times, dtype=np.float64)
-    mask = np.zeros(len(frame_times), dtype=bool)
+    n = len(frame_times)
+    mask = np.zeros(n, dtype=bool)
     if pulses_df is None or len(pulses_df) == 0:
         return mask
     for col in ("start_time", "duration"):
@@ -87,15 +92,28 @@ def artefact_mask(
     durations = pulses_df["duration"].to_numpy(np.float64)
     if np.any(~np.isfinite(onsets)) or np.any(~np.isfinite(durations)) or np.any(durations < 0):
         raise DataError("pulse start_time/duration must be finite, durations >= 0", field="pulses")
-    # tolerance: a frame stamped a hair before the onset (float rounding) still counts as "at"
+    # a frame stamped a hair after the onset (float rounding) still counts as "at" the onset
     eps = 1e-6 / frame_rate
-    first = np.searchsorted(frame_times, onsets - eps, side="left")
+    first = np.searchsorted(frame_times, onsets + eps, side="right") - 1
     # a tiny tolerance on the product keeps e.g. 0.1 s x 30 Hz = 3.0000000004 at 3
     n_blank = np.array([math.ceil(d * frame_rate - 1e-9) for d in durations]) + int(extra_frames)
-    n = len(frame_times)
-    for f0, k in zip(first, n_blank):
-        if f0 < n:
-            mask[f0 : min(n, f0 + k)] = True
+    # the frame containing the onset must lie within one frame period of it
+    in_range = (first < n) & (first >= 0)
+    late = np.zeros_like(in_range)
+    late[in_range] = onsets[in_range] - frame_times[first[in_range]] >= 1.0 / frame_rate
+    for f0, k, skip in zip(first, n_blank, late):
+        if skip:  # onset falls in a gap of the frame times: blank from the next frame
+            f0 = f0 + 1
+            k = k - 1
+        lo = max(0, f0)
+        hi = min(n, f0 + k)
+        if hi > lo:
+            mask[lo:hi] = True
+    # frames that start while the light is on, whatever the convention says
+    lo = np.searchsorted(frame_times, onsets, side="left")
+    hi = np.searchsorted(frame_times, onsets + durations, side="left")
+    for a, b in zip(lo, hi):
+        mask[a:b] = True
     return mask
 
 
