@@ -1,12 +1,179 @@
-"""Parameters of the behaviour stage (lever parsing, trials, learning metrics)."""
+"""Parameters of the behaviour stage (lever parsing, trials, learning metrics).
+
+Defaults follow the Komiyama lab's published lever-parsing code (Peters, Chen & Komiyama 2014;
+see SCIENCE.md §2) wherever it pins a value. Where it does not (or where a fixed voltage makes no
+sense for a lever recorded in other units) the default is a documented, units-free choice.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from thalamocortex.config import ParamGroup, param
 
 
 class BehaviorParams(ParamGroup):
-    resample_hz: float = param(1000.0, "Hz", "lever resampling rate before parsing (lab: 1 kHz)", gt=0)
+    # --- lever movement parsing ------------------------------------------------------------
+    resample_hz: float = param(
+        1000.0, "Hz", "lever resampling rate before parsing (lab: 1 kHz)", gt=0
+    )
     lowpass_hz: float = param(
-        10.0, "Hz", "4th-order Butterworth low-pass, applied forward-backward", gt=0
+        10.0, "Hz", "Butterworth low-pass cut-off, applied forward-backward (lab: 10 Hz)", gt=0
+    )
+    filter_order: int = param(4, "", "order of the Butterworth low-pass (lab: 4)", ge=1, le=10)
+    velocity_smooth_samples: int = param(
+        5, "samples", "moving-average length smoothing the lever velocity (lab: 5)", ge=1
+    )
+    speed_threshold_mode: Literal["noise", "absolute"] = param(
+        "noise",
+        "",
+        "'noise': threshold = speed_threshold_k x resting speed scale estimated from the data "
+        "(units-free); 'absolute': speed_threshold_abs in speed_threshold_units (lab)",
+    )
+    speed_threshold_k: float = param(
+        8.0,
+        "x rest SD",
+        "moving threshold in multiples of the robust resting-velocity SD (mode 'noise')",
+        gt=0,
+    )
+    rest_speed_quantile: float = param(
+        0.25,
+        "",
+        "quantile of the speed envelope used to estimate the resting velocity SD through the "
+        "Rayleigh law (robust while < 1 - q of the time is spent moving)",
+        gt=0,
+        lt=1,
+    )
+    speed_threshold_abs: float = param(
+        0.0007,
+        "speed_threshold_units",
+        "absolute speed threshold (mode 'absolute'; lab 0.0007)",
+        gt=0,
+    )
+    speed_threshold_units: str = param(
+        "V/ms",
+        "",
+        "units of speed_threshold_abs as '<lever unit>/<ms|s>'; the lever unit must match the "
+        "lever's (SI prefixes of V and m are converted)",
+    )
+    pad_before_s: float = param(
+        0.075, "s", "padding added before each supra-threshold bout (lab: 150 ms in total)", ge=0
+    )
+    pad_after_s: float = param(
+        0.075, "s", "padding added after each supra-threshold bout (lab: 150 ms in total)", ge=0
+    )
+    merge_gap_s: float = param(
+        0.5, "s", "bouts separated by a shorter gap are merged (lab: 500 ms)", ge=0
+    )
+    drop_edge_bouts: bool = param(
+        True, "", "drop bouts touching the ends of the trace or an unrecoverable NaN run (lab)"
+    )
+    refine_onsets: bool = param(
+        True, "", "refine onset/offset to where the lever leaves/returns to its resting value"
+    )
+    refine_lowpass_hz: float = param(
+        40.0,
+        "Hz",
+        "low-pass of the copy used for onset/offset refinement (0 = the parse filter). The "
+        "10 Hz zero-phase filter spreads fast presses ~50 ms back in time (choice)",
+        ge=0,
+    )
+    refine_noise_k: float = param(
+        1.0,
+        "x rest SD",
+        "the lever has left rest when |lever - rest| > k x resting position noise SD (lab: 1)",
+        gt=0,
+    )
+    refine_anchor_fraction: float = param(
+        0.25,
+        "",
+        "refinement walks back from the first sustained deviation beyond this fraction of the "
+        "bout's peak to the last sample within the resting band (choice, see parse.py)",
+        gt=0,
+        lt=1,
+    )
+    refine_consecutive_s: float = param(
+        0.010, "s", "deviation must last this long to count as leaving rest (lab: 10 ms)", gt=0
+    )
+    refine_extrapolate_max_s: float = param(
+        0.05,
+        "s",
+        "after the threshold rule, move the onset back by at most this much by extrapolating "
+        "sqrt(|lever - rest|) linearly to zero (smooth presses cross the band late); 0 = lab rule "
+        "only (choice)",
+        ge=0,
+    )
+    refine_extrapolate_top_k: float = param(
+        12.0,
+        "x rest SD",
+        "the extrapolation fits deviations from the band up to this many resting-noise SDs",
+        gt=0,
+    )
+    rest_window_s: float = param(
+        0.2,
+        "s",
+        "quiet window before onset / after offset whose median is the resting value "
+        "(choice: the lab code's window is not published)",
+        gt=0,
+    )
+    rest_noise_piece_s: float = param(
+        0.25,
+        "s",
+        "resting noise SD is measured around the median of quiet pieces this long, so slow "
+        "drift of the resting position does not inflate it (choice)",
+        gt=0,
+    )
+    nan_interp_max_s: float = param(
+        0.05,
+        "s",
+        "NaN runs up to this long are linearly interpolated; longer runs are excluded spans "
+        "(bouts and trials touching them are dropped and counted)",
+        ge=0,
+    )
+    flat_rel_tol: float = param(
+        1e-9,
+        "",
+        "a lever whose peak-to-peak range is below this fraction of its mean |value| (or "
+        "exactly constant) is flat and raises DataError",
+        ge=0,
+    )
+    # --- trials ----------------------------------------------------------------------------
+    pre_cue_quiet_s: float = param(
+        0.1, "s", "a trial is cued if no movement in this window before the cue (lab: 100 ms)", ge=0
+    )
+    response_window_s: float = param(
+        3.0,
+        "s",
+        "for unrewarded trials, the first movement starting within this time after the cue is "
+        "the trial's response movement (reported with rewarded=False)",
+        gt=0,
+    )
+    max_trials_outside_fraction: float = param(
+        0.2,
+        "",
+        "trials outside the lever recording are excluded and counted; more than this fraction "
+        "raises DataError (lever shorter than the trials)",
+        ge=0,
+        le=1,
+    )
+    # --- learning metrics ------------------------------------------------------------------
+    snippet_pre_s: float = param(0.4, "s", "lever snippet start before movement onset (lab)", ge=0)
+    snippet_post_s: float = param(3.0, "s", "lever snippet end after movement onset (lab)", gt=0)
+    stereotypy_window_s: float = param(
+        3.0, "s", "stereotypy/template correlations use 0..this after onset (lab: 3 s)", gt=0
+    )
+    stereotypy_bin_s: float = param(
+        0.01, "s", "bin width of lever traces for correlations (lab: 10 ms)", gt=0
+    )
+    min_trials_stereotypy: int = param(
+        3, "trials", "sessions with fewer rewarded trials get NaN stereotypy", ge=2
+    )
+    template_expert_sessions: int = param(
+        3,
+        "sessions",
+        "the learned template is the mean rewarded trajectory of the last N sessions",
+        ge=1,
+    )
+    n_example_traces: int = param(
+        8, "trials", "example lever snippets kept per mouse for naive and expert figures", ge=0
     )
