@@ -1,0 +1,118 @@
+"""Inactivation of thalamic inputs: light-on vs light-off behaviour, schedule checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thalamocortex.data.model import Lever
+from thalamocortex.opto.inactivation import (
+    lever_trajectories,
+    light_effects,
+    light_schedule_check,
+    light_schedule_table,
+    randomisation_test,
+    stereotypy_effects,
+    template_similarity,
+)
+from thalamocortex.opto.params import InactivationParams
+
+FAST = InactivationParams(n_permutations=300)
+
+
+def trials_table(seed=0, effect=0.15, n_mice=3, n_sessions=2, n_trials=60, p_light=0.3):
+    """Per-trial measures; light-on trials lose ``effect`` template similarity and success
+    and gain 50 x effect % reaction time."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in range(n_mice):
+        base = rng.normal(0.7, 0.05)
+        for s in range(n_sessions):
+            light = rng.random(n_trials) < p_light
+            sim = base + rng.normal(0, 0.15, n_trials) - effect * light
+            success = (rng.random(n_trials) < 0.85 - effect * light).astype(float)
+            rt = rng.gamma(4, 0.08, n_trials) * (1 + 0.5 * effect / 0.15 * light * (effect > 0))
+            for i in range(n_trials):
+                rows.append(
+                    {
+                        "mouse": f"I{m}",
+                        "session": 13 + s,
+                        "trial": i,
+                        "light": bool(light[i]),
+                        "template_similarity": sim[i],
+                        "success": success[i],
+                        "reaction_time": rt[i],
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_effect_detected_when_simulated():
+    res = light_effects(trials_table(seed=1, effect=0.15), FAST)
+    t = res["tests"].set_index("measure")
+    assert t.loc["template_similarity", "effect"] == pytest.approx(-0.15, abs=0.05)
+    assert t.loc["template_similarity", "p_randomisation"] < 0.01
+    assert t.loc["template_similarity", "significant"]
+    assert t.loc["template_similarity", "mixed_p"] < 0.01
+    assert t.loc["reaction_time", "effect"] > 0 and t.loc["reaction_time", "significant"]
+    assert set(res["missing_measures"]) == {"movement_amplitude", "movement_duration"}
+    assert len(res["per_mouse"]) == 3 * 3 and len(res["sessions"]) == 3 * 3 * 2
+
+
+def test_false_positive_rate_at_most_nominal_without_effect():
+    rejections = []
+    for seed in range(40):
+        tr = trials_table(seed=200 + seed, effect=0.0, n_mice=2, n_sessions=1, n_trials=40)
+        rejections.append(randomisation_test(tr, "template_similarity", FAST)["p"] <= 0.05)
+    assert np.mean(rejections) <= 0.1  # nominal 0.05 with 40 seeds
+
+
+def test_sessions_with_too_few_light_trials_are_skipped():
+    tr = trials_table(seed=2, n_mice=1, n_sessions=1, n_trials=20, p_light=0.1)
+    n_light = int(tr["light"].sum())
+    res = randomisation_test(
+        tr,
+        "template_similarity",
+        InactivationParams(n_permutations=100, min_trials_per_condition=n_light + 1),
+    )
+    assert res["n_sessions"] == 0 and np.isnan(res["p"])
+
+
+def test_light_schedule_random_interleaved_vs_blocked():
+    rng = np.random.default_rng(3)
+    ok = light_schedule_check(rng.random(80) < 0.3, FAST)
+    assert ok["random_interleaved"] and 0.15 < ok["light_fraction"] < 0.45
+    blocked = np.r_[np.zeros(50), np.ones(20), np.zeros(10)].astype(bool)
+    bad = light_schedule_check(blocked, FAST)
+    assert not bad["random_interleaved"]
+    assert bad["n_runs"] == 3 and bad["longest_light_run"] == 20 and bad["p_runs"] < 0.01
+    alternating = np.arange(60) % 2 == 0
+    assert light_schedule_check(alternating, FAST)["p_runs"] < 0.01
+    table = light_schedule_table(trials_table(seed=4, effect=0.0), FAST)
+    assert len(table) == 6 and table["random_interleaved"].mean() >= 0.8
+
+
+def test_template_similarity_and_trajectories():
+    rate = 500.0
+    t = np.arange(0, 20, 1 / rate)
+    bump = np.exp(-0.5 * ((t % 5 - 1.0) / 0.3) ** 2)
+    lever = Lever(data=bump, rate=rate, units="mm", t0=0.0)
+    traj = lever_trajectories(lever, np.array([0.0, 5.0, 10.0, 18.5, np.nan]), 3.0, 0.01)
+    assert traj.shape == (5, 300)
+    np.testing.assert_allclose(traj[0], traj[1], atol=1e-9)
+    assert np.isnan(traj[3]).all() and np.isnan(traj[4]).all()  # leaves the recording / NaN
+    sim = template_similarity(traj[:3], traj[0])
+    np.testing.assert_allclose(sim, 1.0)
+    assert template_similarity(-traj[:1], traj[0])[0] == pytest.approx(-1.0)
+
+
+def test_stereotypy_lower_on_light_trials():
+    rng = np.random.default_rng(5)
+    template = np.sin(np.linspace(0, np.pi, 300))
+    light = rng.random(60) < 0.35
+    noise = np.where(light[:, None], 1.0, 0.3)
+    traj = template[None, :] + noise * rng.standard_normal((60, 300)).cumsum(axis=1) / 10
+    res = stereotypy_effects({("I0", 14): (traj, light)}, FAST).set_index("mouse")
+    assert res.loc["I0", "stereotypy_on"] < res.loc["I0", "stereotypy_off"]
+    assert res.loc["all", "p"] < 0.01
