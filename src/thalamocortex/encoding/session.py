@@ -1,0 +1,258 @@
+"""Everything the encoding analysis computes for one session, from arrays and the data model.
+
+:func:`encode_session` takes a :class:`~thalamocortex.data.model.Session`, its dF/F and the
+movement bouts (from :func:`thalamocortex.behavior.detect_movements`, or any table with
+``onset``/``offset`` columns) and returns tidy tables; it does no file I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from thalamocortex.data.errors import DataError
+from thalamocortex.data.model import Session, lever_to_frames
+from thalamocortex.encoding.decoding import (
+    decode_trajectory,
+    lagged_trial_design,
+    trial_pattern_similarity,
+)
+from thalamocortex.encoding.movement_related import classify_movement_related
+from thalamocortex.encoding.params import EncodingParams
+from thalamocortex.encoding.peri import (
+    baseline_subtract,
+    peri_event_tensor,
+    timing_with_ci,
+    trial_average,
+    trial_reliability,
+)
+
+
+@dataclass
+class SessionEncoding:
+    """Tables of one session (every table carries ``mouse``, ``session``, ``region``)."""
+
+    rois: pd.DataFrame  # one row per ROI: class, p-values, timing, reliability
+    summary: dict  # one row of the region x session table
+    peri: pd.DataFrame  # long: roi, align (movement/cue), time_s, dff (trial average)
+    trials: pd.DataFrame  # per rewarded trial: onset, decoding r, pattern/lever similarity
+
+
+def rewarded_movement_onsets(trials: pd.DataFrame | None, movements: pd.DataFrame) -> pd.DataFrame:
+    """Onset of each trial's rewarded movement: the bout containing the reward time.
+
+    Trials without a reward time (misses) or whose reward falls outside every bout get NaN.
+    A ``movement_onset`` column already in ``trials`` (e.g. from the behaviour stage) is used
+    where present.
+
+    Returns
+    -------
+    DataFrame with ``trial`` (row position), ``cue_time``, ``reward_time``, ``onset``.
+    """
+    if trials is None or len(trials) == 0:
+        return pd.DataFrame(columns=["trial", "cue_time", "reward_time", "onset"])
+    reward = (
+        trials["reward_time"].to_numpy(np.float64)
+        if "reward_time" in trials
+        else np.full(len(trials), np.nan)
+    )
+    on = movements["onset"].to_numpy(np.float64)
+    off = movements["offset"].to_numpy(np.float64)
+    onset = np.full(len(trials), np.nan)
+    if len(on):
+        i = np.searchsorted(on, reward, side="right") - 1
+        ok = np.isfinite(reward) & (i >= 0)
+        ok[ok] &= reward[ok] <= off[i[ok]]
+        onset[ok] = on[i[ok]]
+    if "movement_onset" in trials:
+        given = trials["movement_onset"].to_numpy(np.float64)
+        onset = np.where(np.isfinite(given), given, onset)
+    return pd.DataFrame(
+        {
+            "trial": np.arange(len(trials)),
+            "cue_time": trials["cue_time"].to_numpy(np.float64),
+            "reward_time": reward,
+            "onset": onset,
+        }
+    )
+
+
+def lever_similarity(lever_frames: np.ndarray, frame_times: np.ndarray, onsets, window_s):
+    """Per trial, correlation of its lever trajectory with the mean of the other trials'.
+
+    A within-session stand-in for the similarity to the mouse's learned template when the
+    behaviour stage's per-trial template similarity is not available.
+    """
+    tens, _ = peri_event_tensor(lever_frames[:, None], frame_times, onsets, window_s)
+    return trial_pattern_similarity(tens)
+
+
+def encode_session(
+    session: Session,
+    dff: np.ndarray,
+    movements: pd.DataFrame,
+    params: EncodingParams | None = None,
+    n_rois_matched: int = 0,
+    seed: int = 0,
+    template_similarity: np.ndarray | None = None,
+) -> SessionEncoding:
+    """Movement encoding of one session.
+
+    Parameters
+    ----------
+    session : Session
+        Needs imaging (frame times, ROI table), lever and trials.
+    dff : array (n_frames, n_rois)
+        dF/F (NaN on blanked frames).
+    movements : DataFrame
+        Movement bouts with ``onset``/``offset`` (s), all movements (cued and spontaneous).
+    params : EncodingParams
+    n_rois_matched : int
+        ROIs per decoder (0 = skip decoding). Sessions with fewer ROIs are not decoded.
+    seed : int
+    template_similarity : array (n_trials,), optional
+        Per-trial similarity of the lever trajectory to the learned template (behaviour
+        stage); by default the within-session leave-one-out similarity is used.
+    """
+    p = params or EncodingParams()
+    im = session.imaging
+    if im is None or session.lever is None:
+        raise DataError("encoding needs imaging and a lever trace", path=session.source)
+    t = im.times
+    info = session.info
+    keys = {"mouse": info.mouse, "session": int(info.session), "region": info.region}
+    rng_seed = int(np.random.SeedSequence([seed, int(info.session)]).generate_state(1)[0])
+
+    epochs = movements[["onset", "offset"]].to_numpy(np.float64)
+    cls = classify_movement_related(dff, t, epochs, p, seed=rng_seed)
+
+    onsets_tbl = rewarded_movement_onsets(session.trials, movements)
+    rewarded = onsets_tbl[np.isfinite(onsets_tbl["onset"])].reset_index(drop=True)
+    onsets = rewarded["onset"].to_numpy()
+    window = (-p.window_pre_s, p.window_post_s)
+    tens, time_s = peri_event_tensor(dff, t, onsets, window)
+    tens = baseline_subtract(tens, time_s, tuple(p.baseline_s))
+    decay = 0.0
+    if p.deconvolve_latency:
+        decay = p.indicator_decay_s.get(info.indicator, p.default_decay_s)
+    timing = timing_with_ci(
+        tens,
+        time_s,
+        tuple(p.timing_window_s),
+        p.onset_fraction,
+        p.onset_method,
+        decay,
+        n_boot=p.n_bootstrap_timing,
+        seed=rng_seed,
+        roi_chunk=p.roi_chunk,
+    )
+    rel = trial_reliability(tens, time_s, tuple(p.reliability_window_s))
+    rois = pd.DataFrame(keys | {"roi": np.arange(im.n_rois)})
+    for col in ("roi_name", "roi_type"):
+        rois[col] = im.rois[col].to_numpy()
+    rois = rois.merge(cls, on="roi")
+    for k, v in timing.items():
+        rois[k] = v
+    rois["reliability"] = rel
+    rois["n_trials"] = len(onsets)
+
+    cue_tens, cue_time = peri_event_tensor(dff, t, rewarded["cue_time"].to_numpy(), window)
+    cue_tens = baseline_subtract(cue_tens, cue_time, (-p.window_pre_s, 0.0))
+    avg_m = trial_average(tens)
+    avg_c = trial_average(cue_tens)
+    n_t = len(time_s)
+    peri = pd.concat(
+        [
+            pd.DataFrame(
+                keys
+                | {
+                    "roi": np.tile(np.arange(im.n_rois), n_t),
+                    "align": align,
+                    "time_s": np.repeat(ts, im.n_rois),
+                    "dff": avg.reshape(-1).astype(np.float32),
+                }
+            )
+            for align, avg, ts in (("movement", avg_m, time_s), ("cue", avg_c, cue_time))
+        ],
+        ignore_index=True,
+    )
+
+    move = rois["movement_related"].to_numpy()
+    summary = keys | {
+        "experiment": info.experiment,
+        "n_rois": im.n_rois,
+        "n_trials": len(onsets),
+        "n_movements": len(epochs),
+        "frac_movement": float(move.mean()),
+        "frac_quiescence": float(rois["quiescence_related"].mean()),
+        "n_movement_related": int(move.sum()),
+    }
+    sel = move & np.isfinite(rois["onset_latency"].to_numpy())
+    summary["median_onset_latency"] = (
+        float(np.median(rois.loc[sel, "onset_latency"])) if sel.any() else np.nan
+    )
+    summary["median_peak_time"] = (
+        float(np.median(rois.loc[sel, "peak_time"])) if sel.any() else np.nan
+    )
+    summary["median_reliability"] = float(np.nanmedian(rel[move])) if move.any() else np.nan
+    summary["mean_reliability_all"] = float(np.nanmean(rel)) if np.isfinite(rel).any() else np.nan
+    if move.any():
+        # population timing: timing of the average response of the movement-related ROIs
+        pop = timing_with_ci(
+            np.nanmean(tens[:, :, move], axis=2, keepdims=True),
+            time_s,
+            tuple(p.timing_window_s),
+            p.onset_fraction,
+            p.onset_method,
+            decay,
+            n_boot=p.n_bootstrap_timing,
+            seed=rng_seed,
+        )
+        for k in ("onset_latency", "peak_time"):
+            summary[f"population_{k}"] = float(pop[k][0])
+            summary[f"population_{k}_ci_low"] = float(pop[f"{k}_ci_low"][0])
+            summary[f"population_{k}_ci_high"] = float(pop[f"{k}_ci_high"][0])
+
+    trials = rewarded.assign(**keys)
+    lever_f = lever_to_frames(session.lever, t)
+    sim = (
+        np.asarray(template_similarity, dtype=np.float64)[rewarded["trial"].to_numpy()]
+        if template_similarity is not None
+        else lever_similarity(lever_f, t, onsets, tuple(p.decode_window_s))
+    )
+    trials["lever_similarity"] = sim
+    dec_tens, _ = peri_event_tensor(dff, t, onsets, tuple(p.decode_window_s))
+    trials["pattern_similarity"] = trial_pattern_similarity(dec_tens) if len(onsets) > 1 else np.nan
+    trials["decode_r"] = np.nan
+    summary.update(decode_r2=np.nan, decode_r=np.nan, n_rois_decoded=0)
+    if n_rois_matched >= p.min_rois and im.n_rois >= n_rois_matched and len(onsets) >= p.min_trials:
+        X, y, ts = lagged_trial_design(
+            dff,
+            lever_f,
+            t,
+            onsets,
+            tuple(p.decode_window_s),
+            tuple(p.decode_lags_s),
+            p.decode_lag_step,
+        )
+        res = decode_trajectory(
+            X, y, ts, n_rois_matched, tuple(p.ridge_alphas), p.n_folds, p.n_subsamples, rng_seed
+        )
+        trials["decode_r"] = res.trial_r
+        summary.update(decode_r2=res.r2, decode_r=res.r, n_rois_decoded=n_rois_matched)
+    summary["decode_vs_similarity_rho"] = _spearman(trials["decode_r"], trials["lever_similarity"])
+    summary["pattern_vs_similarity_rho"] = _spearman(
+        trials["pattern_similarity"], trials["lever_similarity"]
+    )
+    return SessionEncoding(rois=rois, summary=summary, peri=peri, trials=trials)
+
+
+def _spearman(a: pd.Series, b: pd.Series) -> float:
+    ok = np.isfinite(a.to_numpy(np.float64)) & np.isfinite(b.to_numpy(np.float64))
+    if ok.sum() < 4:
+        return np.nan
+    ra = a[ok].rank().to_numpy()
+    rb = b[ok].rank().to_numpy()
+    return float(np.corrcoef(ra, rb)[0, 1])
