@@ -1,0 +1,168 @@
+"""Ground truth: the opto and inactivation analyses on the in-silico experiment.
+
+Encoding scores are taken from the simulator's truth here (tests only); the pipeline uses the
+encoding stage's table. Template similarity for inactivation is computed from the lever at the
+true movement onsets against the true template (tests only; the pipeline uses the behaviour
+stage's measures).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from thalamocortex.opto.classify import classify_session, response_fractions
+from thalamocortex.opto.inactivation import (
+    lever_trajectories,
+    light_effects,
+    light_schedule_check,
+    template_similarity,
+)
+from thalamocortex.opto.params import InactivationParams, OptoParams
+from thalamocortex.opto.relation import enrichment, merge_drive_encoding
+from thalamocortex.preprocess.traces import session_dff
+from thalamocortex.simulate.cohort import simulate_session
+from thalamocortex.simulate.params import preset
+
+FAST = OptoParams(n_permutations=500, n_bootstrap=200)
+
+
+def _f1(pred, truth, cls):
+    tp = np.sum((pred == cls) & (truth == cls))
+    fp = np.sum((pred == cls) & (truth != cls))
+    fn = np.sum((pred != cls) & (truth == cls))
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
+def _classified(cfg, mouse_index, session, params=FAST):
+    sess, truth = simulate_session(cfg, "all_optical", mouse_index, session)
+    dff = session_dff(sess, with_events=False).dff
+    table, _ = classify_session(dff, sess.imaging.times, sess.stimulation.pulses, params)
+    rois = truth["rois"]
+    table["mouse"] = sess.info.mouse
+    table["session"] = session
+    table["day"] = sess.info.day
+    table["roi_name"] = sess.imaging.rois["roi_name"].to_numpy()
+    enc = rois[["mouse", "session", "roi_name", "encoding", "movement_related"]].rename(
+        columns={"encoding": "encoding_score"}
+    )
+    return table, rois, enc
+
+
+def _truth_classes(rois):
+    t = rois["expected_response"].to_numpy()
+    return np.where(t == "none", "not_responsive", t)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return preset("tiny")
+
+
+def test_expert_classification_f1_against_simulator_truth(tiny):
+    table, rois, _ = _classified(tiny, 0, 14)
+    pred = table["response_class"].to_numpy()
+    truth = _truth_classes(rois)
+    assert _f1(pred, truth, "activated") >= 0.9
+    assert _f1(pred, truth, "suppressed") >= 0.9
+
+
+def test_no_opsin_control_fraction_responsive_at_most_alpha(tiny):
+    for session in (1, 14):
+        table, rois, _ = _classified(tiny, 1, session)
+        assert not rois["opsin"].any()
+        assert response_fractions(table)["responsive"] <= FAST.fdr_alpha
+
+
+def test_enrichment_in_expert_not_in_naive_or_null(tiny):
+    expert, _, enc_e = _classified(tiny, 0, 14)
+    naive, _, enc_n = _classified(tiny, 0, 1)
+    null_e, _, enc_0 = _classified(tiny.null(), 0, 14)
+    p = {}
+    for name, tab, enc in (
+        ("expert", expert, enc_e),
+        ("naive", naive, enc_n),
+        ("null", null_e, enc_0),
+    ):
+        merged = merge_drive_encoding(tab, enc, FAST)
+        p[name] = enrichment(merged, params=FAST, bootstrap=False)["p_perm"]
+    assert p["expert"] < 0.01, p
+    assert p["naive"] > 0.05 and p["null"] > 0.05, p
+
+
+def _inactivation_trials(cfg, mouse_index, session):
+    sess, truth = simulate_session(cfg, "inactivation", mouse_index, session)
+    tr = truth["trials"].copy()
+    tmpl = truth["templates"]["position"].to_numpy()
+    traj = lever_trajectories(sess.lever, tr["movement_onset"].to_numpy(), len(tmpl) * 0.01, 0.01)
+    tr["template_similarity"] = template_similarity(traj, tmpl)
+    tr["success"] = (tr["outcome"] == "hit").astype(float)
+    tr["light"] = sess.trials["light"].to_numpy(bool)
+    return tr
+
+
+def _inactivation_cohort(cfg):
+    return pd.concat(
+        [
+            _inactivation_trials(cfg, m, s)
+            for m in range(cfg.inactivation.n_mice)
+            for s in cfg.inactivation.sessions
+        ],
+        ignore_index=True,
+    )
+
+
+def test_inactivation_detected_and_not_in_null():
+    cfg = preset("demo")
+    params = InactivationParams(n_permutations=500, measures=("template_similarity",))
+    on = light_effects(_inactivation_cohort(cfg), params)["tests"].set_index("measure")
+    off = light_effects(_inactivation_cohort(cfg.null()), params)["tests"].set_index("measure")
+    assert on.loc["template_similarity", "effect"] < 0
+    assert on.loc["template_similarity", "p_randomisation"] < 0.01
+    assert off.loc["template_similarity", "p_randomisation"] > 0.05
+
+
+def test_simulated_light_schedule_is_random_and_interleaved():
+    cfg = preset("demo")
+    tr = _inactivation_trials(cfg, 0, 14)
+    res = light_schedule_check(tr["light"].to_numpy(bool), InactivationParams(n_permutations=500))
+    assert res["random_interleaved"], res
+
+
+# --- seed sweeps ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_enrichment_rates_over_seeds():
+    hits = {"expert": [], "naive": [], "null": []}
+    for seed in range(10):
+        cfg = preset("tiny").model_copy(update={"seed": seed})
+        for name, c, s in (("expert", cfg, 14), ("naive", cfg, 1), ("null", cfg.null(), 14)):
+            tab, _, enc = _classified(c, 0, s)
+            res = enrichment(merge_drive_encoding(tab, enc, FAST), params=FAST, bootstrap=False)
+            hits[name].append(res["p_perm"] <= 0.05)
+    assert np.mean(hits["expert"]) >= 0.8
+    assert np.mean(hits["naive"]) <= 0.2 and np.mean(hits["null"]) <= 0.2
+
+
+@pytest.mark.slow
+def test_no_opsin_and_f1_over_seeds():
+    for seed in range(5):
+        cfg = preset("tiny").model_copy(update={"seed": seed})
+        table, rois, _ = _classified(cfg, 0, 14)
+        pred, truth = table["response_class"].to_numpy(), _truth_classes(rois)
+        assert _f1(pred, truth, "activated") >= 0.9 and _f1(pred, truth, "suppressed") >= 0.9
+        ctrl, _, _ = _classified(cfg, 1, 14)
+        assert response_fractions(ctrl)["responsive"] <= FAST.fdr_alpha
+
+
+@pytest.mark.slow
+def test_inactivation_false_positive_rate_over_seeds():
+    params = InactivationParams(n_permutations=300, measures=("template_similarity",))
+    rejections = []
+    for seed in range(20):
+        cfg = preset("demo").model_copy(update={"seed": seed}).null()
+        t = light_effects(_inactivation_cohort(cfg), params)["tests"]
+        rejections.append(bool(t["p_randomisation"].iloc[0] <= 0.05))
+    assert np.mean(rejections) <= 0.15  # nominal 0.05; 20 seeds
