@@ -1,0 +1,226 @@
+"""Dataset layout: DANDI-style ``sub-<mouse>/sub-<mouse>_ses-<n>.nwb`` folders.
+
+A *dataset* is a folder with one ``sub-<mouse>`` folder per mouse, each holding that mouse's
+session files ``sub-<mouse>_ses-<n>.nwb`` (``n`` = session number). :func:`discover` opens every
+file lazily (no trace is read) and returns the sessions table the pipeline iterates over;
+:func:`write_sessions_table` saves it as ``sessions.tsv`` next to the ``sub-*`` folders
+(tab-separated, ``n/a`` for missing values, paths relative to the dataset folder, as in
+DANDI/BIDS tables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from thalamocortex.data.errors import DataError
+from thalamocortex.data.nwb import NWBNames, read_session
+
+__all__ = [
+    "SESSION_COLUMNS",
+    "discover",
+    "parse_session_filename",
+    "session_path",
+    "write_sessions_table",
+]
+
+#: Columns of the sessions table returned by :func:`discover`, in order.
+SESSION_COLUMNS: tuple[str, ...] = (
+    "mouse",
+    "session",
+    "day",
+    "experiment",
+    "region",
+    "indicator",
+    "n_rois",
+    "n_frames",
+    "n_trials",
+    "frame_rate",
+    "lever_rate",
+    "has_stimulation",
+    "path",
+)
+
+_FILE_RE = re.compile(r"^sub-(?P<mouse>[^_/\s]+)_ses-(?P<session>\d+)\.nwb$")
+
+
+def session_path(root: str | os.PathLike, mouse: str, session: int) -> Path:
+    """Path of a session file: ``root/sub-<mouse>/sub-<mouse>_ses-<session>.nwb``.
+
+    Raises
+    ------
+    ValueError
+        ``mouse`` is empty or holds ``_``, ``/`` or whitespace (not allowed in DANDI labels),
+        or ``session`` is not a non-negative integer.
+    """
+    if not mouse or re.search(r"[_/\s]", str(mouse)):
+        raise ValueError(f"mouse {mouse!r}: must be non-empty without '_', '/' or whitespace")
+    if isinstance(session, bool) or int(session) != session or int(session) < 0:
+        raise ValueError(f"session {session!r}: expected a non-negative integer")
+    return Path(root) / f"sub-{mouse}" / f"sub-{mouse}_ses-{int(session)}.nwb"
+
+
+def parse_session_filename(path: str | os.PathLike) -> tuple[str, int]:
+    """(mouse, session) from a ``sub-<mouse>_ses-<n>.nwb`` file name.
+
+    Raises
+    ------
+    DataError
+        The name does not follow the pattern.
+    """
+    m = _FILE_RE.match(Path(path).name)
+    if m is None:
+        raise DataError("file name is not sub-<mouse>_ses-<n>.nwb", path)
+    return m["mouse"], int(m["session"])
+
+
+def _session_files(root: Path) -> list[tuple[Path, str]]:
+    if not root.exists():
+        raise DataError("dataset folder not found", root)
+    if not root.is_dir():
+        raise DataError("not a folder (expected a dataset folder with sub-<mouse> folders)", root)
+    subjects = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("sub-"))
+    if not subjects:
+        found = sorted(p.name for p in root.iterdir())[:20]
+        raise DataError(
+            f"not a dataset: no sub-<mouse> folders (expected sub-<mouse>/sub-<mouse>_ses-<n>"
+            f".nwb); the folder contains {found}",
+            root,
+        )
+    files = []
+    for sub in subjects:
+        mouse = sub.name[len("sub-") :]
+        for f in sorted(sub.glob("*.nwb")):
+            if f.name.startswith("."):  # temporary files of an interrupted write
+                continue
+            files.append((f, mouse))
+    if not files:
+        raise DataError(
+            f"no session files: none of {[s.name for s in subjects]} holds a "
+            f"sub-<mouse>_ses-<n>.nwb file",
+            root,
+        )
+    return files
+
+
+def _row(path: Path, folder_mouse: str, names: NWBNames) -> dict:
+    file_mouse, file_session = parse_session_filename(path)
+    if file_mouse != folder_mouse:
+        raise DataError(
+            f"file name says mouse {file_mouse!r} but it is in folder sub-{folder_mouse}", path
+        )
+    try:
+        session = read_session(path, names=names, lazy=True)
+    except DataError:
+        raise
+    except Exception as err:  # anything else from a broken file: name it
+        raise DataError(f"cannot read session ({type(err).__name__}: {err})", path) from None
+    with session:
+        info = session.info
+        if info.mouse != file_mouse or info.session != file_session:
+            raise DataError(
+                f"file name says mouse {file_mouse!r} session {file_session} but the file's "
+                f"subject_id/session_id say mouse {info.mouse!r} session {info.session}",
+                path,
+            )
+        im = session.imaging
+        frame_rate = float(info.frame_rate)
+        if im is not None and not np.isfinite(frame_rate):
+            frame_rate = im.frame_rate
+        return {
+            "mouse": info.mouse,
+            "session": int(info.session),
+            "day": int(info.day),
+            "experiment": info.experiment,
+            "region": info.region,
+            "indicator": info.indicator,
+            "n_rois": im.n_rois if im is not None else 0,
+            "n_frames": im.n_frames if im is not None else 0,
+            "n_trials": len(session.trials) if session.trials is not None else 0,
+            "frame_rate": frame_rate if im is not None else float("nan"),
+            "lever_rate": float(session.lever.rate) if session.lever is not None else np.nan,
+            "has_stimulation": session.stimulation is not None,
+            "path": str(path.resolve()),
+        }
+
+
+def discover(root: str | os.PathLike, names: NWBNames | None = None) -> pd.DataFrame:
+    """The sessions table of a dataset folder.
+
+    Every ``sub-*/*.nwb`` file is opened lazily (metadata and array shapes only).
+
+    Parameters
+    ----------
+    root : path-like
+        Dataset folder holding ``sub-<mouse>`` folders.
+    names : NWBNames, optional
+        Passed to :func:`~thalamocortex.data.nwb.read_session`.
+
+    Returns
+    -------
+    DataFrame with :data:`SESSION_COLUMNS`, one row per session, sorted by mouse and session.
+    ``n_rois``/``n_frames`` are 0 and ``frame_rate`` NaN for sessions without imaging;
+    ``path`` is absolute.
+
+    Raises
+    ------
+    DataError
+        The folder is missing or not a dataset (no ``sub-*`` folders, or no session files), a
+        file is broken (the message names it), a file name does not follow
+        ``sub-<mouse>_ses-<n>.nwb``, or it disagrees with its folder or with the subject /
+        session recorded inside the file.
+    """
+    root = Path(root)
+    names = names or NWBNames()
+    rows = [_row(path, mouse, names) for path, mouse in _session_files(root)]
+    df = pd.DataFrame(rows, columns=list(SESSION_COLUMNS))
+    dup = df.duplicated(["mouse", "session"], keep=False)
+    if dup.any():
+        raise DataError(
+            f"sessions recorded twice: {df.loc[dup, 'path'].tolist()}", root, field="session"
+        )
+    df = df.sort_values(["mouse", "session"], kind="stable").reset_index(drop=True)
+    return df.astype(
+        {
+            "session": np.int64,
+            "day": np.int64,
+            "n_rois": np.int64,
+            "n_frames": np.int64,
+            "n_trials": np.int64,
+            "frame_rate": np.float64,
+            "lever_rate": np.float64,
+            "has_stimulation": bool,
+        }
+    )
+
+
+def write_sessions_table(root: str | os.PathLike, names: NWBNames | None = None) -> Path:
+    """Write ``root/sessions.tsv`` (the :func:`discover` table) atomically.
+
+    Paths are written relative to ``root`` (POSIX separators) so the dataset can move; a
+    ``session_id`` column (``ses-<n>``) follows the DANDI/BIDS sessions-table convention.
+    Missing values are ``n/a``.
+
+    Returns
+    -------
+    Path of ``sessions.tsv``.
+    """
+    root = Path(root)
+    df = discover(root, names)
+    df.insert(2, "session_id", [f"ses-{s}" for s in df["session"]])
+    df["path"] = [Path(p).resolve().relative_to(root.resolve()).as_posix() for p in df["path"]]
+    out = root / "sessions.tsv"
+    tmp = root / f".sessions.tsv.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        df.to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return out
