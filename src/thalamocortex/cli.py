@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -113,12 +114,27 @@ def _simulation_config(preset: str, seed, null: bool, config: Path | None):
     return cfg
 
 
+def _prepare_simulation_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to write into a non-empty folder unless it is a simulated dataset to replace."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{out} is not empty; pass --overwrite to replace it")
+    if not (out / "ground_truth" / "cohort.yaml").is_file():
+        raise FileExistsError(
+            f"{out}: refusing to overwrite a folder that is not a simulated dataset "
+            "(no ground_truth/cohort.yaml)"
+        )
+    shutil.rmtree(out)
+
+
 def cmd_simulate(args) -> int:
     from thalamocortex.simulate.cohort import simulate_cohort
 
     cfg = _simulation_config(args.preset, args.seed, args.null, args.config)
+    _prepare_simulation_dir(args.out, args.overwrite)
     t = time.perf_counter()
-    out = simulate_cohort(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    out = simulate_cohort(cfg, args.out, progress=not args.quiet)
     print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
     return 0
 
@@ -169,7 +185,8 @@ def cmd_demo(args) -> int:
     dataset = out / "dataset"
     cfg = _simulation_config(args.preset, args.seed, args.null, None)
     if not (dataset / "ground_truth" / "cohort.yaml").is_file():
-        simulate_cohort(cfg, dataset, progress=not args.quiet, overwrite=True)
+        _prepare_simulation_dir(dataset, overwrite=True)
+        simulate_cohort(cfg, dataset, progress=not args.quiet)
     else:
         print(f"using the existing simulated dataset in {dataset}")
     _run(dataset, out / "results", _config(args), None, args.quiet)

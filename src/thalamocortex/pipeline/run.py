@@ -48,7 +48,6 @@ def run_pipeline(
     """
     cfg = config or Config()
     results = Path(results)
-    results.mkdir(parents=True, exist_ok=True)
     own = executor is None
     executor = executor or Executor(
         cfg.pipeline.scheduler,
@@ -60,7 +59,8 @@ def run_pipeline(
     digests: dict[str, str] = {}
     try:
         first = StageContext(dataset, results, cfg, "_", executor)
-        inputs = _inputs_digest(first.sessions)
+        inputs = _inputs_digest(first.sessions)  # a broken dataset fails here, before any write
+        results.mkdir(parents=True, exist_ok=True)
         for name in ordered(stages):
             spec = STAGES[name]
             up = {r: digests.get(r, "") for r in spec.requires}

@@ -6,6 +6,7 @@ Per-session work is submitted as independent tasks; results come back in submiss
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,6 +49,9 @@ class Executor:
         if self._client is None:
             from dask.distributed import Client, LocalCluster
 
+            # cluster start-up/shut-down chatter is not the user's concern
+            for name in ("distributed", "tornado"):
+                logging.getLogger(name).setLevel(logging.ERROR)
             if self.scheduler == "local":
                 self._cluster = LocalCluster(
                     n_workers=self.n_workers,

@@ -30,6 +30,11 @@ STAGES: dict[str, StageSpec] = {
         "thalamocortex.pipeline.traces_stage:run",
         help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",
     ),
+    "encoding": StageSpec(
+        "thalamocortex.encoding.stage:run",
+        requires=("traces",),
+        help="movement encoding of inputs and M1 across learning",
+    ),
 }
 
 
