@@ -98,7 +98,9 @@ def usable(traces: np.ndarray) -> np.ndarray:
     traces = np.asarray(traces)
     if traces.size == 0:
         return np.zeros(len(traces), dtype=bool)
-    return np.isfinite(traces).all(axis=1) & (np.nanstd(traces, axis=1) > 0)
+    ok = np.isfinite(traces).all(axis=1)
+    ok[ok] = np.std(traces[ok], axis=1) > 0
+    return ok
 
 
 def correlation_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:

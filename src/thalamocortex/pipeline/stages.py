@@ -30,6 +30,10 @@ STAGES: dict[str, StageSpec] = {
         "thalamocortex.pipeline.traces_stage:run",
         help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",
     ),
+    "behavior": StageSpec(
+        "thalamocortex.behavior.stage:run",
+        help="lever movements, trials, learning metrics and the learned template per mouse",
+    ),
     "encoding": StageSpec(
         "thalamocortex.encoding.stage:run",
         requires=("traces",),

@@ -1,0 +1,230 @@
+"""The ``behavior`` pipeline stage: lever parsing, trials and learning metrics for a dataset.
+
+Writes under ``results/behavior/``:
+
+- ``trials``: one row per trial (all sessions; see :mod:`thalamocortex.behavior.trials`) with
+  ``similarity_to_template``;
+- ``sessions``: one row per mouse x session (success, reaction time, stereotypy, inter-trial
+  movements, exclusion counts; sessions that could not be analysed are kept with ``status``
+  ``"excluded"`` and the reason);
+- ``movements``: every movement bout (``kind`` trial / intertrial);
+- ``session_matrix``: per mouse, session x session median trial-to-trial correlation;
+- ``templates``: per mouse, the learned template (mean expert rewarded trajectory);
+- ``examples``: example naive (first session) and expert (last session) rewarded lever traces;
+- ``trends``: across-mice slope tests of the learning curves.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from thalamocortex.behavior.learning import (
+    bin_traces,
+    expert_sessions,
+    learning_trend,
+    movement_template,
+    session_matrix,
+    stereotypy,
+    template_similarity,
+)
+from thalamocortex.behavior.params import BehaviorParams
+from thalamocortex.data.errors import DataError
+
+#: Metrics whose across-mice trend over sessions the stage tests.
+TREND_METRICS: tuple[str, ...] = (
+    "stereotypy",
+    "success_rate",
+    "median_reaction_time",
+    "intertrial_movement_rate",
+)
+
+
+def analyse_path(path: str, params: BehaviorParams) -> dict:
+    """Worker: analyse one NWB session file (top level so Dask can pickle it).
+
+    Returns
+    -------
+    dict with ``mouse``, ``session``, ``status`` (``ok``/``excluded``), ``exclusion`` (the
+    error message when excluded), ``trials``, ``movements`` (DataFrames), ``summary`` (dict),
+    ``binned`` (n_trials, n_bins) and ``plot_traces`` (n_trials, n_plot_bins) float32 arrays.
+    """
+    from thalamocortex.behavior.session import analyse_session
+    from thalamocortex.data.nwb import read_session
+
+    with read_session(path) as s:
+        base = {
+            "mouse": s.info.mouse,
+            "session": int(s.info.session),
+            "day": int(s.info.day),
+            "experiment": s.info.experiment,
+            "region": s.info.region,
+        }
+        try:
+            sb = analyse_session(s, params)
+        except DataError as err:
+            return {**base, "status": "excluded", "exclusion": str(err)}
+    plot = bin_traces(
+        sb.snippets,
+        sb.snippet_times,
+        -params.snippet_pre_s,
+        params.snippet_post_s,
+        params.stereotypy_bin_s,
+    ).astype(np.float32)
+    return {
+        **base,
+        "status": "ok",
+        "exclusion": "",
+        "trials": sb.trials,
+        "movements": sb.movements,
+        "summary": sb.summary,
+        "binned": sb.binned.astype(np.float32),
+        "plot_traces": plot,
+    }
+
+
+def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataFrame]:
+    """Combine per-session results into the stage's tables (pure; no I/O)."""
+    ok = [r for r in results if r["status"] == "ok"]
+    trials = pd.concat([r["trials"] for r in ok], ignore_index=True) if ok else pd.DataFrame()
+    movements = pd.concat([r["movements"] for r in ok], ignore_index=True) if ok else pd.DataFrame()
+    sess_rows = []
+    matrices, templates, examples = [], [], []
+    sims: dict[tuple[str, int], np.ndarray] = {}
+    by_mouse: dict[str, list[dict]] = {}
+    for r in ok:
+        by_mouse.setdefault(r["mouse"], []).append(r)
+    n_bins = int(round(params.stereotypy_window_s / params.stereotypy_bin_s))
+    t_bins = (np.arange(n_bins) + 0.5) * params.stereotypy_bin_s
+    for mouse, rs in sorted(by_mouse.items()):
+        rs = sorted(rs, key=lambda r: r["session"])
+        traces = {}
+        for r in rs:
+            t = r["trials"]
+            sel = (
+                (t["movement_kind"] == "rewarded") & t["included"] & t["usable_trace"]
+            ).to_numpy()
+            traces[r["session"]] = r["binned"][sel]
+        mat = session_matrix(traces, params.min_trials_stereotypy)
+        mat.insert(0, "mouse", mouse)
+        matrices.append(mat)
+        expert = expert_sessions(traces, params.template_expert_sessions)
+        template, n_tpl = movement_template(traces, expert)
+        templates.append(
+            pd.DataFrame(
+                {
+                    "mouse": mouse,
+                    "t": t_bins,
+                    "position": template,
+                    "n_trials": n_tpl,
+                    "sessions": ",".join(str(s) for s in expert),
+                }
+            )
+        )
+        for r in rs:
+            sims[(mouse, r["session"])] = template_similarity(r["binned"], template)
+        # examples: first session = naive, last session = expert
+        plot_t = (np.arange(rs[0]["plot_traces"].shape[1]) + 0.5) * params.stereotypy_bin_s
+        plot_t -= params.snippet_pre_s
+        for stage, r in (("naive", rs[0]), ("expert", rs[-1])):
+            if len(rs) < 2 and stage == "expert":
+                continue
+            t = r["trials"]
+            sel = np.flatnonzero(
+                ((t["movement_kind"] == "rewarded") & t["included"] & t["usable_trace"]).to_numpy()
+            )
+            if len(sel) == 0 or params.n_example_traces == 0:
+                continue
+            k = np.unique(np.linspace(0, len(sel) - 1, params.n_example_traces).round())
+            pick = sel[k.astype(np.int64)]
+            for i in pick:
+                examples.append(
+                    pd.DataFrame(
+                        {
+                            "mouse": mouse,
+                            "session": r["session"],
+                            "stage": stage,
+                            "trial": int(t["trial"].iloc[i]),
+                            "t": plot_t,
+                            "position": r["plot_traces"][i],
+                        }
+                    )
+                )
+        for r in rs:
+            s = dict(r["summary"])
+            x = traces[r["session"]]
+            sim = sims[(mouse, r["session"])]
+            rew = (r["trials"]["movement_kind"] == "rewarded").to_numpy()
+            sess_rows.append(
+                {
+                    "mouse": mouse,
+                    "session": r["session"],
+                    "day": r["day"],
+                    "experiment": r["experiment"],
+                    "region": r["region"],
+                    "status": "ok",
+                    "exclusion": "",
+                    **s,
+                    "stereotypy": stereotypy(x, params.min_trials_stereotypy),
+                    "n_stereotypy_trials": len(x),
+                    "median_similarity_to_template": float(np.nanmedian(sim[rew]))
+                    if np.isfinite(sim[rew]).any()
+                    else np.nan,
+                    "expert_template_session": r["session"] in expert,
+                }
+            )
+    for r in results:
+        if r["status"] != "ok":
+            sess_rows.append(
+                {k: r[k] for k in ("mouse", "session", "day", "experiment", "region")}
+                | {"status": "excluded", "exclusion": r["exclusion"]}
+            )
+    sessions = pd.DataFrame(sess_rows)
+    if len(sessions):
+        sessions = sessions.sort_values(["mouse", "session"]).reset_index(drop=True)
+    if len(trials):
+        trials["similarity_to_template"] = np.concatenate(
+            [sims[(r["mouse"], r["session"])] for r in ok]
+        )
+    trend_rows = []
+    done = sessions[sessions["status"] == "ok"] if len(sessions) else sessions
+    for metric in TREND_METRICS:
+        if len(done) and metric in done:
+            tr = learning_trend(done, metric)
+            trend_rows.append(
+                {
+                    "metric": metric,
+                    "mean_slope_per_session": tr["mean_slope"],
+                    "t": tr["t"],
+                    "p": tr["p"],
+                    "n_mice": tr["n_mice"],
+                }
+            )
+    return {
+        "trials": trials,
+        "sessions": sessions,
+        "movements": movements,
+        "session_matrix": pd.concat(matrices, ignore_index=True) if matrices else pd.DataFrame(),
+        "templates": pd.concat(templates, ignore_index=True) if templates else pd.DataFrame(),
+        "examples": pd.concat(examples, ignore_index=True) if examples else pd.DataFrame(),
+        "trends": pd.DataFrame(trend_rows),
+    }
+
+
+def run(ctx) -> None:
+    """Run the behaviour analysis on every session of the dataset and write the tables."""
+    params: BehaviorParams = ctx.config.behavior
+    paths = [str(p) for p in ctx.sessions["path"]]
+    results = ctx.map(partial(analyse_path, params=params), paths, desc="behaviour")
+    n_bad = sum(r["status"] != "ok" for r in results)
+    if n_bad:
+        ctx.log(f"{n_bad} of {len(results)} sessions excluded (see sessions.exclusion)")
+    tables = summarise(results, params)
+    for name, df in tables.items():
+        ctx.write_table(df, name)
+    ctx.log(
+        f"{len(tables['trials'])} trials, {len(tables['movements'])} movements in "
+        f"{len(results)} sessions"
+    )
