@@ -97,6 +97,7 @@ def encode_session(
     n_rois_matched: int = 0,
     seed: int = 0,
     template_similarity: np.ndarray | None = None,
+    trial_onsets: pd.DataFrame | None = None,
 ) -> SessionEncoding:
     """Movement encoding of one session.
 
@@ -114,7 +115,12 @@ def encode_session(
     seed : int
     template_similarity : array (n_trials,), optional
         Per-trial similarity of the lever trajectory to the learned template (behaviour
-        stage); by default the within-session leave-one-out similarity is used.
+        stage), aligned with ``trial_onsets`` rows (or the session's trials); by default the
+        within-session leave-one-out similarity is used.
+    trial_onsets : DataFrame, optional
+        ``trial``, ``cue_time``, ``onset`` (NaN = no rewarded movement), e.g. from
+        :func:`thalamocortex.behavior.rewarded_movement_onsets`; by default derived from the
+        session's trials (bout containing the reward time).
     """
     p = params or EncodingParams()
     im = session.imaging
@@ -128,8 +134,13 @@ def encode_session(
     epochs = movements[["onset", "offset"]].to_numpy(np.float64)
     cls = classify_movement_related(dff, t, epochs, p, seed=rng_seed)
 
-    onsets_tbl = rewarded_movement_onsets(session.trials, movements)
-    rewarded = onsets_tbl[np.isfinite(onsets_tbl["onset"])].reset_index(drop=True)
+    onsets_tbl = (
+        rewarded_movement_onsets(session.trials, movements)
+        if trial_onsets is None
+        else trial_onsets.reset_index(drop=True)
+    )
+    has_onset = np.isfinite(onsets_tbl["onset"].to_numpy(np.float64))
+    rewarded = onsets_tbl[has_onset].reset_index(drop=True)
     onsets = rewarded["onset"].to_numpy()
     window = (-p.window_pre_s, p.window_post_s)
     tens, time_s = peri_event_tensor(dff, t, onsets, window)
@@ -218,7 +229,7 @@ def encode_session(
     trials = rewarded.assign(**keys)
     lever_f = lever_to_frames(session.lever, t)
     sim = (
-        np.asarray(template_similarity, dtype=np.float64)[rewarded["trial"].to_numpy()]
+        np.asarray(template_similarity, dtype=np.float64)[np.flatnonzero(has_onset)]
         if template_similarity is not None
         else lever_similarity(lever_f, t, onsets, tuple(p.decode_window_s))
     )

@@ -1,0 +1,140 @@
+"""The ``encoding`` stage: movement encoding of inputs and M1 neurons across learning.
+
+Per imaging session (axon imaging and all-optical experiments), in parallel:
+movement-related classification, peri-movement timing and reliability, decoding of the lever
+with a ROI count matched across every analysed session, and the relation of each trial's
+decoding to its similarity to the learned movement. Then, across sessions: naive vs expert
+contrasts and trends per region with mice as replicates, and the comparison of regions.
+
+Tables written under ``results/encoding/``:
+
+``rois``            one row per ROI and session (class, p-values, timing with CIs, reliability)
+``sessions``        region x session summary (fractions, timing, reliability, decoding)
+``peri``            trial-averaged movement- and cue-aligned dF/F per ROI (for heatmaps)
+``trials``          per rewarded trial: decoding r, population-pattern and lever similarity
+``learning``        per region x metric: naive, expert, change, CI, p (perm/boot), slope, q
+``regions``         per metric: which region changes most, permutation test across regions
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ANALYSED_EXPERIMENTS: tuple[str, ...] = ("axon_imaging", "all_optical")
+
+
+def matched_roi_count(n_rois: pd.Series, params) -> int:
+    """ROIs per decoder: the configured count, else the smallest session's (capped)."""
+    if params.n_rois_matched > 0:
+        return int(params.n_rois_matched)
+    n = pd.to_numeric(n_rois, errors="coerce").dropna()
+    n = n[n >= params.min_rois]
+    return int(min(n.min(), params.max_rois_matched)) if len(n) else 0
+
+
+def _template_similarity(results: Path, mouse: str, session: int) -> pd.DataFrame | None:
+    """Per-trial similarity to the learned template from the behaviour stage, if it ran."""
+    path = results / "behavior" / "trials.parquet"
+    if not path.is_file():
+        return None
+    t = pd.read_parquet(path)
+    if "similarity_to_template" not in t.columns:
+        return None
+    t = t[(t["mouse"] == mouse) & (t["session"] == session)]
+    return t if len(t) and t["similarity_to_template"].notna().any() else None
+
+
+def _one_session(
+    path: str, results: str, enc, beh, pre, n_rois_matched: int, seed: int
+) -> dict[str, pd.DataFrame] | None:
+    from thalamocortex.behavior.session import analyse_session
+    from thalamocortex.data.nwb import read_session
+    from thalamocortex.encoding.session import encode_session
+    from thalamocortex.preprocess.traces import session_dff
+
+    with read_session(path) as s:
+        if s.imaging is None or s.lever is None or s.trials is None:
+            return None
+        cached = Path(results) / "traces" / f"{s.id}.npz"
+        if cached.is_file():
+            with np.load(cached) as z:
+                dff = z["dff"]
+        else:
+            dff = session_dff(s, pre, with_events=False).dff
+        s.load()
+        sb = analyse_session(s, beh)
+        tr = sb.trials
+        rewarded = tr["movement_kind"].to_numpy() == "rewarded"
+        onsets = pd.DataFrame(
+            {
+                "trial": tr["trial"].to_numpy(),
+                "cue_time": tr["cue_time"].to_numpy(np.float64),
+                "reward_time": tr["reward_time"].to_numpy(np.float64),
+                "onset": np.where(rewarded, tr["movement_onset"].to_numpy(np.float64), np.nan),
+            }
+        )
+        sim = None
+        ts = _template_similarity(Path(results), s.info.mouse, int(s.info.session))
+        if ts is not None:
+            sim = (
+                onsets[["trial"]]
+                .merge(ts[["trial", "similarity_to_template"]], on="trial", how="left")[
+                    "similarity_to_template"
+                ]
+                .to_numpy(np.float64)
+            )
+        res = encode_session(
+            s,
+            dff,
+            sb.movements,
+            enc,
+            n_rois_matched=n_rois_matched,
+            seed=seed,
+            template_similarity=sim,
+            trial_onsets=onsets,
+        )
+        summary = pd.DataFrame(
+            [res.summary | {"similarity": "template" if sim is not None else "within_session"}]
+        )
+        return {"rois": res.rois, "sessions": summary, "peri": res.peri, "trials": res.trials}
+
+
+def run(ctx) -> None:
+    from thalamocortex.encoding.learning import learning_contrasts, region_comparison
+
+    cfg = ctx.config
+    sessions = ctx.sessions
+    todo = sessions[sessions["experiment"].isin(ANALYSED_EXPERIMENTS)]
+    if "n_rois" in todo.columns:
+        todo = todo[pd.to_numeric(todo["n_rois"], errors="coerce").fillna(0) > 0]
+    if todo.empty:
+        ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
+        for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):
+            ctx.write_table(pd.DataFrame(), name)
+        return
+    n_match = matched_roi_count(todo["n_rois"], cfg.encoding) if "n_rois" in todo else 0
+    ctx.log(f"{len(todo)} sessions; decoding with {n_match} ROIs per decoder")
+    func = partial(
+        _one_session,
+        results=str(ctx.results),
+        enc=cfg.encoding,
+        beh=cfg.behavior,
+        pre=cfg.preprocess,
+        n_rois_matched=n_match,
+        seed=cfg.stats.seed,
+    )
+    out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
+    tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
+    for name in ("rois", "sessions", "peri", "trials"):
+        ctx.write_table(tables.get(name, pd.DataFrame()), name)
+    per_session = tables.get("sessions", pd.DataFrame())
+    if per_session.empty:
+        ctx.write_table(pd.DataFrame(), "learning")
+        ctx.write_table(pd.DataFrame(), "regions")
+        return
+    ctx.write_table(learning_contrasts(per_session, cfg.encoding, cfg.stats), "learning")
+    ctx.write_table(region_comparison(per_session, cfg.encoding, cfg.stats), "regions")
