@@ -124,4 +124,7 @@ def measure(
     if mp.read_noise_photons > 0:
         F += (mp.read_noise_photons * rng.standard_normal(F.shape)).astype(np.float32)
         Fneu += (mp.read_noise_photons * rng.standard_normal(Fneu.shape)).astype(np.float32)
+    if mp.digitize:
+        np.round(F, out=F)
+        np.round(Fneu, out=Fneu)
     return dict(F=F, Fneu=Fneu, F0=f0, neuropil_coef=coef, artefact=art)

@@ -236,6 +236,9 @@ class MeasurementParams(ParamGroup):
     )
     neuropil_smooth_s: float = param(1.0, "s", "smoothing of the population neuropil signal", gt=0)
     read_noise_photons: float = param(3.0, "photons/frame", "SD of Gaussian read noise", ge=0)
+    digitize: bool = param(
+        True, "", "round F and Fneu to whole photon counts (ADC quantisation; compresses well)"
+    )
     shot_noise: bool = param(True, "", "Poisson photon-count noise on F and Fneu")
     bleach_fraction: float = param(
         0.05, "", "fractional brightness loss over a session (linear bleaching)", ge=0, lt=1

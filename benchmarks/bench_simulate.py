@@ -1,0 +1,53 @@
+"""Benchmark: simulation of one demo-size axon-imaging session, in memory.
+
+Measures :func:`thalamocortex.simulate.cohort.simulate_session` (behaviour, 40 axons with their
+boutons, spikes, indicator, neuropil, noise; preset ``demo``, expert session) as ROI-frames per
+second, against a reference measured in the same run: the *RNG floor*, a single pass that only
+draws the random numbers the measurement model cannot avoid for the same ROIs x frames (spike
+counts, photon counts of F and Fneu: 3 Poisson; read noise of F and Fneu, baseline drift and
+neuropil fluctuation: 4 Gaussian). The ratio says how far the whole model is from that floor.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from thalamocortex.simulate import preset, simulate_session
+
+
+def _best_of(fn, repeats: int = 3) -> float:
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    cfg = preset("demo")
+    sess, _ = simulate_session(cfg, "axon_imaging", 0, 14)  # warm-up, and the size
+    n_frames, n_rois = sess.imaging.f.shape
+    roi_frames = n_frames * n_rois
+
+    t_sim = _best_of(lambda: simulate_session(cfg, "axon_imaging", 0, 14))
+
+    def floor() -> None:
+        rng = np.random.default_rng(0)
+        shape = (n_frames, n_rois)
+        for lam in (0.05, 200.0, 100.0):  # spikes, F photons, Fneu photons
+            rng.poisson(lam, shape)
+        for _ in range(4):
+            rng.standard_normal(shape)
+
+    t_floor = _best_of(floor)
+    print(f"session: {n_frames} frames x {n_rois} ROIs, lever {sess.lever.n_samples} samples")
+    print(f"simulate_session: {t_sim:.3f} s  ({roi_frames / t_sim / 1e6:.2f} M ROI-frames/s)")
+    print(f"RNG floor:        {t_floor:.3f} s  ({roi_frames / t_floor / 1e6:.2f} M ROI-frames/s)")
+    print(f"ratio simulate / floor: {t_sim / t_floor:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
