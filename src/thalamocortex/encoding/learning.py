@@ -9,7 +9,8 @@ Input is the region x session table (one row per mouse and session, from
 - a hierarchical bootstrap (mice, then sessions) of the naive and expert means with a paired
   top-level draw gives the difference's confidence interval and a bootstrap p-value;
 - the learning trend (slope over all sessions) from a random-intercept mixed model
-  (statsmodels) when there are >= 2 mice, else a per-mouse least-squares slope;
+  (statsmodels) when there are >= ``min_mice`` mice, else the mean per-mouse least-squares
+  slope without a p-value; bootstrap p-values are likewise withheld below ``min_mice``;
 - multiple-comparison control across regions within each metric (BH FDR by default).
 
 Between regions, the per-mouse changes are compared with a label-permutation test (which
@@ -114,8 +115,10 @@ def learning_contrasts(
                         ci_level=st.ci_level,
                     )
                     c = boot.contrast("expert", "naive")
-                    row.update(ci_low=c["ci_low"], ci_high=c["ci_high"], p_boot=c["p"])
-            row.update(_trend(g, metric))
+                    row.update(ci_low=c["ci_low"], ci_high=c["ci_high"])
+                    if len(per) >= st.min_mice:
+                        row["p_boot"] = c["p"]
+            row.update(_trend(g, metric, st.min_mice))
             rows.append(row)
     out = pd.DataFrame(rows)
     if out.empty:
@@ -133,10 +136,10 @@ def learning_contrasts(
     return out
 
 
-def _trend(g: pd.DataFrame, metric: str) -> dict:
+def _trend(g: pd.DataFrame, metric: str, min_mice: int) -> dict:
     if g["session"].nunique() < 2:
         return {"slope": np.nan, "p_slope": np.nan}
-    if g["mouse"].nunique() >= 2:
+    if g["mouse"].nunique() >= max(2, min_mice):
         try:
             fit = mixed_model(g, f"{metric} ~ session", groups="mouse")
             r = fit.set_index("term").loc["session"]

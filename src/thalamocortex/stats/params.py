@@ -19,3 +19,10 @@ class StatsParams(ParamGroup):
         "control across regions: 'fdr_bh' (Benjamini-Hochberg) or 'holm' (family-wise)",
         pattern="^(fdr_bh|holm)$",
     )
+    min_mice: int = param(
+        3,
+        "mice",
+        "fewest mice for bootstrap p-values and mixed-model tests (fewer mice: the resampling "
+        "cannot see between-mouse variability, so those p-values are withheld as NaN)",
+        ge=1,
+    )
