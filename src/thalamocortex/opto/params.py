@@ -102,7 +102,7 @@ class OptoParams(ParamGroup):
         0.05, "", "Benjamini-Hochberg FDR level within each population", gt=0, lt=1
     )
     min_effect_z: float = param(
-        0.25,
+        0.5,
         "baseline SD",
         "minimum |mean response| in units of the neuron's pre-window SD to call a neuron driven "
         "or suppressed (effect-size criterion on top of the FDR test)",
