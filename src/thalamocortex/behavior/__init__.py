@@ -9,6 +9,10 @@ Public API (imported lazily so that :mod:`thalamocortex.config` can import the p
 
 from __future__ import annotations
 
+# config imports every stage's parameter group; importing it first makes
+# `from thalamocortex.behavior.params import BehaviorParams` work as a program's first import
+import thalamocortex.config  # noqa: F401, E402
+
 _EXPORTS = {
     "detect_movements": "thalamocortex.behavior.parse",
     "parse_lever": "thalamocortex.behavior.parse",
