@@ -40,8 +40,8 @@ def trials_table(seed=0, effect=0.15, n_mice=3, n_sessions=2, n_trials=60, p_lig
                         "session": 13 + s,
                         "trial": i,
                         "light": bool(light[i]),
-                        "template_similarity": sim[i],
-                        "success": success[i],
+                        "similarity_to_template": sim[i],
+                        "rewarded": success[i],
                         "reaction_time": rt[i],
                     }
                 )
@@ -51,12 +51,12 @@ def trials_table(seed=0, effect=0.15, n_mice=3, n_sessions=2, n_trials=60, p_lig
 def test_effect_detected_when_simulated():
     res = light_effects(trials_table(seed=1, effect=0.15), FAST)
     t = res["tests"].set_index("measure")
-    assert t.loc["template_similarity", "effect"] == pytest.approx(-0.15, abs=0.05)
-    assert t.loc["template_similarity", "p_randomisation"] < 0.01
-    assert t.loc["template_similarity", "significant"]
-    assert t.loc["template_similarity", "mixed_p"] < 0.01
+    assert t.loc["similarity_to_template", "effect"] == pytest.approx(-0.15, abs=0.05)
+    assert t.loc["similarity_to_template", "p_randomisation"] < 0.01
+    assert t.loc["similarity_to_template", "significant"]
+    assert t.loc["similarity_to_template", "mixed_p"] < 0.01
     assert t.loc["reaction_time", "effect"] > 0 and t.loc["reaction_time", "significant"]
-    assert set(res["missing_measures"]) == {"movement_amplitude", "movement_duration"}
+    assert set(res["missing_measures"]) == {"peak_amplitude", "movement_duration"}
     assert len(res["per_mouse"]) == 3 * 3 and len(res["sessions"]) == 3 * 3 * 2
 
 
@@ -64,7 +64,7 @@ def test_false_positive_rate_at_most_nominal_without_effect():
     rejections = []
     for seed in range(40):
         tr = trials_table(seed=200 + seed, effect=0.0, n_mice=2, n_sessions=1, n_trials=40)
-        rejections.append(randomisation_test(tr, "template_similarity", FAST)["p"] <= 0.05)
+        rejections.append(randomisation_test(tr, "similarity_to_template", FAST)["p"] <= 0.05)
     assert np.mean(rejections) <= 0.1  # nominal 0.05 with 40 seeds
 
 
@@ -73,7 +73,7 @@ def test_sessions_with_too_few_light_trials_are_skipped():
     n_light = int(tr["light"].sum())
     res = randomisation_test(
         tr,
-        "template_similarity",
+        "similarity_to_template",
         InactivationParams(n_permutations=100, min_trials_per_condition=n_light + 1),
     )
     assert res["n_sessions"] == 0 and np.isnan(res["p"])

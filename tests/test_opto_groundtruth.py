@@ -25,7 +25,7 @@ from thalamocortex.preprocess.traces import session_dff
 from thalamocortex.simulate.cohort import simulate_session
 from thalamocortex.simulate.params import preset
 
-FAST = OptoParams(n_permutations=500, n_bootstrap=200)
+FAST = OptoParams(n_permutations=500, n_bootstrap=200, encoding_score_column="encoding_score")
 
 
 def _f1(pred, truth, cls):
@@ -96,8 +96,8 @@ def _inactivation_trials(cfg, mouse_index, session):
     tr = truth["trials"].copy()
     tmpl = truth["templates"]["position"].to_numpy()
     traj = lever_trajectories(sess.lever, tr["movement_onset"].to_numpy(), len(tmpl) * 0.01, 0.01)
-    tr["template_similarity"] = template_similarity(traj, tmpl)
-    tr["success"] = (tr["outcome"] == "hit").astype(float)
+    tr["similarity_to_template"] = template_similarity(traj, tmpl)
+    tr["rewarded"] = (tr["outcome"] == "hit").astype(float)
     tr["light"] = sess.trials["light"].to_numpy(bool)
     return tr
 
@@ -115,12 +115,12 @@ def _inactivation_cohort(cfg):
 
 def test_inactivation_detected_and_not_in_null():
     cfg = preset("demo")
-    params = InactivationParams(n_permutations=500, measures=("template_similarity",))
+    params = InactivationParams(n_permutations=500, measures=("similarity_to_template",))
     on = light_effects(_inactivation_cohort(cfg), params)["tests"].set_index("measure")
     off = light_effects(_inactivation_cohort(cfg.null()), params)["tests"].set_index("measure")
-    assert on.loc["template_similarity", "effect"] < 0
-    assert on.loc["template_similarity", "p_randomisation"] < 0.01
-    assert off.loc["template_similarity", "p_randomisation"] > 0.05
+    assert on.loc["similarity_to_template", "effect"] < 0
+    assert on.loc["similarity_to_template", "p_randomisation"] < 0.01
+    assert off.loc["similarity_to_template", "p_randomisation"] > 0.05
 
 
 def test_simulated_light_schedule_is_random_and_interleaved():
@@ -171,7 +171,7 @@ def test_f1_at_default_snr_over_seeds():
 
 @pytest.mark.slow
 def test_inactivation_false_positive_rate_over_seeds():
-    params = InactivationParams(n_permutations=300, measures=("template_similarity",))
+    params = InactivationParams(n_permutations=300, measures=("similarity_to_template",))
     rejections = []
     for seed in range(20):
         cfg = preset("demo").model_copy(update={"seed": seed}).null()

@@ -20,7 +20,7 @@ from thalamocortex.opto.relation import (
     tracked_neurons,
 )
 
-FAST = OptoParams(n_permutations=500, n_bootstrap=200)
+FAST = OptoParams(n_permutations=500, n_bootstrap=200, encoding_score_column="encoding_score")
 
 
 def cohort(seed=0, n_mice=3, n_neurons=120, refined=True, p_related=0.3):
@@ -86,15 +86,15 @@ def test_learning_stage_from_day():
 def test_merge_requires_columns_and_drops_untested():
     drive, enc = cohort(n_mice=1, n_neurons=10)
     drive.loc[0, "response_class"] = "untested"
-    t = merge_drive_encoding(drive, enc)
+    t = merge_drive_encoding(drive, enc, FAST)
     assert len(t) == len(drive) - 1
     assert set(t["stage"]) == {"naive", "expert"}
     with pytest.raises(DataError, match="encoding_score"):
-        merge_drive_encoding(drive, enc.drop(columns="encoding_score"))
+        merge_drive_encoding(drive, enc.drop(columns="encoding_score"), FAST)
 
 
 def test_enrichment_in_expert_not_in_naive():
-    t = merge_drive_encoding(*cohort(seed=1))
+    t = merge_drive_encoding(*cohort(seed=1), params=FAST)
     s = relation_summary(t, FAST).set_index(["stage", "test"])
     e = s.loc[("expert", "enrichment_activated_related")]
     n = s.loc[("naive", "enrichment_activated_related")]
@@ -109,14 +109,14 @@ def test_enrichment_permutation_p_is_calibrated_without_refinement():
     ps = []
     for seed in range(40):
         drive, enc = cohort(seed=100 + seed, n_mice=2, n_neurons=60, refined=False)
-        t = merge_drive_encoding(drive, enc)
+        t = merge_drive_encoding(drive, enc, FAST)
         res = enrichment(t[t["stage"] == "expert"], params=FAST, bootstrap=False)
         ps.append(res["p_perm"])
     assert np.mean(np.array(ps) <= 0.05) <= 0.1  # nominal 0.05, 40 seeds
 
 
 def test_correlation_within_populations():
-    t = merge_drive_encoding(*cohort(seed=2))
+    t = merge_drive_encoding(*cohort(seed=2), params=FAST)
     r = drive_encoding_correlation(t[t["stage"] == "expert"], params=FAST)
     assert r["rho"] > 0.5 and r["p_perm"] < 0.01
     assert len(r["per_population"]) == 3
@@ -128,7 +128,7 @@ def test_naive_vs_expert_uses_only_tracked_neurons():
     drive, enc = cohort(seed=3, n_mice=4, n_neurons=80)
     # a neuron seen only in the expert session of one mouse is not tracked
     drop = (drive["mouse"] == "M0") & (drive["session"] == 1) & (drive["roi_name"] == "cell000")
-    t = merge_drive_encoding(drive[~drop], enc)
+    t = merge_drive_encoding(drive[~drop], enc, FAST)
     tr = tracked_neurons(t)
     assert not ((tr["mouse"] == "M0") & (tr["roi_name"] == "cell000")).any()
     res = naive_vs_expert(t, FAST)

@@ -18,15 +18,16 @@ class InactivationParams(ParamGroup):
 
     measures: tuple[str, ...] = param(
         (
-            "template_similarity",
-            "success",
+            "similarity_to_template",
+            "rewarded",
             "reaction_time",
-            "movement_amplitude",
+            "peak_amplitude",
             "movement_duration",
         ),
         "",
-        "per-trial behaviour measures contrasted light-on vs light-off (columns of the trials "
-        "table; missing ones are skipped and reported)",
+        "per-trial behaviour measures contrasted light-on vs light-off (columns of the behaviour "
+        "stage's trials table: similarity to the learned template, success, reaction time, "
+        "movement amplitude and duration; missing ones are skipped and reported)",
     )
     n_permutations: int = param(
         2000,
@@ -154,9 +155,10 @@ class OptoParams(ParamGroup):
     )
     ci_level: float = param(0.95, "", "confidence level of bootstrap intervals", gt=0.5, lt=1)
     encoding_score_column: str = param(
-        "encoding_score",
+        "contrast",
         "",
-        "column of the encoding table holding the movement-encoding score of each neuron",
+        "column of the encoding stage's rois table used as movement-encoding score (default: "
+        "movement minus quiescence dF/F contrast; only its within-session rank is used)",
     )
     encoding_class_column: str = param(
         "movement_related",
