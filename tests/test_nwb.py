@@ -409,6 +409,10 @@ def test_unsupported_column_dtype_is_named(tmp_path):
     s.trials["when"] = pd.Timestamp("2025-01-01")
     with pytest.raises(DataError, match=r"trials\.when.*dtype"):
         write_session(s, tmp_path / "s.nwb")
+    s = make_session()
+    s.trials["tags"] = "x"
+    with pytest.raises(DataError, match=r"trials\.tags.*reserved"):
+        write_session(s, tmp_path / "s.nwb")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -520,7 +524,7 @@ def _sessions(draw):
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(session=_sessions())
 def test_property_trials_and_lever_round_trip(tmp_path, session):

@@ -232,6 +232,8 @@ _PULSE_DOCS = {
     "power": "peak light power (mW)",
     "target": "what was illuminated",
 }
+#: TimeIntervals columns with a fixed NWB meaning (ragged tags, TimeSeries references)
+_INTERVAL_RESERVED = ("id", "tags", "timeseries")
 _INFO_COLUMNS = (
     "mouse",
     "session",
@@ -314,7 +316,11 @@ def _column_values(values: pd.Series, where: str) -> tuple[Any, str]:
 
 
 def _vector_columns(
-    df: pd.DataFrame, skip: tuple[str, ...], docs: dict[str, str], where: str
+    df: pd.DataFrame,
+    skip: tuple[str, ...],
+    docs: dict[str, str],
+    where: str,
+    reserved: tuple[str, ...] = ("id",),
 ) -> list[Any]:
     from hdmf.common import VectorData
 
@@ -324,6 +330,11 @@ def _vector_columns(
             continue
         if not isinstance(name, str):
             raise DataError(f"column names must be str, got {name!r}", field=where)
+        if name in reserved:
+            raise DataError(
+                f"column name {name!r} is reserved by NWB ({list(reserved)}); rename it",
+                field=f"{where}.{name}",
+            )
         data, _ = _column_values(df[name], f"{where}.{name}")
         cols.append(
             VectorData(
@@ -466,7 +477,9 @@ def _build_nwbfile(session: Session, params: NWBWriteParams) -> Any:
             )
             for c in ("start_time", "stop_time")
         ]
-        cols += _vector_columns(trials, ("start_time", "stop_time"), _TRIAL_DOCS, "trials")
+        cols += _vector_columns(
+            trials, ("start_time", "stop_time"), _TRIAL_DOCS, "trials", _INTERVAL_RESERVED
+        )
         nwb.trials = TimeIntervals(
             name="trials", description="cued lever-press trials", columns=cols
         )
@@ -666,7 +679,14 @@ def _add_stimulation(nwb: Any, stim: Stimulation, params: NWBWriteParams) -> Non
         *_vector_columns(
             pd.DataFrame({"start_time": start, "stop_time": stop}), (), _PULSE_DOCS, "pulses"
         ),
-        *_vector_columns(pulses, ("start_time", "duration"), _PULSE_DOCS, "pulses"),
+        # a stop_time column would duplicate start_time + duration: not stored twice
+        *_vector_columns(
+            pulses,
+            ("start_time", "duration", "stop_time"),
+            _PULSE_DOCS,
+            "pulses",
+            _INTERVAL_RESERVED,
+        ),
     ]
     nwb.add_time_intervals(
         TimeIntervals(name="light_pulses", description="light pulses", columns=cols)
@@ -983,7 +1003,8 @@ def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_sti
             )
         experiment = names.default_experiment
         if experiment is None:
-            keywords = [str(k) for k in (nwb.keywords[()] if nwb.keywords is not None else [])]
+            raw = [] if nwb.keywords is None else _as_array(nwb.keywords).ravel().tolist()
+            keywords = [k.decode() if isinstance(k, bytes) else str(k) for k in raw]
             experiment = next((k for k in keywords if k in EXPERIMENT_KINDS), None)
         if experiment is None:
             experiment = (
