@@ -6,10 +6,10 @@ that are NaN, e.g. blanked stimulation artefacts, are left out of both means).
 Nulls that keep the temporal structure of the activity (no Python loop over resamples):
 
 ``block_shuffle`` (the lab's null; Peters, Chen & Komiyama 2014)
-    The behavioural timeline is cut into its contiguous movement and quiescence epochs and
-    the order of the epochs is permuted; the activity stays in place. Each epoch keeps its
-    length and label, so the fraction of movement time and the epoch-length distribution are
-    preserved. Which of "permute activity blocks" or "permute the epoch order of the
+    The behavioural timeline is cut into its contiguous movement and quiescence epochs; the
+    movement epochs are permuted among themselves and the quiescence epochs among themselves
+    (so the timeline still alternates); the activity stays in place. Each epoch keeps its
+    length, so the fraction of movement time and the epoch-length distributions are preserved. Which of "permute activity blocks" or "permute the epoch order of the
     behaviour" the lab used is not published; both give the same exchangeability under the
     null of activity independent of movement, and the second is the one that can be computed
     for all ROIs at once: the movement sum of a shuffled timeline is a difference of the
@@ -193,7 +193,8 @@ def block_shuffle_operator(
 ) -> scipy.sparse.csr_matrix:
     """Sparse operator whose product with a cumulative sum gives shuffled movement sums.
 
-    Each row is one resample: the movement/quiescence epochs of ``mask`` in a random order.
+    Each row is one resample: the movement epochs of ``mask`` in a random order in the
+    movement slots, the quiescence epochs likewise in the quiescence slots.
     Row ``r`` has +1 at the end and -1 at the start of every movement epoch of resample ``r``,
     so ``W @ C`` with ``C = [0, cumsum(x)]`` (n_frames + 1, n_rois) is the sum of ``x`` over
     the shuffled movement frames.
@@ -204,11 +205,18 @@ def block_shuffle_operator(
     """
     lengths, labels = epochs_of_mask(mask)
     n_ep = len(lengths)
-    perm = np.argsort(rng.random((n_resamples, n_ep)), axis=1)
-    plen = lengths[perm]
+    # shuffle movement epochs among movement slots and quiescence epochs among quiescence
+    # slots: the alternation of the timeline is kept, so two movement epochs never merge
+    # (merging would inflate the null variance of autocorrelated activity: a conservative test)
+    order = np.empty((n_resamples, n_ep), dtype=np.int64)
+    for lab in (True, False):
+        slots = np.flatnonzero(labels == lab)
+        if len(slots):
+            order[:, slots] = slots[np.argsort(rng.random((n_resamples, len(slots))), axis=1)]
+    plen = lengths[order]
     ends = np.cumsum(plen, axis=1)
     starts = ends - plen
-    moving = labels[perm]
+    moving = np.broadcast_to(labels, (n_resamples, n_ep))
     rows = np.broadcast_to(np.arange(n_resamples)[:, None], moving.shape)[moving]
     r = np.concatenate([rows, rows])
     c = np.concatenate([ends[moving], starts[moving]])
