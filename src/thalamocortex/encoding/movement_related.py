@@ -9,9 +9,10 @@ Nulls that keep the temporal structure of the activity (no Python loop over resa
     The behavioural timeline is cut into its contiguous movement and quiescence epochs; the
     movement epochs are permuted among themselves and the quiescence epochs among themselves
     (so the timeline still alternates); the activity stays in place. Each epoch keeps its
-    length, so the fraction of movement time and the epoch-length distributions are preserved. Which of "permute activity blocks" or "permute the epoch order of the
-    behaviour" the lab used is not published; both give the same exchangeability under the
-    null of activity independent of movement, and the second is the one that can be computed
+    length, so the fraction of movement time and the epoch-length distributions are
+    preserved. Whether the lab permuted activity blocks or the epoch order of the behaviour is
+    not published; both give the same exchangeability under the null of activity independent
+    of movement, and the second is the one that can be computed
     for all ROIs at once: the movement sum of a shuffled timeline is a difference of the
     activity's cumulative sum at the shuffled epoch edges, so all resamples are one sparse
     (resamples x frames) by dense (frames x ROIs) product.
