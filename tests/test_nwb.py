@@ -536,3 +536,24 @@ def test_property_trials_and_lever_round_trip(tmp_path, session):
         assert back.lever.rate == session.lever.rate and back.lever.t0 == session.lever.t0
         _frame_equal(session.trials, back.trials)
         _assert_same_info(session.info, back.info)
+
+
+def test_empty_tables_round_trip(tmp_path):
+    s = make_session()
+    s.trials = s.trials.iloc[:0]
+    s.stimulation.pulses = s.stimulation.pulses.iloc[:0]
+    path = write_session(s, tmp_path / "s.nwb")
+    with read_session(path) as back:
+        assert len(back.trials) == 0 and list(back.trials.columns) == list(s.trials.columns)
+        assert len(back.stimulation.pulses) == 0
+        assert list(back.stimulation.pulses.columns) == list(s.stimulation.pulses.columns)
+
+
+def test_lazy_session_can_be_written_again(tmp_path):
+    orig = make_session(seed=5)
+    first = write_session(orig, tmp_path / "a.nwb")
+    with read_session(first) as lazy:
+        assert isinstance(lazy.imaging.F, h5py.Dataset)
+        second = write_session(lazy, tmp_path / "b.nwb")
+    with read_session(second, lazy=False) as back:
+        _assert_same_session(orig, back)

@@ -308,7 +308,8 @@ def _column_values(values: pd.Series, where: str) -> tuple[Any, str]:
                     f"columns can be stored in NWB",
                     field=where,
                 )
-        return out, "str"
+        # hdmf cannot infer the dtype of an empty list: give it an (empty) unicode array
+        return (out if out else np.array([], dtype=str)), "str"
     raise DataError(
         f"column has dtype {dtype}; only numeric, bool or str columns can be stored in NWB",
         field=where,
