@@ -96,7 +96,7 @@ class BehaviorParams(ParamGroup):
         0.010, "s", "deviation must last this long to count as leaving rest (lab: 10 ms)", gt=0
     )
     refine_extrapolate_max_s: float = param(
-        0.05,
+        0.02,
         "s",
         "after the threshold rule, move the onset back by at most this much by extrapolating "
         "sqrt(|lever - rest|) linearly to zero (smooth presses cross the band late); 0 = lab rule "

@@ -412,6 +412,7 @@ def _walk_to_rest(
     a: int,
     b: int,
     lo: int,
+    floor: int,
     pk: int,
     band: float,
     m: int,
@@ -420,34 +421,35 @@ def _walk_to_rest(
     extrapolate: int = 0,
     extrap_top: float = 6.0,
 ) -> int:
-    """Onset of the excursion leading to the bout's peak, as an offset from ``a``.
+    """Onset of the excursion leading to the bout's peak, as an offset from ``a`` (may be < 0).
 
-    ``x[a:b]`` is the bout, ``x[lo:a]`` the quiet stretch before it and ``pk`` the peak (from
-    ``a``). The anchor is the first run of >= ``m`` samples deviating more than ``big`` from the
-    resting value; the onset is the sample after the last one within ``band`` of rest before the
-    anchor, so that the lever stays out of the resting band from onset to anchor. Walking back
-    (rather than searching forward from the padded start) ignores earlier noise excursions that
-    return to rest. The resting value is re-estimated once just before the first estimate,
-    because the resting position drifts.
+    ``x[a:b]`` is the bout, ``x[lo:a]`` the quiet stretch whose median is the first resting
+    value, ``floor`` (<= lo) the earliest sample the onset may take (the previous bout's end)
+    and ``pk`` the peak (from ``a``). The anchor is the first run of >= ``m`` samples deviating
+    more than ``big`` from rest; the onset is the sample after the last one within ``band`` of
+    rest before the anchor, so the lever stays out of the resting band from onset to anchor.
+    Walking back (rather than searching forward from the padded start) ignores earlier noise
+    excursions that return to rest. The resting value is re-estimated once just before the
+    first estimate, because the resting position drifts.
     """
     rest = float(np.median(x[lo:a])) if a > lo else float(x[a])
     seg = x[a:b]
     on = 0
+    anchor = pk
     for _ in range(2):
-        dev = np.abs(seg - rest)
-        anchor = _first_run_start(dev[: pk + 1] > big, m)
+        anchor = _first_run_start(np.abs(seg[: pk + 1] - rest) > big, m)
         if anchor < 0:
             anchor = pk
-        inside = np.flatnonzero(dev[:anchor] <= band)
-        on = int(inside[-1]) + 1 if len(inside) else 0
-        lo2 = max(lo, a + on - w)
+        inside = np.flatnonzero(np.abs(x[floor : a + anchor] - rest) <= band)
+        on = (floor + int(inside[-1]) + 1 if len(inside) else floor) - a
+        lo2 = max(floor, a + on - w)
         if a + on - lo2 < m:
             break
         rest = float(np.median(x[lo2 : a + on]))
     if extrapolate > 0 and on < anchor:
         # Smooth presses leave rest with zero velocity (x ~ c (t - t0)^2), so the band is
         # crossed late; sqrt(deviation) is linear in time there: extrapolate it to zero.
-        dev = np.abs(seg[on:anchor] - rest)
+        dev = np.abs(x[a + on : a + anchor] - rest)
         top = np.flatnonzero(dev > extrap_top * band)
         j = int(top[0]) if len(top) else len(dev)
         use = np.flatnonzero(dev[:j] > 2.0 * band)
@@ -456,7 +458,7 @@ def _walk_to_rest(
             if slope > 0:
                 t0 = -icpt / slope
                 on = int(round(on + max(-extrapolate, min(0.0, t0))))
-                on = max(on, 0)
+                on = max(on, floor - a)
     return on
 
 
@@ -501,7 +503,18 @@ def _refine(
         if p.refine_onsets:
             peak_dev = abs(float(seg[pk] - rest_pre))
             on = _walk_to_rest(
-                ref, a, b, lo, pk, band, m, w, p.refine_anchor_fraction * peak_dev, ext, top
+                ref,
+                a,
+                b,
+                lo,
+                int(prev_stop[i]),
+                pk,
+                band,
+                m,
+                w,
+                p.refine_anchor_fraction * peak_dev,
+                ext,
+                top,
             )
             # offset: the same search on the time-reversed bout, resting value after the bout
             rev = ref[::-1]
@@ -511,6 +524,7 @@ def _refine(
                 n_ - b,
                 n_ - a,
                 n_ - hi,
+                n_ - int(next_start[i]),
                 b - 1 - (a + pk),
                 band,
                 m,
@@ -526,6 +540,9 @@ def _refine(
                 rest_pre = float(np.median(position[lo_r : a + on]))
         out["rest_position"][i] = rest_pre
         out["peak_amplitude"][i] = float(seg[pk] - rest_pre)
+    # refined bouts may reach into the gap between padded bouts: keep them disjoint
+    if k > 1:
+        out["onset_sample"][1:] = np.maximum(out["onset_sample"][1:], out["offset_sample"][:-1])
     return pd.DataFrame(out)
 
 

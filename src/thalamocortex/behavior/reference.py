@@ -142,13 +142,17 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
             out.append([a, b])
             continue
         big = p.refine_anchor_fraction * best
-        on = _walk(ref, a, lo, pk, band, m, w, big, ext, top, +1)
-        off = _walk(ref, b - 1, hi - 1, b - 1 - (a + pk), band, m, w, big, ext, top, -1)
+        on = _walk(ref, a, lo, prev_stop, pk, band, m, w, big, ext, top, +1)
+        off = _walk(
+            ref, b - 1, hi - 1, next_start - 1, b - 1 - (a + pk), band, m, w, big, ext, top, -1
+        )
         out.append([a + on, b - off])
+    for k in range(1, len(out)):
+        out[k][0] = max(out[k][0], out[k - 1][1])
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
-def _walk(x, a, lo, pk, band, m, w, big, ext, top, step) -> int:
+def _walk(x, a, lo, floor, pk, band, m, w, big, ext, top, step) -> int:
     """Sample-by-sample version of ``parse._walk_to_rest`` (``step`` -1 = time-reversed)."""
 
     def at(j):  # j samples from the bout's first sample in the walking direction
@@ -156,8 +160,9 @@ def _walk(x, a, lo, pk, band, m, w, big, ext, top, step) -> int:
 
     n_quiet = abs(a - lo)
     rest = _median([at(-j) for j in range(1, n_quiet + 1)]) if n_quiet else at(0)
-    lo_j = -n_quiet
+    floor_j = -abs(a - floor)
     on = 0
+    anchor = pk
     for _ in range(2):
         anchor, run = -1, 0
         for j in range(pk + 1):
@@ -167,12 +172,12 @@ def _walk(x, a, lo, pk, band, m, w, big, ext, top, step) -> int:
                 break
         if anchor < 0:
             anchor = pk
-        on = 0
-        for j in range(anchor - 1, -1, -1):
+        on = floor_j
+        for j in range(anchor - 1, floor_j - 1, -1):
             if abs(at(j) - rest) <= band:
                 on = j + 1
                 break
-        lo2 = max(lo_j, on - w)
+        lo2 = max(floor_j, on - w)
         if on - lo2 < m:
             break
         rest = _median([at(j) for j in range(lo2, on)])
@@ -189,5 +194,5 @@ def _walk(x, a, lo, pk, band, m, w, big, ext, top, step) -> int:
             slope, icpt = np.polyfit(np.asarray(use_t, float), np.asarray(use_y), 1)
             if slope > 0:
                 t0 = -icpt / slope
-                on = max(int(round(on + max(-ext, min(0.0, t0)))), 0)
+                on = max(int(round(on + max(-ext, min(0.0, t0)))), floor_j)
     return on
