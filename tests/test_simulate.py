@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import spearmanr
 
 from thalamocortex.simulate.behavior import (
@@ -210,6 +211,37 @@ def test_mth_movement_related_fraction_rises_only_with_effect():
         assert measured[0] < frac_measured[1] - frac_measured[0] < measured[1], frac_measured
 
 
+def test_any_region_can_carry_the_learning_effect():
+    # give M2 the MTh pattern and MTh a flat one: the effect follows the configuration
+    demo = preset("demo").axon_imaging.regions
+    cfg = SimulationConfig(
+        experiments=["axon_imaging"],
+        behavior={"n_trials": 5, "lever_rate_hz": 500.0},
+        measurement={"frame_rate_hz": 5.0},
+        axon_imaging={
+            "regions": {"MTh": demo["cM1"], "M2": demo["MTh"]},
+            "mice_per_region": 1,
+            "sessions": [1, 14],
+            "n_axons": 200,
+        },
+    )
+    frac = {}
+    for mouse, region in ((0, "MTh"), (1, "M2")):
+        for s in (1, 14):
+            _, truth = simulate_session(cfg, "axon_imaging", mouse, s)
+            assert (truth["rois"]["region"] == region).all()
+            frac[region, s] = truth["sessions"]["axon_movement_fraction"].iloc[0]
+    assert frac["M2", 14] - frac["M2", 1] > 0.2
+    assert abs(frac["MTh", 14] - frac["MTh", 1]) < 0.08
+    # effect_scale 2 doubles the change of the population fraction (clipped to [0, 1])
+    big = cfg.model_copy(update={"effect_scale": 2.0})
+    _, t = simulate_session(big, "axon_imaging", 1, 14)
+    naive, expert = demo["MTh"].naive.movement_fraction, demo["MTh"].expert.movement_fraction
+    assert t["sessions"]["region_movement_fraction"].iloc[0] == pytest.approx(
+        min(1.0, naive + 2 * (expert - naive))
+    )
+
+
 def test_boutons_of_one_axon_are_correlated(tiny):
     _, truth = simulate_session(tiny, "axon_imaging", 0, 14, return_traces=True)
     dff = truth["traces"]["dff"]
@@ -298,7 +330,9 @@ def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
     gt = out / "ground_truth"
     for name in ("rois", "trials", "movements", "sessions", "templates"):
         assert (gt / f"{name}.parquet").is_file()
-    assert (gt / "cohort.yaml").is_file()
+    meta = yaml.safe_load((gt / "cohort.yaml").read_text())
+    assert SimulationConfig.model_validate(meta["config"]) == cfg
+    assert meta["seed"] == cfg.seed
     rois = pd.read_parquet(gt / "rois.parquet")
     assert set(rois["mouse"]) == {"aoOpsin01", "aoCtrl01"}
     sessions = pd.read_parquet(gt / "sessions.parquet")
