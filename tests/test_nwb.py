@@ -288,7 +288,9 @@ def test_foreign_file_lever_in_acquisition_via_nwbnames(tmp_path):
         assert s.info.mouse == "mouseX" and s.info.session == 7
         assert s.info.experiment == "axon_imaging" and s.info.indicator == "GCaMP7f"
         assert s.lever.rate == 500.0 and s.lever.t0 == 2.0 and s.lever.units == "mm"
-        np.testing.assert_allclose(s.lever.values, lever_mm, rtol=1e-12)  # conversion applied
+        assert not isinstance(s.lever.data, np.ndarray)  # lazy view with the conversion
+        np.testing.assert_allclose(s.lever.data[10:20], lever_mm[10:20], rtol=1e-12)
+        np.testing.assert_allclose(s.lever.values, lever_mm, rtol=1e-12)
         np.testing.assert_allclose(s.trials["cue_time"], [2.1, 3.1, 4.1, 5.1])
         assert s.trials["outcome"].tolist() == [False, True, False, True]
         im = s.imaging

@@ -777,7 +777,7 @@ class _LazyTransformed:
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> np.ndarray:
-        if key == () or key is Ellipsis:
+        if key is Ellipsis or (isinstance(key, tuple) and key == ()):
             key = slice(None)
         raw = self.ds[key, self.column] if self.column is not None else self.ds[key]
         return np.asarray(raw, dtype=np.float64) * self.scale + self.offset
