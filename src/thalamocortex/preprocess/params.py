@@ -7,7 +7,9 @@ line says which.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field
 
 from thalamocortex.config import ParamGroup, param
 
@@ -149,4 +151,71 @@ class PreprocessParams(ParamGroup):
         "inverse_noise",
         "",
         "weights of the merged axon trace: inverse noise variance (mirrored negative) or equal",
+    )
+    # --- suite2p (raw movies) ------------------------------------------------------------------
+    suite2p_diameter_px: float = param(
+        12.0, "px", "expected soma diameter for suite2p detection (suite2p 'diameter')", gt=0
+    )
+    suite2p_tau_s: float = param(
+        1.0, "s", "indicator decay time for suite2p (GCaMP6s ~1-1.5 s, 7f/8m ~0.5 s)", gt=0
+    )
+    suite2p_nonrigid: bool = param(True, "", "suite2p piecewise non-rigid registration")
+    suite2p_block_size_px: int = param(
+        128,
+        "px",
+        "non-rigid block size; clipped to at most half the field of view (suite2p needs blocks "
+        "smaller than the image)",
+        ge=8,
+    )
+    suite2p_maxregshift: float = param(
+        0.1, "fraction of FOV", "largest rigid shift searched (suite2p maxregshift)", gt=0, le=0.5
+    )
+    suite2p_threshold_scaling: float = param(
+        2.0,
+        "",
+        "suite2p detection threshold scaling (higher = fewer ROIs; suite2p's default 1.0 "
+        "yields many noise ROIs on short movies; 2.0 gave precision and recall 1.0 on the "
+        "in-silico 64x64 px, 300-frame movies)",
+        gt=0,
+    )
+    suite2p_min_cell_probability: float = param(
+        0.0,
+        "",
+        "keep suite2p ROIs whose classifier probability is at least this (0 keeps all: the "
+        "built-in classifier is trained on real somata, not on this lab's data)",
+        ge=0,
+        le=1,
+    )
+    suite2p_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "further suite2p settings as dotted keys into suite2p's nested default settings, "
+            "e.g. {'detection.sparsery_settings.highpass_neuropil': 25}; unknown keys are errors"
+        ),
+        json_schema_extra={"unit": ""},
+    )
+    suite2p_min_bins: int = param(
+        100,
+        "bins",
+        "detection bins at least this many time bins: suite2p's bin of tau x fs frames is "
+        "shortened for short movies (unless detection.bin_size is overridden)",
+        ge=10,
+    )
+    suite2p_reference_frames: int = param(
+        400, "frames", "good (non-artefact) frames sampled for the registration reference", ge=10
+    )
+    # --- cross-session tracking ------------------------------------------------------------
+    track_max_distance_px: float = param(
+        6.0, "px", "candidate pairs have registered centroids at most this far apart", gt=0
+    )
+    track_min_probability: float = param(
+        0.5, "", "pairs with a lower same-cell probability stay unmatched", ge=0, le=1
+    )
+    track_min_footprint_corr: float = param(
+        0.5,
+        "Pearson r",
+        "footprint correlation at which the fallback logistic rule gives probability 0.5 (used "
+        "when too few candidate pairs exist to fit the same/different mixture)",
+        ge=-1,
+        le=1,
     )

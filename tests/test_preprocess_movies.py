@@ -1,0 +1,123 @@
+"""Raw movie simulation (no suite2p needed) and import hygiene of the preprocess package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from thalamocortex.preprocess.roimatch import match_footprints
+from thalamocortex.simulate.movies import MovieParams, read_tiff, simulate_movie, write_tiff
+
+RATE = 30.0
+
+
+def _dff(n_frames, n_rois, seed=0, axon_ids=None):
+    rng = np.random.default_rng(seed)
+    kernel = np.exp(-np.arange(90) / (0.7 * RATE))
+    n_src = n_rois if axon_ids is None else int(np.max(axon_ids)) + 1
+    spk = (rng.random((n_frames, n_src)) < 0.02) * rng.uniform(0.5, 1.5, (n_frames, n_src))
+    src = np.stack([np.convolve(spk[:, j], kernel)[:n_frames] for j in range(n_src)], 1)
+    return src if axon_ids is None else src[:, axon_ids]
+
+
+def test_movie_geometry_motion_and_artefacts():
+    n = 10
+    dff = _dff(200, n)
+    times = np.arange(200) / RATE
+    m = simulate_movie(dff, ["soma"] * n, times, light_windows=np.array([[2.01, 2.2]]), seed=3)
+    assert m.movie.shape == (200, 64, 64) and m.movie.dtype == np.float32
+    # light from 2.01 s to 2.2 s: frames 60 (partly, lower lines) to 65
+    assert np.flatnonzero(m.artefact).tolist() == [60, 61, 62, 63, 64, 65]
+    top, bottom = m.movie[60, :5].mean(), m.movie[60, -5:].mean()
+    assert bottom > top + 100  # the raster scan reached the light only in frame 60's lower part
+    # somata do not overlap and stay inside the field
+    masks = m.footprint_masks()
+    assert masks.sum(0).max() == 1
+    assert np.abs(m.shifts).max() <= MovieParams().motion_max_px
+    # the motion-free reference correlates with the mean of the good frames
+    good = m.movie[~m.artefact].mean(0)
+    assert np.corrcoef(good.ravel(), m.mean_image.ravel())[0, 1] > 0.8
+    # every soma is brighter than the background in the reference
+    for fp in m.footprints:
+        y, x = fp[:, 0].astype(int), fp[:, 1].astype(int)
+        assert m.mean_image[y, x].mean() > np.median(m.mean_image)
+
+
+def test_movie_motion_is_measurable_by_phase_correlation():
+    # a frame shifted by the true (dy, dx) realigns onto the reference
+    p = MovieParams(
+        shot_noise=False,
+        read_noise_photons=0,
+        nonrigid_px=0,
+        motion_jitter_sd_px=1.5,
+        bleach_fraction=0,
+        drift_sd=0,
+    )
+    m = simulate_movie(np.zeros((20, 8)), ["soma"] * 8, np.arange(20) / RATE, params=p, seed=4)
+    from scipy import ndimage
+
+    for t in range(20):
+        back = ndimage.shift(m.movie[t], -m.shifts[t], order=1, mode="nearest")
+        inner = (slice(8, -8), slice(8, -8))
+        err = np.abs(back[inner] - m.mean_image[inner] * 1.0).mean() / m.mean_image.mean()
+        assert err < 0.05, (t, err)
+
+
+def test_boutons_follow_axons_and_share_signals():
+    axon = np.repeat(np.arange(5), 3)
+    dff = _dff(100, len(axon), axon_ids=axon)
+    m = simulate_movie(dff, ["bouton"] * len(axon), np.arange(100) / RATE, axon_ids=axon, seed=5)
+    assert (m.rois["axon_id"].to_numpy() == axon).all()
+    for fp in m.footprints:
+        assert 5 <= len(fp) <= 40  # small puncta
+    # boutons of one axon lie along a path: consecutive ones a few px apart
+    c = m.rois[["centroid_y", "centroid_x"]].to_numpy()
+    steps = [np.hypot(*(c[i + 1] - c[i])) for i in range(len(axon) - 1) if axon[i] == axon[i + 1]]
+    assert 3.0 < np.median(steps) < 12.0
+
+
+def test_tiff_round_trip(tmp_path):
+    m = simulate_movie(_dff(30, 4), ["soma"] * 4, np.arange(30) / RATE, seed=6)
+    path = write_tiff(tmp_path / "movie.tif", m.movie, RATE)
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 30  # one page per frame
+    back = read_tiff(path)
+    np.testing.assert_array_equal(back, np.clip(np.rint(m.movie), 0, 65535))
+
+
+def test_match_footprints_identity_and_shift():
+    m = simulate_movie(_dff(10, 6), ["soma"] * 6, np.arange(10) / RATE, seed=7)
+    mt = match_footprints(m.footprints[::-1], m.footprints, m.image_shape)
+    assert len(mt) == 6 and (mt["iou"] == 1).all()
+    assert (mt["truth"].to_numpy() == 5 - mt["detected"].to_numpy()).all()
+    moved = [fp + np.array([5.0, 0, 0], np.float32) for fp in m.footprints]  # 5 px: IoU < 0.5
+    assert len(match_footprints(moved, m.footprints, m.image_shape)) == 0
+
+
+def test_too_many_somata_is_a_clear_error():
+    with pytest.raises(ValueError, match="non-overlapping"):
+        simulate_movie(np.zeros((5, 200)), ["soma"] * 200, np.arange(5) / RATE)
+
+
+def test_import_thalamocortex_needs_neither_torch_nor_network():
+    code = (
+        "import socket, sys\n"
+        "def no_net(*a, **k):\n"
+        "    raise RuntimeError('network access during import')\n"
+        "socket.socket.connect = no_net\n"
+        "socket.create_connection = no_net\n"
+        "import thalamocortex, thalamocortex.config\n"
+        "import thalamocortex.preprocess.dff, thalamocortex.preprocess.events\n"
+        "import thalamocortex.preprocess.traces, thalamocortex.preprocess.merge\n"
+        "import thalamocortex.preprocess.suite2p_io, thalamocortex.preprocess.suite2p_run\n"
+        "import thalamocortex.preprocess.tracking, thalamocortex.simulate.movies\n"
+        "bad = [m for m in ('torch', 'suite2p', 'torchvision', 'cellpose') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
