@@ -24,6 +24,12 @@ from thalamocortex.data.nwb import NWBNames, NWBWriteParams, read_session, write
 BAD_LEVELS = {"CRITICAL", "BEST_PRACTICE_VIOLATION", "PYNWB_VALIDATION"}
 
 
+@pytest.fixture(scope="module")
+def full_file(tmp_path_factory):
+    """One file of the default session, written once and only read by the tests using it."""
+    return write_session(make_session(), tmp_path_factory.mktemp("full") / "s.nwb")
+
+
 def _frame_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
     a = a.reset_index(drop=True)
     b = b.reset_index(drop=True)
@@ -113,8 +119,8 @@ def test_round_trip_equal(tmp_path, variant):
         _assert_same_session(orig, back)
 
 
-def test_regular_frames_stored_as_rate_irregular_as_timestamps(tmp_path):
-    p1 = write_session(make_session(), tmp_path / "a.nwb")
+def test_regular_frames_stored_as_rate_irregular_as_timestamps(tmp_path, full_file):
+    p1 = full_file
     p2 = write_session(make_session(irregular_frames=True), tmp_path / "b.nwb")
     key = "processing/ophys/Fluorescence"
     with h5py.File(p1, "r") as f:
@@ -137,8 +143,8 @@ def test_traces_chunked_along_frames_and_compressed(tmp_path):
         assert lever.dtype == np.float32 and lever.compression == "gzip"
 
 
-def test_lazy_read_keeps_h5py_datasets_until_load(tmp_path):
-    path = write_session(make_session(), tmp_path / "s.nwb")
+def test_lazy_read_keeps_h5py_datasets_until_load(full_file):
+    path = full_file
     s = read_session(path)
     try:
         assert isinstance(s.lever.data, h5py.Dataset)
@@ -154,8 +160,8 @@ def test_lazy_read_keeps_h5py_datasets_until_load(tmp_path):
     assert not ds.id.valid  # the file was closed by Session.close()
 
 
-def test_eager_read_closes_file(tmp_path):
-    path = write_session(make_session(), tmp_path / "s.nwb")
+def test_eager_read_closes_file(full_file):
+    path = full_file
     s = read_session(path, lazy=False)
     assert s._closer is None
     assert isinstance(s.imaging.dff, np.ndarray) and isinstance(s.lever.data, np.ndarray)
@@ -381,8 +387,8 @@ def test_plain_hdf5_is_not_nwb(tmp_path):
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.9])
-def test_truncated_copy(tmp_path, fraction):
-    good = write_session(make_session(), tmp_path / "good.nwb")
+def test_truncated_copy(tmp_path, full_file, fraction):
+    good = full_file
     bad = tmp_path / "cut.nwb"
     data = good.read_bytes()
     bad.write_bytes(data[: int(len(data) * fraction)])
