@@ -155,7 +155,7 @@ def test_no_opsin_control_fraction_responsive_at_most_alpha():
 def test_pseudo_pulse_null_fraction_responsive_at_most_alpha():
     dff, times, pulses, truth = synthetic_all_optical(seed=5, n_pulses=25, isi_s=16.0)
     null = pseudo_pulse_null(dff, times, pulses, OptoParams(pseudo_exclusion_s=4.0))
-    assert (null["condition"] == "pseudo").all()
+    assert (null["null"] == "pseudo_pulses").all()
     assert response_fractions(null)["responsive"] <= 0.05
 
 

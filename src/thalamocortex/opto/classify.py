@@ -260,7 +260,7 @@ def pseudo_pulse_null(
 
     Returns
     -------
-    DataFrame as :func:`classify_session` (``condition`` = ``"pseudo"``).
+    DataFrame as :func:`classify_session` plus ``null`` = ``"pseudo_pulses"``.
     """
     params = params or OptoParams()
     rng = rng if rng is not None else np.random.default_rng(params.seed)
@@ -278,7 +278,7 @@ def pseudo_pulse_null(
     dff = np.array(dff, dtype=np.float32, copy=True)
     dff[artefact_mask(frame_times, pulses, frame_rate, params.extra_blank_frames)] = np.nan
     table, _ = classify_session(dff, frame_times, fake, params, frame_rate)
-    table["condition"] = "pseudo"
+    table["null"] = "pseudo_pulses"
     return table
 
 

@@ -142,6 +142,12 @@ class OptoParams(ParamGroup):
         ge=0,
         le=120,
     )
+    pseudo_avoid_trials: bool = param(
+        False,
+        "",
+        "keep pseudo-pulses out of task trials (start_time..stop_time); off by default because "
+        "trials usually tile the task period, leaving only the gaps of the stimulation block",
+    )
     seed: int = param(0, "", "seed of pseudo-pulse draws and permutation tests", ge=0)
     # --- relation to movement encoding -------------------------------------------------------
     n_permutations: int = param(

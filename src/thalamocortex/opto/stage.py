@@ -87,7 +87,7 @@ def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | Non
         for i, (k, v) in enumerate(keys.items()):
             table.insert(i, k, v)
         excluded = None
-        if s.trials is not None and len(s.trials):
+        if params.pseudo_avoid_trials and s.trials is not None and len(s.trials):
             # the task's trials are not spontaneous: keep pseudo-pulses out of them
             excluded = s.trials[["start_time", "stop_time"]].to_numpy(np.float64)
         try:

@@ -39,6 +39,16 @@ STAGES: dict[str, StageSpec] = {
         requires=("traces",),
         help="movement encoding of inputs and M1 across learning",
     ),
+    "opto": StageSpec(
+        "thalamocortex.opto.stage:run_opto",
+        requires=("traces", "encoding"),
+        help="photostimulation-driven/suppressed M1 neurons and their relation to encoding",
+    ),
+    "inactivation": StageSpec(
+        "thalamocortex.opto.stage:run_inactivation",
+        requires=("behavior",),
+        help="light-on vs light-off behaviour when thalamic inputs to M1 are silenced",
+    ),
 }
 
 
