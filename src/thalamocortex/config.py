@@ -144,20 +144,22 @@ class PipelineParams(ParamGroup):
 def _groups():
     # imported here: each stage keeps its parameter group next to its code
     from thalamocortex.behavior.params import BehaviorParams
+    from thalamocortex.data.nwb import NWBNames
     from thalamocortex.encoding.params import EncodingParams
     from thalamocortex.opto.params import OptoParams
     from thalamocortex.preprocess.params import PreprocessParams
     from thalamocortex.stats.params import StatsParams
 
-    return BehaviorParams, PreprocessParams, EncodingParams, OptoParams, StatsParams
+    return NWBNames, BehaviorParams, PreprocessParams, EncodingParams, OptoParams, StatsParams
 
 
-_Behavior, _Preprocess, _Encoding, _Opto, _Stats = _groups()
+_Data, _Behavior, _Preprocess, _Encoding, _Opto, _Stats = _groups()
 
 
 class Config(ParamGroup):
     """All analysis parameters of ``thalamocortex run`` / ``demo``, grouped by stage."""
 
+    data: _Data = Field(default_factory=_Data)
     behavior: _Behavior = Field(default_factory=_Behavior)
     preprocess: _Preprocess = Field(default_factory=_Preprocess)
     encoding: _Encoding = Field(default_factory=_Encoding)

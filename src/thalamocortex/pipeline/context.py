@@ -56,13 +56,17 @@ class StageContext:
     @cached_property
     def sessions(self) -> pd.DataFrame:
         from thalamocortex.data.layout import discover
+        from thalamocortex.data.nwb import NWBNames
 
-        return discover(self.dataset)
+        # default names: the fast h5py discovery path; custom names need the full NWB reader
+        names = None if self.config.data == NWBNames() else self.config.data
+        return discover(self.dataset, names=names)
 
     def open(self, path: str | Path):
+        """Open one session lazily with the configured NWB names (use as a context manager)."""
         from thalamocortex.data.nwb import read_session
 
-        return read_session(path)
+        return read_session(path, names=self.config.data)
 
     def dff(self, session) -> tuple[np.ndarray, np.ndarray | None]:
         """dF/F and events of a session: the traces stage's result if present, else computed."""

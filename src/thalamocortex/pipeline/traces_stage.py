@@ -16,11 +16,11 @@ import pandas as pd
 from thalamocortex.pipeline import io
 
 
-def _one_session(path: str, out_dir: str, params) -> dict:
+def _one_session(path: str, out_dir: str, params, names) -> dict:
     from thalamocortex.data.nwb import read_session
     from thalamocortex.preprocess.traces import session_dff
 
-    with read_session(path) as s:
+    with read_session(path, names=names) as s:
         if s.imaging is None:
             return {"session_id": s.id, "n_rois": 0, "n_frames": 0, "n_blanked": 0}
         dff, events = session_dff(s, params)
@@ -40,7 +40,12 @@ def _one_session(path: str, out_dir: str, params) -> dict:
 def run(ctx) -> None:
     paths = [str(p) for p in ctx.sessions["path"]]
     rows = ctx.map(
-        partial(_one_session, out_dir=str(ctx.out_dir), params=ctx.config.preprocess),
+        partial(
+            _one_session,
+            out_dir=str(ctx.out_dir),
+            params=ctx.config.preprocess,
+            names=ctx.config.data,
+        ),
         paths,
         desc="dF/F",
     )
