@@ -42,6 +42,8 @@ def _heatmaps(peri: pd.DataFrame, neurons: pd.DataFrame) -> str:
         mat = p.pivot_table(
             index=["mouse", "session", "roi_name", "drive"], columns="time_s", values="dff"
         )
+        # pivot_table drops the all-NaN (blanked) lags: put them back, the time axis is linear
+        mat = mat.reindex(columns=np.sort(p["time_s"].unique()))
         mat = mat.sort_index(level="drive", ascending=False)
         vals = mat.to_numpy()
         if vmax is None:
