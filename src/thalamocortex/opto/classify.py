@@ -2,8 +2,8 @@
 
 Per neuron: a paired Wilcoxon signed-rank test across pulses of post- vs pre-window dF/F
 (equivalently: a one-sample signed-rank test of the per-pulse responses), Benjamini–Hochberg FDR
-within each population (all neurons of one imaged field by default), a minimum effect size (mean
-response in baseline-SD units) and a minimum number of valid pulses (SCIENCE.md §2; field
+within each population (all neurons of one session, i.e. one imaged field), a minimum effect
+size (mean response in baseline-SD units) and a minimum number of valid pulses (SCIENCE.md §2; field
 convention, the paper's exact criteria are unknown). Every result carries a ``criterion``
 string stating what was applied.
 
@@ -128,7 +128,7 @@ def criterion_text(params: OptoParams) -> str:
     """The classification criterion in words (stored with every result)."""
     return (
         f"Wilcoxon signed-rank across pulses (post-pre, {params.window_s:g} s windows), "
-        f"BH-FDR q<={params.fdr_alpha:g} within {params.population}, "
+        f"BH-FDR q<={params.fdr_alpha:g} within the session's neurons, "
         f"|mean response|>={params.min_effect_z:g} baseline SD, "
         f">={params.min_valid_pulses} valid pulses"
     )

@@ -6,8 +6,6 @@ SCIENCE.md §2 "Photostimulation responses") and each choice is documented on it
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from thalamocortex.config import ParamGroup, param
@@ -100,7 +98,11 @@ class OptoParams(ParamGroup):
     )
     # --- classification ----------------------------------------------------------------------
     fdr_alpha: float = param(
-        0.05, "", "Benjamini-Hochberg FDR level within each population", gt=0, lt=1
+        0.05,
+        "",
+        "Benjamini-Hochberg FDR level within each population (the neurons of one session)",
+        gt=0,
+        lt=1,
     )
     min_effect_z: float = param(
         0.5,
@@ -120,12 +122,6 @@ class OptoParams(ParamGroup):
         "approximation with tie and continuity correction above",
         ge=0,
         le=400,
-    )
-    population: Literal["session", "mouse"] = param(
-        "session",
-        "",
-        "population within which FDR is controlled: all neurons of one session (one imaged "
-        "field) or of one mouse",
     )
     # --- pseudo-pulse null -------------------------------------------------------------------
     n_pseudo_pulses: int = param(
