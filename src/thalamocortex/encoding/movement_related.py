@@ -29,6 +29,8 @@ calcium events (hysteresis 1x / 3x the noise SD of the mirrored negative dF/F) a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.fft
@@ -82,7 +84,8 @@ def noise_sd(dff: np.ndarray) -> np.ndarray:
     """Noise SD per ROI from the mirrored negative dF/F (SD of ``{x < 0} U {-x}``), (n_rois,)."""
     x = _as_dff(dff)
     neg = np.where(x < 0, x, np.nan)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # ROIs without negative frames: NaN
         return np.sqrt(np.nanmean(neg.astype(np.float64) ** 2, axis=0))
 
 

@@ -1,0 +1,163 @@
+"""Ground truth: the encoding analysis on the in-silico experiment recovers what was simulated.
+
+Sessions are simulated in memory (``simulate_session``), turned into dF/F by the default
+preprocessing, parsed by the behaviour module, and analysed by ``encode_session``. Sizes are
+reduced (tiny preset with more trials) to keep the default run short; the many-seed null sweep
+is behind ``@pytest.mark.slow``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import thalamocortex.config  # noqa: F401
+from thalamocortex.behavior.parse import detect_movements
+from thalamocortex.encoding.learning import learning_contrasts, region_comparison
+from thalamocortex.encoding.movement_related import classify_movement_related
+from thalamocortex.encoding.params import EncodingParams
+from thalamocortex.encoding.session import encode_session
+from thalamocortex.preprocess.traces import session_dff
+from thalamocortex.simulate.cohort import simulate_session
+from thalamocortex.simulate.params import default_regions, preset
+from thalamocortex.stats.params import StatsParams
+
+FAST = EncodingParams(
+    n_shuffles=300,
+    n_bootstrap_timing=30,
+    n_subsamples=4,
+    naive_sessions=(1, 1),
+    expert_sessions=(14, 14),
+)
+
+
+def _cfg(n_trials=60, n_axons=40, regions=None, mice_per_region=1, seed=0):
+    cfg = preset("tiny")
+    cfg.seed = seed
+    cfg.behavior.n_trials = n_trials
+    cfg.axon_imaging.n_axons = n_axons
+    cfg.axon_imaging.mice_per_region = mice_per_region
+    cfg.axon_imaging.sessions = [1, 14]
+    if regions is not None:
+        cfg.axon_imaging.regions = regions
+    return cfg
+
+
+def _session(cfg, mouse_index, session):
+    s, truth = simulate_session(cfg, "axon_imaging", mouse_index, session)
+    dff = session_dff(s, with_events=False).dff
+    return s, truth, dff, detect_movements(s.lever)
+
+
+def _cohort_summaries(cfg, params=FAST, n_rois=20):
+    n_mice = len(cfg.axon_imaging.regions) * cfg.axon_imaging.mice_per_region
+    rows = []
+    for mi in range(n_mice):
+        for ses in (1, 14):
+            s, _, dff, mv = _session(cfg, mi, ses)
+            rows.append(encode_session(s, dff, mv, params, n_rois_matched=n_rois).summary)
+    return pd.DataFrame(rows)
+
+
+def test_classification_precision_recall_and_fpr():
+    """Pooled over MTh and M2, naive and expert: precision/recall >= 0.9, FPR in [.03, .07]."""
+    cfg = _cfg(n_axons=60)
+    tp = fp = fn = 0
+    untuned_hits, untuned_n = 0, 0
+    for mi in (0, 1):
+        for ses in (1, 14):
+            s, truth, dff, mv = _session(cfg, mi, ses)
+            res = classify_movement_related(
+                dff,
+                s.imaging.times,
+                mv[["onset", "offset"]].to_numpy(),
+                EncodingParams(n_shuffles=1000),
+                seed=ses,
+            )
+            true_m = truth["rois"]["movement_related"].to_numpy()
+            untuned = true_m == 0
+            untuned &= ~truth["rois"]["quiescence_related"].to_numpy().astype(bool)
+            found = res["movement_related"].to_numpy()
+            tp += int((found & true_m).sum())
+            fp += int((found & ~true_m).sum())
+            fn += int((~found & true_m).sum())
+            untuned_hits += int((res["cls"].to_numpy()[untuned] != "neither").sum())
+            untuned_n += int(untuned.sum())
+    precision, recall = tp / (tp + fp), tp / (tp + fn)
+    fpr = untuned_hits / untuned_n
+    print(f"precision {precision:.3f} recall {recall:.3f} FPR {fpr:.3f} ({untuned_n} untuned)")
+    assert precision >= 0.9, precision
+    assert recall >= 0.9, recall
+    assert 0.03 <= fpr <= 0.07, fpr
+
+
+def test_lag_estimates_within_one_frame():
+    cfg = _cfg(n_trials=60, n_axons=40)
+    s, truth, dff, mv = _session(cfg, 0, 14)  # expert MTh: 50 % movement-related
+    params = FAST.model_copy(update={"n_bootstrap_timing": 10})
+    res = encode_session(s, dff, mv, params)
+    rois = res.rois.merge(
+        truth["rois"][["roi_index", "lag_s", "movement_related"]],
+        left_on="roi",
+        right_on="roi_index",
+        suffixes=("", "_true"),
+    )
+    sel = rois["movement_related_true"] & rois["movement_related"]
+    err = (rois.loc[sel, "onset_latency"] - rois.loc[sel, "lag_s"]).to_numpy()
+    frame = 1 / s.info.frame_rate
+    assert sel.sum() >= 10
+    assert abs(np.median(err)) <= frame, np.median(err)
+
+
+def _largest(summaries, metric):
+    reg = region_comparison(summaries, FAST, StatsParams(n_permutations=200), metrics=(metric,))
+    return reg.iloc[0]
+
+
+def test_mth_shows_largest_decoding_rise_and_earlier_shift():
+    summ = _cohort_summaries(_cfg())
+    assert _largest(summ, "decode_r2")["largest_increase"] == "MTh"
+    assert _largest(summ, "median_onset_latency")["largest_decrease"] == "MTh"
+    assert _largest(summ, "frac_movement")["largest_increase"] == "MTh"
+    learn = learning_contrasts(summ, FAST, StatsParams(n_bootstrap=200, n_permutations=200))
+    mth = learn[(learn.region == "MTh")].set_index("metric")
+    assert mth.loc["decode_r2", "change"] > 0.1
+    assert mth.loc["median_onset_latency", "change"] < -0.1
+
+
+def test_effect_moved_to_another_region_is_found_there():
+    regions = default_regions()
+    moved = {"MTh": regions["M2"], "M2": regions["MTh"]}  # M2 now carries the learning effect
+    summ = _cohort_summaries(_cfg(regions=moved))
+    assert _largest(summ, "decode_r2")["largest_increase"] == "M2"
+    assert _largest(summ, "median_onset_latency")["largest_decrease"] == "M2"
+
+
+def _null_rejections(seed: int, mice_per_region: int) -> pd.DataFrame:
+    cfg = _cfg(mice_per_region=mice_per_region, seed=seed).null()
+    summ = _cohort_summaries(cfg)
+    learn = learning_contrasts(summ, FAST, StatsParams(n_bootstrap=200, n_permutations=2000))
+    return learn
+
+
+def test_null_cohort_does_not_reject_small():
+    """A null cohort (2 regions x 2 mice): no test rejects, and MTh shows no learning change."""
+    learn = _null_rejections(seed=11, mice_per_region=2).set_index(["region", "metric"])
+    assert len(learn) > 0
+    assert not learn["reject"].any()
+    # the effect cohort changes decode_r2 by > 0.1 and the onset latency by < -0.1 s
+    assert abs(learn.loc[("MTh", "decode_r2"), "change"]) < 0.1
+    assert abs(learn.loc[("MTh", "median_onset_latency"), "change"]) < 0.1
+    assert abs(learn.loc[("MTh", "frac_movement"), "change"]) < 0.1
+
+
+@pytest.mark.slow
+def test_null_cohorts_reject_at_most_nominal_rate():
+    """Over 10 null cohorts x 2 regions x metrics, uncorrected sign-flip tests reject <= ~5 %."""
+    p = pd.concat([_null_rejections(seed, 4) for seed in range(10)], ignore_index=True)
+    p = p["p_perm"].dropna()
+    # 4 mice: the smallest exact two-sided sign-flip p is 2/16 = .125 > .05, so use 0.125 as
+    # the level here and check the rate against it (the test is exact: rate <= level)
+    rate = np.mean(p <= 0.125)
+    assert rate <= 0.125 + 2 * np.sqrt(0.125 * 0.875 / len(p))
