@@ -160,4 +160,5 @@ def test_null_cohorts_reject_at_most_nominal_rate():
     # 4 mice: the smallest exact two-sided sign-flip p is 2/16 = .125 > .05, so use 0.125 as
     # the level here and check the rate against it (the test is exact: rate <= level)
     rate = np.mean(p <= 0.125)
+    print(f"null sweep: {len(p)} tests, rejection rate at 0.125: {rate:.3f}")
     assert rate <= 0.125 + 2 * np.sqrt(0.125 * 0.875 / len(p))
