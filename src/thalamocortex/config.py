@@ -15,6 +15,7 @@ Where the paper's method is unknown, the doc string says which convention the de
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +142,11 @@ class PipelineParams(ParamGroup):
     resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
 
 
-def _groups():
-    # imported here: each stage keeps its parameter group next to its code
+@functools.cache
+def _build_config() -> type[ParamGroup]:
+    # Stage modules keep their parameter group next to their code and import ParamGroup from
+    # here, so the assembled Config is built on first use (PEP 562 module __getattr__), never
+    # at import time: that keeps `import thalamocortex.behavior.params` free of import cycles.
     from thalamocortex.behavior.params import BehaviorParams
     from thalamocortex.data.nwb import NWBNames
     from thalamocortex.encoding.params import EncodingParams
@@ -150,24 +154,29 @@ def _groups():
     from thalamocortex.preprocess.params import PreprocessParams
     from thalamocortex.stats.params import StatsParams
 
-    return NWBNames, BehaviorParams, PreprocessParams, EncodingParams, OptoParams, StatsParams
+    class Config(ParamGroup):
+        """All analysis parameters of ``thalamocortex run`` / ``demo``, grouped by stage."""
+
+        data: NWBNames = Field(default_factory=NWBNames)
+        behavior: BehaviorParams = Field(default_factory=BehaviorParams)
+        preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
+        encoding: EncodingParams = Field(default_factory=EncodingParams)
+        opto: OptoParams = Field(default_factory=OptoParams)
+        stats: StatsParams = Field(default_factory=StatsParams)
+        pipeline: PipelineParams = Field(default_factory=PipelineParams)
+
+    Config.__module__ = __name__
+    Config.__qualname__ = "Config"  # picklable: resolved through the module __getattr__
+    return Config
 
 
-_Data, _Behavior, _Preprocess, _Encoding, _Opto, _Stats = _groups()
+def __getattr__(name: str) -> Any:
+    if name == "Config":
+        return _build_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Config(ParamGroup):
-    """All analysis parameters of ``thalamocortex run`` / ``demo``, grouped by stage."""
-
-    data: _Data = Field(default_factory=_Data)
-    behavior: _Behavior = Field(default_factory=_Behavior)
-    preprocess: _Preprocess = Field(default_factory=_Preprocess)
-    encoding: _Encoding = Field(default_factory=_Encoding)
-    opto: _Opto = Field(default_factory=_Opto)
-    stats: _Stats = Field(default_factory=_Stats)
-    pipeline: PipelineParams = Field(default_factory=PipelineParams)
-
-
-def load_config(path: str | Path | None) -> Config:
-    """The analysis config from a YAML file, or the defaults when ``path`` is None."""
-    return Config() if path is None else load_yaml(Config, path)
+def load_config(path: str | Path | None) -> Any:
+    """The analysis ``Config`` from a YAML file, or the defaults when ``path`` is None."""
+    config_cls = _build_config()
+    return config_cls() if path is None else load_yaml(config_cls, path)
