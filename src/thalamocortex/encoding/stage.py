@@ -104,7 +104,11 @@ def _one_session(
 
 
 def run(ctx) -> None:
-    from thalamocortex.encoding.learning import learning_contrasts, region_comparison
+    from thalamocortex.encoding.learning import (
+        learning_contrasts,
+        learning_stage,
+        region_comparison,
+    )
 
     cfg = ctx.config
     sessions = ctx.sessions
@@ -129,6 +133,9 @@ def run(ctx) -> None:
     )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
     tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
+    for name in ("rois", "sessions"):  # naive / expert / "" for the report and the tests
+        if name in tables:
+            tables[name]["stage"] = learning_stage(tables[name]["session"], cfg.encoding)
     for name in ("rois", "sessions", "peri", "trials"):
         ctx.write_table(tables.get(name, pd.DataFrame()), name)
     per_session = tables.get("sessions", pd.DataFrame())

@@ -36,7 +36,7 @@ STAGES: dict[str, StageSpec] = {
     ),
     "encoding": StageSpec(
         "thalamocortex.encoding.stage:run",
-        requires=("traces",),
+        requires=("traces", "behavior"),
         help="movement encoding of inputs and M1 across learning",
     ),
     "opto": StageSpec(

@@ -15,6 +15,7 @@ from thalamocortex.pipeline.io import atomic_write
 SECTIONS: list[str] = [
     "thalamocortex.report.sections.dataset",
     "thalamocortex.report.sections.behavior",
+    "thalamocortex.report.sections.encoding",
     "thalamocortex.report.sections.opto",
     "thalamocortex.report.sections.inactivation",
 ]
