@@ -118,7 +118,7 @@ class LearningParams(ParamGroup):
         0.25, "", "sessions with p below this are labelled 'naive'", ge=0, le=1
     )
     expert_min_progress: float = param(
-        0.85, "", "sessions with p at or above this are labelled 'expert'", ge=0, le=1
+        0.92, "", "sessions with p at or above this are labelled 'expert'", ge=0, le=1
     )
 
 
