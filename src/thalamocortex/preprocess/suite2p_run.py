@@ -231,14 +231,20 @@ def run_suite2p(
     try:
         np.save(save_dir / "reg_outputs.npy", reg, allow_pickle=True)
         t0 = time.perf_counter()
-        out = s2p.pipeline(
-            str(save_dir),
-            f_reg,
-            run_registration=False,
-            settings=copy.deepcopy(settings),
-            badframes=use_bad.copy() if use_bad.any() else None,
-            device=device,
-        )
+        try:
+            out = s2p.pipeline(
+                str(save_dir),
+                f_reg,
+                run_registration=False,
+                settings=copy.deepcopy(settings),
+                badframes=use_bad.copy() if use_bad.any() else None,
+                device=device,
+            )
+        except ValueError as err:
+            if "no ROIs were found" not in str(err):
+                raise
+            # suite2p raises when detection finds nothing; an empty field is a valid result
+            out = (reg, None, None, None, None, None, None, None, None)
         timings["detection_extraction"] = time.perf_counter() - t0
     finally:
         if tmp is not None:
