@@ -3,9 +3,9 @@
 Measures :func:`thalamocortex.simulate.cohort.simulate_session` (behaviour, 40 axons with their
 boutons, spikes, indicator, neuropil, noise; preset ``demo``, expert session) as ROI-frames per
 second, against a reference measured in the same run: the *RNG floor*, a single pass that only
-draws the random numbers the measurement model cannot avoid for the same ROIs x frames (spike
-counts, photon counts of F and Fneu: 3 Poisson; read noise of F and Fneu, baseline drift and
-neuropil fluctuation: 4 Gaussian). The ratio says how far the whole model is from that floor.
+draws the random numbers the model draws per ROI and frame (axon and extra bouton spike counts:
+2 Poisson; shot + read noise of F and Fneu, baseline drift, neuropil fluctuation and bouton
+background: 5 float32 Gaussian). The ratio says how far the whole model is from that floor.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def main() -> None:
     def floor() -> None:
         rng = np.random.default_rng(0)
         shape = (n_frames, n_rois)
-        for lam in (0.05, 200.0, 100.0):  # spikes, F photons, Fneu photons
-            rng.poisson(lam, shape)
-        for _ in range(4):
-            rng.standard_normal(shape)
+        for _ in range(2):  # axon spikes, extra bouton spikes (~0.5 Hz / 15 Hz)
+            rng.poisson(0.03, shape)
+        for _ in range(5):  # F and Fneu shot+read noise, drift, neuropil and bouton noise
+            rng.standard_normal(shape, dtype=np.float32)
 
     t_floor = _best_of(floor)
     print(f"session: {n_frames} frames x {n_rois} ROIs, lever {sess.lever.n_samples} samples")

@@ -239,7 +239,13 @@ class MeasurementParams(ParamGroup):
     digitize: bool = param(
         True, "", "round F and Fneu to whole photon counts (ADC quantisation; compresses well)"
     )
-    shot_noise: bool = param(True, "", "Poisson photon-count noise on F and Fneu")
+    shot_noise: bool = param(True, "", "photon shot noise on F and Fneu")
+    shot_noise_exact: bool = param(
+        False,
+        "",
+        "draw exact Poisson counts; otherwise Gaussian with variance = mean (accurate above ~20 "
+        "photons/frame, several times faster)",
+    )
     bleach_fraction: float = param(
         0.05, "", "fractional brightness loss over a session (linear bleaching)", ge=0, lt=1
     )
