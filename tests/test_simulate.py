@@ -345,3 +345,24 @@ def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
     np.testing.assert_array_equal(back.imaging.f, alone.imaging.f)
     assert (gt / "traces" / "sub-aoOpsin01_ses-14.npz").is_file()
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+
+
+def test_simulate_cohort_parallel_equals_serial(tmp_path, tiny):
+    pytest.importorskip("thalamocortex.data.nwb")
+    from thalamocortex.simulate.cohort import simulate_cohort
+
+    cfg = tiny.model_copy(deep=True)
+    cfg.inactivation.n_mice = 2
+    a = simulate_cohort(cfg, tmp_path / "a", progress=False, experiments=["inactivation"])
+    b = simulate_cohort(
+        cfg, tmp_path / "b", progress=False, experiments=["inactivation"], n_workers=2
+    )
+    for name in ("trials", "movements", "sessions"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(a / "ground_truth" / f"{name}.parquet"),
+            pd.read_parquet(b / "ground_truth" / f"{name}.parquet"),
+        )
+    assert sorted(p.name for p in b.rglob("*.nwb")) == [
+        "sub-inact01_ses-14.nwb",
+        "sub-inact02_ses-14.nwb",
+    ]

@@ -408,11 +408,38 @@ def _atomic_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _simulate_and_write(
+    cfg: SimulationConfig, spec: MouseSpec, session: int, out_dir: Path
+) -> dict[str, pd.DataFrame]:
+    """Simulate one session, write its NWB file (and true traces) atomically, return truth."""
+    from thalamocortex.data.layout import session_path
+    from thalamocortex.data.nwb import write_session
+
+    sess, truth = simulate_session(
+        cfg, spec.experiment, spec.mouse_index, session, return_traces=cfg.save_true_traces
+    )
+    path = Path(session_path(out_dir, spec.mouse, session))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ".tmp" / path.name
+    if tmp.exists():
+        tmp.unlink()
+    write_session(sess, tmp, overwrite=True)
+    os.replace(tmp, path)
+    if "traces" in truth:
+        tr = truth.pop("traces")
+        tpath = out_dir / "ground_truth" / "traces" / f"{sess.id}.npz"
+        ttmp = tpath.with_name(f".{tpath.stem}.tmp.npz")
+        np.savez_compressed(ttmp, **tr)
+        os.replace(ttmp, tpath)
+    return truth
+
+
 def simulate_cohort(
     cfg: SimulationConfig,
     out_dir: str | Path,
     progress: bool = True,
     experiments: list[str] | None = None,
+    n_workers: int = 1,
 ) -> Path:
     """Simulate the whole cohort and write it as a dataset with its ground truth.
 
@@ -423,6 +450,15 @@ def simulate_cohort(
     ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
     frames x ROIs float32, and the ``artefact`` frame mask).
 
+    Parameters
+    ----------
+    cfg : SimulationConfig
+    out_dir : path of the dataset folder (created)
+    progress : show a progress bar over sessions
+    experiments : subset of ``cfg.experiments`` to simulate (default: all of them)
+    n_workers : sessions simulated and written in parallel processes (1 = in this process).
+        Results are identical for any value: every session has its own seeds.
+
     Returns
     -------
     pathlib.Path
@@ -432,9 +468,9 @@ def simulate_cohort(
     from tqdm.auto import tqdm
 
     from thalamocortex import __version__
-    from thalamocortex.data.layout import session_path
-    from thalamocortex.data.nwb import write_session
 
+    if n_workers < 1:
+        raise ValueError(f"simulate_cohort: n_workers must be >= 1, got {n_workers}")
     out_dir = Path(out_dir)
     gt = out_dir / "ground_truth"
     gt.mkdir(parents=True, exist_ok=True)
@@ -444,28 +480,31 @@ def simulate_cohort(
         (gt / "traces").mkdir(exist_ok=True)
     mice = cohort_design(cfg, experiments)
     jobs = [(m, s) for m in mice for s in m.sessions]
+    bar = tqdm(total=len(jobs), desc="simulating sessions", disable=not progress, unit="session")
+    results: list[dict[str, pd.DataFrame] | None] = [None] * len(jobs)
+    if n_workers == 1:
+        for i, (spec, s) in enumerate(jobs):
+            results[i] = _simulate_and_write(cfg, spec, s, out_dir)
+            bar.update()
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            futures = {
+                pool.submit(_simulate_and_write, cfg, spec, s, out_dir): i
+                for i, (spec, s) in enumerate(jobs)
+            }
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.update()
+    bar.close()
+    # assemble in job order, so the tables do not depend on scheduling
     tables: dict[str, list[pd.DataFrame]] = {
         k: [] for k in ("rois", "trials", "movements", "sessions")
     }
     templates = []
     seen = set()
-    for spec, s in tqdm(jobs, desc="simulating sessions", disable=not progress, unit="session"):
-        sess, truth = simulate_session(
-            cfg, spec.experiment, spec.mouse_index, s, return_traces=cfg.save_true_traces
-        )
-        path = Path(session_path(out_dir, spec.mouse, s))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_dir / path.name
-        if tmp.exists():
-            tmp.unlink()
-        write_session(sess, tmp, overwrite=True)
-        os.replace(tmp, path)
-        if "traces" in truth:
-            tr = truth.pop("traces")
-            tpath = gt / "traces" / f"{sess.id}.npz"
-            ttmp = tpath.with_name(f".{tpath.stem}.tmp.npz")
-            np.savez_compressed(ttmp, **tr)
-            os.replace(ttmp, tpath)
+    for (spec, _), truth in zip(jobs, results):
         for k in tables:
             if len(truth[k]):
                 tables[k].append(truth[k])
