@@ -352,7 +352,7 @@ def parse_lever(lever: Lever, params: BehaviorParams | None = None, source: str 
     rest_noise_sd = _rest_noise_sd(
         ref, valid, starts, stops, max(2, int(round(p.rest_noise_piece_s * rate)))
     )
-    movements = _refine(position, ref, rate, starts, stops, rest_noise_sd, p)
+    movements = _refine(position, ref, rate, starts, stops, rest_noise_sd, p, valid)
     movements["onset"] = lever.t0 + movements["onset_sample"] / rate
     movements["offset"] = lever.t0 + movements["offset_sample"] / rate
     movements["duration"] = movements["offset"] - movements["onset"]
@@ -470,6 +470,7 @@ def _refine(
     stops: np.ndarray,
     noise_sd: float,
     p: BehaviorParams,
+    valid: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Onset/offset refinement and per-bout measures (loops over bouts, not samples).
 
@@ -492,6 +493,13 @@ def _refine(
     top = p.refine_extrapolate_top_k / p.refine_noise_k
     prev_stop = np.concatenate(([0], stops[:-1]))
     next_start = np.concatenate((starts[1:], [n]))
+    if valid is not None and not valid.all() and k:
+        # excluded (NaN) spans are barriers for rest windows and the onset/offset search
+        idx = np.arange(n)
+        last_bad = np.maximum.accumulate(np.where(valid, -1, idx))
+        next_bad = np.minimum.accumulate(np.where(valid, n, idx)[::-1])[::-1]
+        prev_stop = np.maximum(prev_stop, last_bad[np.maximum(starts - 1, 0)] + 1)
+        next_start = np.minimum(next_start, next_bad[np.minimum(stops, n - 1)])
     for i in range(k):
         a, b = int(starts[i]), int(stops[i])
         lo = max(int(prev_stop[i]), a - w)

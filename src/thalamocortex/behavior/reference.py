@@ -130,6 +130,14 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
     for k, (a, b) in enumerate(kept):
         prev_stop = kept[k - 1][1] if k > 0 else 0
         next_start = kept[k + 1][0] if k + 1 < len(kept) else n
+        for i in range(a - 1, prev_stop - 1, -1):  # NaN spans are barriers
+            if not valid[i]:
+                prev_stop = i + 1
+                break
+        for i in range(b, next_start):
+            if not valid[i]:
+                next_start = i
+                break
         lo = max(prev_stop, a - w)
         hi = min(next_start, b + w)
         rest_pre = _median(list(position[lo:a])) if a > lo else float(position[a])
