@@ -13,6 +13,7 @@ from thalamocortex.simulate.behavior import (
     learning_progress,
     mouse_template,
     simulate_behavior,
+    stage_of,
 )
 from thalamocortex.simulate.cohort import cohort_design, simulate_session
 from thalamocortex.simulate.params import SimulationConfig, preset
@@ -73,6 +74,9 @@ def test_learning_progress_saturates():
     p = [learning_progress(s, 14, 4.0) for s in range(1, 15)]
     assert p[0] == 0.0 and p[-1] == pytest.approx(1.0)
     assert np.all(np.diff(p) > 0) and np.all(np.diff(np.diff(p)) < 0)  # concave
+    cfg = SimulationConfig()
+    assert stage_of(p[0], cfg) == "naive" and stage_of(p[-1], cfg) == "expert"
+    assert stage_of(p[4], cfg) == "middle"
 
 
 def test_effect_scale_scales_differences(tiny):
@@ -151,6 +155,26 @@ def test_outcome_follows_lever_threshold(tiny):
     assert (truth["trials"]["movement_onset"] > truth["trials"]["cue_time"]).all() or (
         truth["trials"]["movement_onset"].isna().any()
     )
+
+
+def test_spontaneous_movements_some_just_before_cues():
+    cfg = SimulationConfig(behavior={"n_trials": 100, "lever_rate_hz": 500.0})
+    rng = np.random.default_rng(5)
+    beh = simulate_behavior(rng, cfg, mouse_template(rng, cfg.behavior), 0.0)
+    spont = np.array([m.onset for m in beh.movements if m.kind == "spontaneous"])
+    cues = beh.truth_trials["cue_time"].to_numpy()
+    gap = cues[None, :] - spont[:, None]
+    precue = np.any((gap > 0) & (gap < 1.0), axis=1)
+    assert 3 <= precue.sum() <= 20  # p_precue_movement = 0.08 of 100 trials
+    # spontaneous movements are smaller than cued ones
+    peak = {
+        k: np.median([m.samples.max() for m in beh.movements if m.kind == k])
+        for k in ("cued", "spontaneous")
+    }
+    assert peak["spontaneous"] < 0.8 * peak["cued"]
+    # cued movements never start before their cue
+    rt = beh.truth_trials["reaction_time"].dropna()
+    assert (rt > 0).all()
 
 
 def test_movement_starts_at_zero_and_crosses_threshold():
