@@ -207,11 +207,21 @@ def test_null_cohort_false_positive_rate_many_seeds():
     assert sum(rejections) <= 3, rejections
 
 
+def _demo_cohort(seed: int) -> SimulationConfig:
+    """The demo preset's axon-imaging design (4 regions x 2 mice, 50 trials per session)."""
+    cfg = preset("demo")
+    cfg.seed = seed
+    cfg.axon_imaging.n_axons = 5
+    return cfg
+
+
 @pytest.mark.slow
 def test_stereotypy_rises_many_seeds():
+    """Power of the across-mice stereotypy trend test in the demo-sized cohort."""
     hits = []
     for seed in range(200, 205):
-        sess, _ = _cohort_sessions(_small_cohort(seed=seed, null=False))
+        cfg = _demo_cohort(seed)
+        sess, _ = _cohort_sessions(cfg, sessions=tuple(cfg.axon_imaging.sessions))
         tr = learning_trend(sess, "stereotypy")
         hits.append(tr["mean_slope"] > 0 and tr["p"] < 0.05)
     assert sum(hits) >= 4, hits

@@ -76,6 +76,10 @@ def test_stage_writes_tidy_tables(results):
     assert by[14] > by[1]
     mat = pd.read_parquet(d / "session_matrix.parquet")
     assert len(mat) == 2 * 9
+    with np.load(d / "snippets.npz") as z:
+        assert z["position"].shape == (120, 340)
+        assert np.array_equal(z["trial"], trials["trial"].to_numpy())
+        assert np.array_equal(z["mouse"], trials["mouse"].to_numpy(str))
     ex = pd.read_parquet(d / "examples.parquet")
     assert set(ex["stage"]) == {"naive", "expert"}
     assert ex["t"].min() == pytest.approx(-0.395) and ex["t"].max() == pytest.approx(2.995)

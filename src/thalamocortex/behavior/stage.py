@@ -11,7 +11,8 @@ Writes under ``results/behavior/``:
 - ``session_matrix``: per mouse, session x session median trial-to-trial correlation;
 - ``templates``: per mouse, the learned template (mean expert rewarded trajectory);
 - ``examples``: example naive (first session) and expert (last session) rewarded lever traces;
-- ``trends``: across-mice slope tests of the learning curves.
+- ``trends``: across-mice slope tests of the learning curves;
+- ``snippets.npz``: every trial's lever snippet in 10 ms bins (row-aligned with ``trials``).
 """
 
 from __future__ import annotations
@@ -224,6 +225,19 @@ def run(ctx) -> None:
     tables = summarise(results, params)
     for name, df in tables.items():
         ctx.write_table(df, name)
+    ok = [r for r in results if r["status"] == "ok"]
+    if ok:
+        # every trial's lever snippet (10 ms bins, -pre..+post s around its movement onset;
+        # NaN rows for trials without a movement), row-aligned with the trials table
+        n_plot = ok[0]["plot_traces"].shape[1]
+        ctx.write_array(
+            "snippets",
+            position=np.concatenate([r["plot_traces"] for r in ok]),
+            t=(np.arange(n_plot) + 0.5) * params.stereotypy_bin_s - params.snippet_pre_s,
+            mouse=np.concatenate([r["trials"]["mouse"].to_numpy(str) for r in ok]),
+            session=np.concatenate([r["trials"]["session"].to_numpy(np.int64) for r in ok]),
+            trial=np.concatenate([r["trials"]["trial"].to_numpy(np.int64) for r in ok]),
+        )
     ctx.log(
         f"{len(tables['trials'])} trials, {len(tables['movements'])} movements in "
         f"{len(results)} sessions"
