@@ -26,6 +26,7 @@ STAGES: dict[str, StageSpec] = {
     "dataset": StageSpec(
         "thalamocortex.pipeline.dataset_stage:run", help="sessions table of the dataset"
     ),
+    "preprocess": StageSpec("thalamocortex.preprocess.stage:run", help="raw movies/suite2p folders -> ROIs and traces; boutons -> axons; cross-session tracking"),  # noqa: E501
     "traces": StageSpec(
         "thalamocortex.pipeline.traces_stage:run",
         help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",

@@ -1,0 +1,284 @@
+"""The ``preprocess`` stage: raw movies / suite2p folders -> ROIs and traces; boutons -> axons;
+cross-session tracking.
+
+Per session (in parallel, resumable per session):
+
+* **raw data** next to the session file: a multi-page TIFF movie
+  ``sub-<m>/sub-<m>_ses-<n>.tif`` (or ``.tiff``) is registered and segmented with suite2p
+  (:func:`~thalamocortex.preprocess.suite2p_run.run_suite2p`, photostimulation frames as bad
+  frames); an existing suite2p output folder ``sub-<m>/sub-<m>_ses-<n>_suite2p/`` is imported
+  instead (:func:`~thalamocortex.preprocess.suite2p_io.read_suite2p`). dF/F and events are
+  computed with artefact frames blanked and the session is written to
+  ``results/preprocess/sessions/sub-<m>/sub-<m>_ses-<n>.nwb`` (ROIs with pixel masks, F, Fneu,
+  dF/F, events, mean image). An existing output file is kept (resume).
+* **boutons -> axons** for every session with bouton ROIs (from the new file or the dataset's):
+  per-axon table and counts before/after merging.
+
+Then per mouse, **tracking** across sessions whose ROIs have footprints and a mean image.
+
+Tables: ``sessions`` (one row per session: source, ROI/frame counts, blanked frames, bouton and
+axon counts, timings), ``axons`` (mouse, session, axon, n_boutons, boutons, mean_within_r),
+``boutons`` (mouse, session, roi_name, axon), ``motion`` (per frame registration shifts of
+movie sessions), ``tracking`` (mouse, cell, session, roi, roi_name, probability).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from thalamocortex.preprocess.params import PreprocessParams
+
+
+def raw_sources(nwb_path: str | Path) -> dict[str, Path]:
+    """Raw inputs next to a session file: ``{"tiff": path}`` and/or ``{"suite2p": folder}``."""
+    p = Path(nwb_path)
+    stem = p.with_suffix("")
+    out: dict[str, Path] = {}
+    for ext in (".tif", ".tiff"):
+        if stem.with_suffix(ext).is_file():
+            out["tiff"] = stem.with_suffix(ext)
+            break
+    s2p = stem.parent / f"{stem.name}_suite2p"
+    if s2p.is_dir():
+        out["suite2p"] = s2p
+    return out
+
+
+def _frame_times(session, n_frames: int) -> np.ndarray:
+    """Frame times of a raw movie: the session file's, when it has as many frames; otherwise
+    regular at the session's frame rate from the file's first frame time (or 0 s)."""
+    if session.imaging is not None and session.imaging.n_frames == n_frames:
+        return session.imaging.times
+    from thalamocortex.preprocess.traces import session_frame_rate
+
+    t0 = float(session.imaging.times[0]) if session.imaging is not None else 0.0
+    return t0 + np.arange(n_frames) / session_frame_rate(session)
+
+
+def _roi_type(session) -> str:
+    return "bouton" if session.info.experiment == "axon_imaging" else "soma"
+
+
+def _imaging_from_movie(session, movie_path: Path, params: PreprocessParams):
+    from thalamocortex.data.model import Imaging
+    from thalamocortex.preprocess.dff import artefact_mask, compute_dff
+    from thalamocortex.preprocess.events import detect_events
+    from thalamocortex.preprocess.suite2p_run import run_suite2p
+    from thalamocortex.preprocess.traces import session_frame_rate
+    from thalamocortex.simulate.movies import read_tiff
+
+    movie = read_tiff(movie_path)
+    rate = session_frame_rate(session)
+    times = _frame_times(session, movie.shape[0])
+    pulses = None if session.stimulation is None else session.stimulation.pulses
+    blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
+    res = run_suite2p(movie, rate, params, badframes=blank)
+    dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank)
+    fps = res.footprints()
+    cy = [float(np.average(f[:, 0], weights=f[:, 2])) for f in fps]
+    cx = [float(np.average(f[:, 1], weights=f[:, 2])) for f in fps]
+    rois = pd.DataFrame(
+        {
+            "roi_name": [f"roi{k}" for k in range(res.n_rois)],
+            "roi_type": _roi_type(session),
+            "region": session.info.region,
+            "centroid_y": cy,
+            "centroid_x": cx,
+            "cell_probability": np.asarray(res.iscell)[:, 1] if res.n_rois else [],
+        }
+    )
+    imaging = Imaging(
+        rois=rois,
+        F=res.F,
+        Fneu=res.Fneu,
+        frame_times=times,
+        dff=dff,
+        events=detect_events(dff, params),
+        footprints=fps,
+        image_shape=tuple(movie.shape[1:]),
+        mean_image=res.mean_image,
+    )
+    motion = pd.DataFrame(
+        {
+            "frame": np.arange(movie.shape[0]),
+            "dy": res.shifts[:, 0],
+            "dx": res.shifts[:, 1],
+            "bad": res.badframes,
+        }
+    )
+    return imaging, motion, res.timings
+
+
+def _imaging_from_suite2p(session, folder: Path, params: PreprocessParams):
+    from thalamocortex.preprocess.dff import artefact_mask, compute_dff
+    from thalamocortex.preprocess.events import detect_events
+    from thalamocortex.preprocess.suite2p_io import read_suite2p
+    from thalamocortex.preprocess.traces import session_frame_rate
+
+    rate = session_frame_rate(session)
+    im = read_suite2p(folder, roi_type=_roi_type(session), region=session.info.region)
+    times = _frame_times(session, im.n_frames)
+    im.frame_times = times
+    pulses = None if session.stimulation is None else session.stimulation.pulses
+    blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
+    im.dff = compute_dff(im.f, im.fneu, rate, params, blank_mask=blank)
+    im.events = detect_events(im.dff, params)
+    return im
+
+
+def process_session(path: str, out_dir: str, params: PreprocessParams, names=None) -> dict:
+    """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows."""
+    from thalamocortex.data.nwb import read_session, write_session
+    from thalamocortex.preprocess.merge import merge_boutons
+    from thalamocortex.preprocess.traces import session_dff, session_frame_rate
+
+    out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None}
+    src = raw_sources(path)
+    t0 = time.perf_counter()
+    with read_session(path, names=names) as s:
+        keys = {"mouse": s.info.mouse, "session": int(s.info.session)}
+        row = {**keys, "session_id": s.id, "source": "nwb", "output": ""}
+        target = Path(out_dir) / "sessions" / f"sub-{s.info.mouse}" / f"{s.id}.nwb"
+        session = s
+        if src:
+            row["source"] = "tiff" if "tiff" in src else "suite2p"
+            if not target.is_file():
+                s.load()
+                if "tiff" in src:
+                    imaging, motion, timings = _imaging_from_movie(s, src["tiff"], params)
+                    m = motion.assign(**keys)
+                    out["motion"] = m
+                    row.update({f"seconds_{k}": v for k, v in timings.items()})
+                else:
+                    imaging = _imaging_from_suite2p(s, src["suite2p"], params)
+                new = dataclasses.replace(s, imaging=imaging, _closer=None)
+                write_session(new, target)
+            row["output"] = str(target)
+        if row["output"]:
+            session = read_session(target, names=names)
+        try:
+            im = session.imaging
+            if im is None:
+                row.update(n_rois=0, n_frames=0, n_blanked=0, n_boutons=0, n_axons=0)
+            else:
+                dff, events = session_dff(session, params)
+                row.update(
+                    n_rois=int(im.n_rois),
+                    n_frames=int(im.n_frames),
+                    n_blanked=int(np.isnan(dff).all(axis=1).sum()) if dff.size else 0,
+                )
+                is_b = (im.rois["roi_type"] == "bouton").to_numpy()
+                row["n_boutons"] = int(is_b.sum())
+                row["n_axons"] = 0
+                if is_b.sum() >= 1:
+                    names_b = im.rois.loc[is_b, "roi_name"].astype(str).tolist()
+                    m = merge_boutons(
+                        dff[:, is_b],
+                        session_frame_rate(session),
+                        params,
+                        events=events[:, is_b],
+                        roi_names=names_b,
+                    )
+                    row["n_axons"] = m.n_axons
+                    out["axons"] = m.axons.assign(**keys).to_dict("records")
+                    out["boutons"] = (
+                        m.boutons[["roi_name", "axon", "weight"]].assign(**keys).to_dict("records")
+                    )
+        finally:
+            if session is not s:
+                session.close()
+    row["seconds_total"] = time.perf_counter() - t0
+    out["session"] = row
+    return out
+
+
+def _footprint_session(path: str, names=None):
+    from thalamocortex.data.nwb import read_session
+
+    with read_session(path, names=names) as s:
+        im = s.imaging
+        if im is None or not im.footprints or im.mean_image is None or im.image_shape is None:
+            return None
+        return (
+            s.info.mouse,
+            int(s.info.session),
+            list(im.footprints),
+            tuple(im.image_shape),
+            np.asarray(im.mean_image),
+            im.rois["roi_name"].astype(str).tolist(),
+        )
+
+
+def track_mouse(items: list, params: PreprocessParams) -> pd.DataFrame:
+    """Tracking table of one mouse from ``_footprint_session`` tuples sorted by session."""
+    from thalamocortex.preprocess.tracking import track_sessions
+
+    shapes = {it[3] for it in items}
+    if len(shapes) != 1:
+        return pd.DataFrame()
+    res = track_sessions(
+        [it[2] for it in items], items[0][3], [it[4] for it in items], params, reference=0
+    )
+    tab = res.table([it[1] for it in items])
+    names = {it[1]: it[5] for it in items}
+    tab["roi_name"] = [names[s][r] if r >= 0 else "" for s, r in zip(tab["session"], tab["roi"])]
+    tab.insert(0, "mouse", items[0][0])
+    return tab
+
+
+def run(ctx) -> None:
+    """Stage entry point (see the module docstring)."""
+    params: PreprocessParams = ctx.config.preprocess
+    names = getattr(ctx.config, "data", None)
+    sessions = ctx.sessions
+    has_raw = np.array([bool(raw_sources(p)) for p in sessions["path"]], dtype=bool)
+    if "n_rois" in sessions:
+        sessions = sessions[(sessions["n_rois"].to_numpy() > 0) | has_raw]
+    paths = [str(p) for p in sessions["path"]]
+    results = ctx.map(
+        partial(process_session, out_dir=str(ctx.out_dir), params=params, names=names),
+        paths,
+        desc="preprocess",
+    )
+    table = pd.DataFrame([r["session"] for r in results])
+    ctx.write_table(table, "sessions")
+    axons = [a for r in results for a in r["axons"]]
+    boutons = [b for r in results for b in r["boutons"]]
+    ctx.write_table(
+        pd.DataFrame(
+            axons, columns=["axon", "n_boutons", "boutons", "mean_within_r", "mouse", "session"]
+        ),
+        "axons",
+    )
+    ctx.write_table(
+        pd.DataFrame(boutons, columns=["roi_name", "axon", "weight", "mouse", "session"]),
+        "boutons",
+    )
+    motion = [r["motion"] for r in results if r["motion"] is not None]
+    if motion:
+        ctx.write_table(pd.concat(motion, ignore_index=True), "motion")
+    ctx.log(
+        f"{len(table)} sessions; {int(table.get('n_boutons', pd.Series(dtype=int)).sum())} "
+        f"boutons -> {int(table.get('n_axons', pd.Series(dtype=int)).sum())} axons"
+    )
+
+    # tracking: sessions whose ROIs have footprints (new files first, else the dataset's)
+    src = [r["session"]["output"] or p for r, p in zip(results, paths)]
+    items = [it for it in ctx.map(partial(_footprint_session, names=names), src) if it]
+    tabs = []
+    for mouse in sorted({it[0] for it in items}):
+        mine = sorted([it for it in items if it[0] == mouse], key=lambda it: it[1])
+        if len(mine) >= 2:
+            tabs.append(track_mouse(mine, params))
+    tracking = (
+        pd.concat(tabs, ignore_index=True)
+        if tabs
+        else pd.DataFrame(columns=["mouse", "cell", "session", "roi", "probability", "roi_name"])
+    )
+    ctx.write_table(tracking, "tracking")

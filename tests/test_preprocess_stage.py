@@ -1,0 +1,118 @@
+"""The preprocess stage on tiny datasets: bouton merging from NWB traces (fast) and the raw-movie
+route (TIFF -> suite2p -> NWB -> tracking; needs the imaging extra)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import make_session
+from thalamocortex.config import Config
+from thalamocortex.data.model import Imaging
+from thalamocortex.data.nwb import read_session, write_session
+from thalamocortex.pipeline.context import StageContext
+from thalamocortex.preprocess.dff import artefact_mask
+from thalamocortex.preprocess.stage import run
+
+RATE = 30.0
+
+
+def _bouton_session(session: int, seed: int):
+    rng = np.random.default_rng(seed)
+    n_frames = 3000
+    base = make_session(
+        seed=seed,
+        mouse="A1",
+        session=session,
+        experiment="axon_imaging",
+        n_frames=n_frames,
+        n_rois=2,
+        stimulation=True,
+    )
+    axon = np.repeat(np.arange(6), [1, 2, 3, 4, 2, 3])
+    kernel = np.exp(-np.arange(90) / (0.7 * RATE))
+    spikes = (rng.random((n_frames, 6)) < 0.05 / RATE * 30) * rng.uniform(0.8, 2, (n_frames, 6))
+    sig = np.stack([np.convolve(spikes[:, a], kernel)[:n_frames] for a in range(6)], 1)
+    dff = sig[:, axon] + rng.normal(0, 0.1, (n_frames, len(axon)))
+    fneu = 50 + rng.normal(0, 3, dff.shape)
+    F = (80 * (1 + dff) + 0.7 * fneu).astype(np.float32)
+    rois = pd.DataFrame(
+        {"roi_name": [f"b{k}" for k in range(len(axon))], "roi_type": "bouton", "region": "MTh"}
+    )
+    im = Imaging(rois=rois, F=F, Fneu=fneu.astype(np.float32), frame_times=base.imaging.times)
+    return dataclasses.replace(base, imaging=im), axon
+
+
+def test_stage_merges_boutons_from_nwb(tmp_path):
+    data = tmp_path / "data"
+    truth = {}
+    for ses in (1, 2):
+        s, axon = _bouton_session(ses, seed=ses)
+        write_session(s, data / "sub-A1" / f"sub-A1_ses-{ses}.nwb")
+        truth[ses] = axon
+    cfg = Config()
+    cfg.pipeline.scheduler = "sync"
+    ctx = StageContext(data, tmp_path / "results", cfg, "preprocess")
+    run(ctx)
+    tab = pd.read_parquet(tmp_path / "results" / "preprocess" / "sessions.parquet")
+    assert tab["n_boutons"].tolist() == [15, 15] and (tab["source"] == "nwb").all()
+    assert (tab["n_blanked"] > 0).all()  # the session's pulses were blanked
+    b = pd.read_parquet(tmp_path / "results" / "preprocess" / "boutons.parquet")
+    for ses in (1, 2):
+        got = b[b["session"] == ses].sort_values("roi_name", key=lambda s: s.str[1:].astype(int))
+        assert adjusted_rand_score(truth[ses], got["axon"]) >= 0.9
+    ax = pd.read_parquet(tmp_path / "results" / "preprocess" / "axons.parquet")
+    assert ax.groupby("session")["n_boutons"].sum().tolist() == [15, 15]
+    assert (tmp_path / "results" / "preprocess" / "tracking.parquet").is_file()
+
+
+@pytest.mark.imaging
+@pytest.mark.skipif(importlib.util.find_spec("suite2p") is None, reason="needs suite2p")
+def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
+    from thalamocortex.simulate.movies import simulate_movie, write_tiff
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    n_frames, n_cells = 300, 10
+    kernel = np.exp(-np.arange(90) / (0.7 * RATE))
+    for ses, shift in ((1, (0, 0)), (2, (3, -2))):
+        s = make_session(seed=ses, mouse="B2", session=ses, n_frames=n_frames, n_rois=2)
+        # the file's imaging supplies the frame times; its ROIs are replaced by the movie's
+        write_session(s, data / "sub-B2" / f"sub-B2_ses-{ses}.nwb")
+        spk = (rng.random((n_frames, n_cells)) < 0.02) * rng.uniform(0.5, 1.5, (n_frames, n_cells))
+        dff = np.stack([np.convolve(spk[:, j], kernel)[:n_frames] for j in range(n_cells)], 1)
+        times = 0.5 + np.arange(n_frames) / RATE
+        pu = s.stimulation.pulses
+        light = np.stack([pu["start_time"], pu["start_time"] + pu["duration"]], 1)
+        # same cells every day (same seed for the scene), the field moved between days
+        m = simulate_movie(dff, ["soma"] * n_cells, times, light_windows=light, seed=7)
+        movie = np.roll(m.movie, shift, axis=(1, 2))
+        write_tiff(data / "sub-B2" / f"sub-B2_ses-{ses}.tif", movie, RATE)
+    cfg = Config()
+    cfg.pipeline.scheduler = "sync"
+    cfg.preprocess.suite2p_diameter_px = 8
+    ctx = StageContext(data, tmp_path / "results", cfg, "preprocess")
+    run(ctx)
+    out = tmp_path / "results" / "preprocess"
+    tab = pd.read_parquet(out / "sessions.parquet")
+    assert (tab["source"] == "tiff").all() and (tab["n_rois"] >= 9).all()
+    with read_session(tab["output"].iloc[0]) as back:
+        back.load()
+        assert back.imaging.footprints is not None and back.imaging.dff is not None
+        blank = np.isnan(back.imaging.dff).all(axis=1)
+        want = artefact_mask(back.imaging.times, back.stimulation.pulses, RATE)
+        assert want.sum() >= 30 and np.array_equal(blank, want)
+    motion = pd.read_parquet(out / "motion.parquet")
+    assert len(motion) == 2 * n_frames
+    tr = pd.read_parquet(out / "tracking.parquet")
+    both = tr[tr["roi"] >= 0].groupby("cell")["session"].nunique()
+    assert (both == 2).sum() >= 9  # the cells are found again on day 2
+    # resume: a second run keeps the session files
+    mtime = [p.stat().st_mtime for p in sorted((out / "sessions").rglob("*.nwb"))]
+    run(StageContext(data, tmp_path / "results", cfg, "preprocess"))
+    assert mtime == [p.stat().st_mtime for p in sorted((out / "sessions").rglob("*.nwb"))]
