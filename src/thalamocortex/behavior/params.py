@@ -150,6 +150,13 @@ class BehaviorParams(ParamGroup):
         "the trial's response movement (reported with rewarded=False)",
         gt=0,
     )
+    reward_delay_s: float = param(
+        0.0,
+        "s",
+        "rig delay from the lever's threshold crossing to the reward; time_to_threshold = "
+        "reward_time - reward_delay_s - movement onset",
+        ge=0,
+    )
     max_trials_outside_fraction: float = param(
         0.2,
         "",

@@ -2,8 +2,10 @@
 
 Conventions (SCIENCE.md §2): a trial is *cued* when the lever did not move in the
 ``pre_cue_quiet_s`` before the cue; the *rewarded movement* is the movement bout containing the
-reward time; reaction time = movement onset - cue. For unrewarded trials the first movement
-starting within ``response_window_s`` after the cue is reported as the trial's response movement
+reward time; reaction time = movement onset - cue; time to threshold = reward time -
+``reward_delay_s`` - movement onset (the reward marks the threshold crossing). For unrewarded
+trials the first movement starting within ``response_window_s`` after the cue is reported as
+the trial's response movement
 (``movement_kind == "response"``, ``rewarded == False``) so that failed presses (e.g. under
 inactivation) still get a trajectory.
 
@@ -182,7 +184,7 @@ def trial_table(
             "reaction_time": onset - cue,
             "movement_duration": offset - onset,
             "peak_amplitude": take("peak_amplitude"),
-            "time_to_threshold": np.where(ok_rew, reward - onset, np.nan),
+            "time_to_threshold": np.where(ok_rew, reward - p.reward_delay_s - onset, np.nan),
             "movement_index": idx,
         }
     )
