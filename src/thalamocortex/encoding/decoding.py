@@ -272,6 +272,8 @@ def trial_pattern_similarity(tensor: np.ndarray) -> np.ndarray:
     leave-one-out mean pattern (NaN-aware: entries missing in either are left out).
     """
     n = tensor.shape[0]
+    if n < 2:
+        return np.full(n, np.nan)
     flat = tensor.reshape(n, -1).astype(np.float64)
     valid = np.isfinite(flat)
     x0 = np.where(valid, flat, 0.0)

@@ -207,7 +207,7 @@ def encode_session(
     summary["median_peak_time"] = (
         float(np.median(rois.loc[sel, "peak_time"])) if sel.any() else np.nan
     )
-    summary["median_reliability"] = float(np.nanmedian(rel[move])) if move.any() else np.nan
+    summary["median_reliability"] = _finite_median(rel[move])
     summary["mean_reliability_all"] = float(np.nanmean(rel)) if np.isfinite(rel).any() else np.nan
     if move.any():
         # population timing: timing of the average response of the movement-related ROIs
@@ -258,6 +258,12 @@ def encode_session(
         trials["pattern_similarity"], trials["lever_similarity"]
     )
     return SessionEncoding(rois=rois, summary=summary, peri=peri, trials=trials)
+
+
+def _finite_median(x: np.ndarray) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if len(x) else np.nan
 
 
 def _spearman(a: pd.Series, b: pd.Series) -> float:
