@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from thalamocortex.behavior import template_for
 from thalamocortex.behavior.params import BehaviorParams
 from thalamocortex.behavior.stage import analyse_path, run, summarise
 from thalamocortex.config import Config
@@ -70,6 +71,10 @@ def test_stage_writes_tidy_tables(results):
     # the template is built from the last 3 sessions of each mouse (all 3 here)
     tpl = pd.read_parquet(d / "templates.parquet")
     assert set(tpl["sessions"]) == {"1,7,14"} and tpl.groupby("mouse").size().eq(300).all()
+    mouse = trials["mouse"].iloc[0]
+    assert template_for(tpl, mouse).shape == (300,)
+    with pytest.raises(KeyError, match="nobody"):
+        template_for(tpl, "nobody")
     # expert rewarded trials resemble the template more than naive ones
     rew = trials[trials["movement_kind"] == "rewarded"]
     by = rew.groupby("session")["similarity_to_template"].median()

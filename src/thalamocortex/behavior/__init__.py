@@ -21,6 +21,7 @@ _EXPORTS = {
     "rewarded_movement_onsets": "thalamocortex.behavior.session",
     "SessionBehavior": "thalamocortex.behavior.session",
     "trial_table": "thalamocortex.behavior.trials",
+    "template_for": "thalamocortex.behavior.learning",
     "BehaviorParams": "thalamocortex.behavior.params",
 }
 

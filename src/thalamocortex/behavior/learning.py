@@ -237,3 +237,26 @@ def binned_for_correlation(
 ) -> np.ndarray:
     """Snippets binned as the stereotypy convention needs (0..window s, ``stereotypy_bin_s``)."""
     return bin_traces(snippets, times, 0.0, params.stereotypy_window_s, params.stereotypy_bin_s)
+
+
+def template_for(templates: pd.DataFrame, mouse: str) -> np.ndarray:
+    """One mouse's learned template from the behaviour stage's ``templates`` table.
+
+    Returns
+    -------
+    array (n_bins,)
+        Binned like :func:`binned_for_correlation`, ready for
+        :func:`~thalamocortex.behavior.session.analyse_session` (``template=``).
+
+    Raises
+    ------
+    KeyError
+        If the table has no template for ``mouse``.
+    """
+    g = templates[templates["mouse"] == mouse]
+    if g.empty:
+        raise KeyError(
+            f"templates: no learned template for mouse {mouse!r}; "
+            f"has {sorted(templates['mouse'].unique())}"
+        )
+    return g.sort_values("t")["position"].to_numpy(np.float64)
