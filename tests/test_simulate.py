@@ -70,6 +70,26 @@ def test_presets_and_null():
         SimulationConfig(m1={"sessions": [1, 20]})
 
 
+def test_with_overrides_deep_merges_and_validates():
+    cfg = preset("tiny").with_overrides(
+        {
+            "behavior": {"n_trials": 7},
+            "axon_imaging": {"regions": {"MTh": {"expert": {"lag_s": -0.3}}}},
+        }
+    )
+    assert cfg.behavior.n_trials == 7
+    assert cfg.behavior.lever_rate_hz == preset("tiny").behavior.lever_rate_hz  # kept
+    mth = cfg.axon_imaging.regions["MTh"]
+    assert mth.expert.lag_s == -0.3 and mth.naive.lag_s == 0.1
+    assert list(cfg.axon_imaging.regions) == ["MTh", "M2"]
+    from thalamocortex.config import ConfigError
+
+    with pytest.raises(ConfigError, match="behavior.n_trials"):
+        preset("tiny").with_overrides({"behavior": {"n_trials": 0}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        preset("tiny").with_overrides({"behaviour": {}})
+
+
 def test_learning_progress_saturates():
     p = [learning_progress(s, 14, 4.0) for s in range(1, 15)]
     assert p[0] == 0.0 and p[-1] == pytest.approx(1.0)

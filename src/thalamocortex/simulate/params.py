@@ -407,6 +407,24 @@ class SimulationConfig(ParamGroup):
         """Multiplier of naive->expert differences of ``effect`` (a switch name)."""
         return float(self.effect_scale) if getattr(self.effects, effect) else 0.0
 
+    def with_overrides(self, overrides: dict, source: str = "<overrides>") -> SimulationConfig:
+        """A validated copy with ``overrides`` (a nested dict, e.g. from YAML) deep-merged in.
+
+        Unlike ``model_copy(update=...)``, nested groups are merged key by key and the result
+        is validated (errors name the key; see :func:`thalamocortex.config.validate`).
+        """
+        from thalamocortex.config import validate
+
+        def merge(base: dict, new: dict) -> dict:
+            out = dict(base)
+            for k, v in new.items():
+                out[k] = (
+                    merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+                )
+            return out
+
+        return validate(SimulationConfig, merge(self.model_dump(), overrides or {}), source)
+
     def null(self) -> SimulationConfig:
         """A copy with every learning-related change switched off (expert = naive)."""
         cfg = self.model_copy(deep=True)
