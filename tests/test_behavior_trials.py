@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from test_behavior_parse import synthetic_lever
 from thalamocortex.behavior.params import BehaviorParams
@@ -136,3 +138,44 @@ def test_flat_lever_session_raises_naming_file():
 def test_response_window_is_a_parameter():
     t = trial_table(_parsed(), _trials(), BehaviorParams(response_window_s=1.0))
     assert t["movement_kind"].iloc[3] == "none"  # press 1.5 s after the cue
+
+
+_PARSED = None
+
+
+def _parsed_once():
+    global _PARSED
+    if _PARSED is None:
+        _PARSED = _parsed()
+    return _PARSED
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-5.0, 35.0), st.one_of(st.just(np.nan), st.floats(0.0, 3.0))),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_trial_table_exclusions_always_add_up(events):
+    cues = np.array([c for c, _ in events])
+    rewards = np.array([c + r for c, r in events])
+    trials = pd.DataFrame(
+        {"start_time": cues, "stop_time": cues + 3, "cue_time": cues, "reward_time": rewards}
+    )
+    parsed = _parsed_once()
+    try:
+        t = trial_table(parsed, trials)
+    except DataError as err:
+        # only for too many trials outside the 30 s recording, and it says so
+        assert "outside the lever recording" in str(err)
+        return
+    s = session_summary(parsed, t)
+    assert s["n_included"] + s["n_excluded_outside"] + s["n_excluded_nan"] == len(events)
+    inc = t["included"].to_numpy()
+    assert not t.loc[~inc, "cued"].any() and not t.loc[~inc, "rewarded"].any()
+    has = t["movement_index"].to_numpy() >= 0
+    assert np.isfinite(t.loc[has, "movement_onset"]).all()
+    assert np.isnan(t.loc[~has, "movement_onset"]).all()
+    assert (t.loc[has, "movement_duration"] > 0).all()
