@@ -106,7 +106,8 @@ def _simulation_config(preset: str, seed, null: bool, config: Path | None):
     cfg = get_preset(preset)
     if config is not None:
         over = load_yaml(SimulationConfig, config)
-        cfg = cfg.model_copy(update=over.model_dump(exclude_unset=True))
+        # deep merge + validation (model_copy(update=) would put raw dicts into nested groups)
+        cfg = cfg.with_overrides(over.model_dump(exclude_unset=True), str(config))
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
     if null:
