@@ -113,10 +113,14 @@ def test_artefact_mask_edge_cases():
 # --- baselines ----------------------------------------------------------------------------------
 
 
-def test_percentile_baseline_matches_brute_force_with_nans():
+@pytest.mark.parametrize("pattern", ["one_roi", "whole_frames"])
+def test_percentile_baseline_matches_brute_force_with_nans(pattern):
     rng = np.random.default_rng(1)
     x = rng.normal(0, 1, (400, 3))
-    x[50:80, 1] = np.nan
+    if pattern == "one_roi":
+        x[50:80, 1] = np.nan  # general path (sort)
+    else:
+        x[50:80] = np.nan  # blanked frames (partition path)
     got = percentile_baseline(x, RATE, window_s=2.0, percentile=10, step_s=1 / RATE)
     half = 30
     want = np.array(

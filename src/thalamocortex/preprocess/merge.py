@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
@@ -45,7 +44,12 @@ def event_windows(events, frame_rate: float, pad_s: float) -> np.ndarray:
     on = np.nan_to_num(np.asarray(events, dtype=np.float64), nan=0.0) > 0
     pad = int(round(pad_s * frame_rate))
     if pad > 0 and on.any():
-        on = ndimage.binary_dilation(on, structure=np.ones((2 * pad + 1, 1), dtype=bool))
+        # dilation along frames by a running count (linear time, any pad)
+        c = np.concatenate([np.zeros((1, on.shape[1]), np.int64), np.cumsum(on, axis=0)])
+        n = on.shape[0]
+        hi = np.minimum(np.arange(n) + pad + 1, n)
+        lo = np.maximum(np.arange(n) - pad, 0)
+        on = (c[hi] - c[lo]) > 0
     return on
 
 
