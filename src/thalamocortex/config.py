@@ -64,6 +64,10 @@ def describe(model: type[BaseModel], prefix: str = "") -> list[dict[str, Any]]:
         default = info.default if info.default_factory is None else info.default_factory()
         if isinstance(default, BaseModel):
             default = default.model_dump()
+        elif isinstance(default, dict):
+            default = {
+                k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in default.items()
+            }
         rows.append(
             {
                 "key": key,
