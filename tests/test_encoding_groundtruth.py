@@ -61,11 +61,13 @@ def _cohort_summaries(cfg, params=FAST, n_rois=20):
 
 
 def test_classification_precision_recall_and_fpr():
-    """Pooled over MTh and M2, naive and expert: precision/recall >= 0.9, FPR in [.03, .07]."""
-    cfg = _cfg(n_axons=60)
+    """Pooled over 2 MTh + 2 M2 mice, naive and expert: precision/recall >= 0.9, FPR in
+    [.03, .07] (boutons of one axon share its signal, so untuned ROIs are not independent and
+    the pooled count must be large for the FPR to be stable)."""
+    cfg = _cfg(n_axons=60, mice_per_region=2)
     tp = fp = fn = 0
     untuned_hits, untuned_n = 0, 0
-    for mi in (0, 1):
+    for mi in range(4):
         for ses in (1, 14):
             s, truth, dff, mv = _session(cfg, mi, ses)
             res = classify_movement_related(
