@@ -95,16 +95,18 @@ def test_movement_onsets_match_simulated_movements():
     # the task's movements (cued presses the parser can separate from earlier movements)
     assert acc["recall_separable_cued"] >= 0.95, acc
     assert acc["spurious"] <= 0.05, acc
-    # all separable movements including small, slow spontaneous ones
-    assert acc["recall_separable"] >= 0.85, acc
+    # all separable movements including small, slow spontaneous ones (observed 0.92)
+    assert acc["recall_separable"] >= 0.90, acc
 
 
 @pytest.mark.slow
 def test_movement_onsets_match_simulated_movements_many_seeds():
     acc = _accuracy(seeds=range(20, 30))
+    # observed (1454 movements): separable cued 0.995, separable 0.954, all 0.88, spurious 0
     assert acc["recall_separable_cued"] >= 0.95, acc
     assert acc["spurious"] <= 0.05, acc
-    assert acc["recall_separable"] >= 0.85, acc
+    assert acc["recall_separable"] >= 0.95, acc
+    assert acc["recall_all"] >= 0.85, acc
 
 
 # ---------------------------------------------------------------------------------------------
