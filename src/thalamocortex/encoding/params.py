@@ -94,7 +94,13 @@ class EncodingParams(ParamGroup):
         "s",
         "activity lags used as features (negative = activity before the decoded lever sample)",
     )
-    decode_lag_step: int = param(2, "frames", "step between feature lags", ge=1)
+    decode_lag_step_s: float = param(
+        0.2,
+        "s",
+        "step between feature lags (rounded to whole frames, >= 1 frame); keeps the decoder's "
+        "size, hence its cost, independent of the frame rate",
+        gt=0,
+    )
     ridge_alphas: tuple[float, ...] = param(
         (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
         "",

@@ -246,7 +246,7 @@ def encode_session(
             onsets,
             tuple(p.decode_window_s),
             tuple(p.decode_lags_s),
-            p.decode_lag_step,
+            max(1, int(round(p.decode_lag_step_s / np.median(np.diff(t))))),
         )
         res = decode_trajectory(
             X, y, ts, n_rois_matched, tuple(p.ridge_alphas), p.n_folds, p.n_subsamples, rng_seed
