@@ -54,8 +54,8 @@ class EncodingParams(ParamGroup):
     onset_fraction: float = param(
         0.5,
         "",
-        "onset latency = first time the trial-averaged response reaches this fraction of its "
-        "peak, walking back from the peak (half-maximum latency; a documented choice)",
+        "'fraction' method: onset = last rise through this fraction of the peak before the "
+        "peak (half-maximum latency by default)",
         gt=0,
         lt=1,
     )
@@ -104,7 +104,8 @@ class EncodingParams(ParamGroup):
     ridge_alphas: tuple[float, ...] = param(
         (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
         "",
-        "ridge strengths, solved at once by SVD; chosen per fold by GCV on training trials",
+        "ridge strengths, all solved from one eigendecomposition per fold; chosen by GCV "
+        "on the training trials",
     )
     n_folds: int = param(5, "folds", "cross-validation folds over trials", ge=2)
     n_rois_matched: int = param(
