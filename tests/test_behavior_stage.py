@@ -143,6 +143,11 @@ def test_excluded_sessions_are_counted_not_dropped():
     assert "flat" in s["exclusion"].iloc[1]
     assert len(tables["trials"]) == 10
     assert np.isfinite(tables["trials"]["similarity_to_template"]).sum() == 8
+    # the template and stereotypy use rewarded light-off trials: trials 0 and 2 of 2 sessions
+    assert tables["templates"]["n_trials"].iloc[0] == 4
+    assert tables["sessions"]["n_stereotypy_trials"].tolist()[::2] == [2, 2]
+    all_light = summarise(res, BehaviorParams(learning_light_off_only=False))
+    assert all_light["templates"]["n_trials"].iloc[0] == 6
 
 
 def test_worker_excludes_broken_file_with_its_name(tmp_path):

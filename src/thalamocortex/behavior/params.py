@@ -183,6 +183,12 @@ class BehaviorParams(ParamGroup):
         "the learned template is the mean rewarded trajectory of the last N sessions",
         ge=1,
     )
+    learning_light_off_only: bool = param(
+        True,
+        "",
+        "stereotypy, the session matrix and the learned template use light-off trials only "
+        "(inactivation trials perturb the movement); similarity is computed for every trial",
+    )
     n_example_traces: int = param(
         8, "trials", "example lever snippets kept per mouse for naive and expert figures", ge=0
     )

@@ -43,6 +43,21 @@ TREND_METRICS: tuple[str, ...] = (
 )
 
 
+def learning_trials(trials: pd.DataFrame, params: BehaviorParams) -> np.ndarray:
+    """Boolean mask of the trials entering stereotypy, the session matrix and the template.
+
+    Rewarded, included trials with a usable lever trace; light-on (inactivation) trials are
+    left out when ``params.learning_light_off_only`` so that the learned template and the
+    learning curves describe the unperturbed movement.
+    """
+    sel = (
+        (trials["movement_kind"] == "rewarded") & trials["included"] & trials["usable_trace"]
+    ).to_numpy(bool, copy=True)
+    if params.learning_light_off_only and "light" in trials:
+        sel = sel & ~trials["light"].to_numpy(bool)
+    return sel
+
+
 def analyse_path(path: str, params: BehaviorParams) -> dict:
     """Worker: analyse one NWB session file (top level so Dask can pickle it).
 
@@ -103,10 +118,7 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
         rs = sorted(rs, key=lambda r: r["session"])
         traces = {}
         for r in rs:
-            t = r["trials"]
-            sel = (
-                (t["movement_kind"] == "rewarded") & t["included"] & t["usable_trace"]
-            ).to_numpy()
+            sel = learning_trials(r["trials"], params)
             traces[r["session"]] = r["binned"][sel]
         mat = session_matrix(traces, params.min_trials_stereotypy)
         mat.insert(0, "mouse", mouse)
@@ -133,9 +145,7 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
             if len(rs) < 2 and stage == "expert":
                 continue
             t = r["trials"]
-            sel = np.flatnonzero(
-                ((t["movement_kind"] == "rewarded") & t["included"] & t["usable_trace"]).to_numpy()
-            )
+            sel = np.flatnonzero(learning_trials(t, params))
             if len(sel) == 0 or params.n_example_traces == 0:
                 continue
             k = np.unique(np.linspace(0, len(sel) - 1, params.n_example_traces).round())
@@ -157,7 +167,7 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
             s = dict(r["summary"])
             x = traces[r["session"]]
             sim = sims[(mouse, r["session"])]
-            rew = (r["trials"]["movement_kind"] == "rewarded").to_numpy()
+            rew = learning_trials(r["trials"], params)
             sess_rows.append(
                 {
                     "mouse": mouse,
