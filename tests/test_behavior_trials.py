@@ -179,3 +179,13 @@ def test_trial_table_exclusions_always_add_up(events):
     assert np.isfinite(t.loc[has, "movement_onset"]).all()
     assert np.isnan(t.loc[~has, "movement_onset"]).all()
     assert (t.loc[has, "movement_duration"] > 0).all()
+
+
+def test_lever_without_movements_gives_empty_but_valid_tables():
+    parsed = parse_lever(synthetic_lever([], duration=30.0))
+    assert len(parsed.movements) == 0 and not parsed.moving.any()
+    t = trial_table(parsed, _trials())
+    assert (t["movement_kind"].isin(["none", "unmatched"])).all()
+    assert t["cued"].all() and np.isnan(t["movement_onset"]).all()
+    s = session_summary(parsed, t)
+    assert s["n_unmatched_reward"] == 3 and s["fraction_time_moving"] == 0.0
