@@ -236,6 +236,16 @@ def absolute_threshold(params: BehaviorParams, lever_units: str) -> float:
     return value / 1000.0 if per == "s" else value
 
 
+def line_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of ``y`` on ``t`` (closed form; polyfit is slow)."""
+    tm = t.mean()
+    ym = y.mean()
+    dt = t - tm
+    den = float(dt @ dt)
+    slope = float(dt @ (y - ym)) / den if den > 0 else 0.0
+    return slope, float(ym - slope * tm)
+
+
 def _first_run_start(mask: np.ndarray, min_len: int) -> int:
     """Index of the first True run of at least ``min_len`` samples (-1 if none)."""
     if len(mask) < min_len:
@@ -400,10 +410,21 @@ def _rest_noise_sd(
     is_start = np.zeros(n, dtype=np.int64)
     is_start[q_starts] = 1
     label = np.cumsum(is_start) * 1_000_000 + np.arange(n) // piece
-    s = pd.Series(position[quiet])
+    vals = position[quiet]
     lab = label[quiet]
-    resid = s - s.groupby(lab).transform("median")
-    mad = float(np.median(np.abs(resid.to_numpy())))
+    if len(vals) == 0:
+        return float("nan")
+    # pieces are contiguous: full-length ones are medianed as rows of a 2-D view, the few
+    # shorter ones (at the ends of quiet periods) one by one
+    st = np.flatnonzero(np.concatenate(([True], lab[1:] != lab[:-1])))
+    ln = np.diff(np.append(st, len(lab)))
+    med = np.empty(len(st))
+    full = ln == piece
+    if full.any():
+        med[full] = np.median(vals[st[full, None] + np.arange(piece)], axis=1)
+    for g in np.flatnonzero(~full):
+        med[g] = np.median(vals[st[g] : st[g] + ln[g]])
+    mad = float(np.median(np.abs(vals - np.repeat(med, ln))))
     return 1.4826 * mad
 
 
@@ -454,7 +475,7 @@ def _walk_to_rest(
         j = int(top[0]) if len(top) else len(dev)
         use = np.flatnonzero(dev[:j] > 2.0 * band)
         if len(use) >= 3:
-            slope, icpt = np.polyfit(use.astype(np.float64), np.sqrt(dev[use]), 1)
+            slope, icpt = line_fit(use.astype(np.float64), np.sqrt(dev[use]))
             if slope > 0:
                 t0 = -icpt / slope
                 on = int(round(on + max(-extrapolate, min(0.0, t0))))

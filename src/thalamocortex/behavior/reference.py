@@ -16,6 +16,7 @@ from thalamocortex.behavior.parse import (
     absolute_threshold,
     fill_nan_runs,
     lever_speed,
+    line_fit,
     lowpass,
     rayleigh_scale,
     resample,
@@ -199,7 +200,7 @@ def _walk(x, a, lo, floor, pk, band, m, w, big, ext, top, step) -> int:
                 use_t.append(j - on)
                 use_y.append(np.sqrt(d))
         if len(use_t) >= 3:
-            slope, icpt = np.polyfit(np.asarray(use_t, float), np.asarray(use_y), 1)
+            slope, icpt = line_fit(np.asarray(use_t, float), np.asarray(use_y))
             if slope > 0:
                 t0 = -icpt / slope
                 on = max(int(round(on + max(-ext, min(0.0, t0)))), floor_j)
