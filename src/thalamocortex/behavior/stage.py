@@ -58,8 +58,10 @@ def learning_trials(trials: pd.DataFrame, params: BehaviorParams) -> np.ndarray:
     return sel
 
 
-def analyse_path(path: str, params: BehaviorParams) -> dict:
+def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
     """Worker: analyse one NWB session file (top level so Dask can pickle it).
+
+    ``names`` are the configured NWB names (``config.data``) passed to ``read_session``.
 
     Returns
     -------
@@ -70,7 +72,7 @@ def analyse_path(path: str, params: BehaviorParams) -> dict:
     from thalamocortex.behavior.session import analyse_session
     from thalamocortex.data.nwb import read_session
 
-    with read_session(path) as s:
+    with read_session(path, names=names) as s:
         base = {
             "mouse": s.info.mouse,
             "session": int(s.info.session),
@@ -228,7 +230,9 @@ def run(ctx) -> None:
     """Run the behaviour analysis on every session of the dataset and write the tables."""
     params: BehaviorParams = ctx.config.behavior
     paths = [str(p) for p in ctx.sessions["path"]]
-    results = ctx.map(partial(analyse_path, params=params), paths, desc="behaviour")
+    results = ctx.map(
+        partial(analyse_path, params=params, names=ctx.config.data), paths, desc="behaviour"
+    )
     n_bad = sum(r["status"] != "ok" for r in results)
     if n_bad:
         ctx.log(f"{n_bad} of {len(results)} sessions excluded (see sessions.exclusion)")
