@@ -33,7 +33,9 @@ class BehaviorParams(ParamGroup):
     speed_threshold_k: float = param(
         8.0,
         "x rest SD",
-        "moving threshold in multiples of the robust resting-velocity SD (mode 'noise')",
+        "moving threshold in multiples of the robust resting-velocity SD (mode 'noise'). Choice: "
+        "the Hilbert envelope has long tails around fast presses, so a low k stretches bouts "
+        "and merges neighbouring movements; a high k misses slow small ones",
         gt=0,
     )
     rest_speed_quantile: float = param(
