@@ -199,6 +199,19 @@ def test_wrong_neuropil_coefficient_degrades_dff():
     assert err["fitted"] < 0.2 and err["fixed"] > 2 * err["fitted"], err
 
 
+def test_roi_types_choose_the_neuropil_mode():
+    true_dff, F, Fneu = _synthetic(n_frames=6000, n_rois=4, r_true=1.1, seed=4)
+    p = PreprocessParams(neuropil_mode="fixed", neuropil_mode_boutons="fitted")
+    types = ["soma", "soma", "bouton", "axon"]
+    mixed = compute_dff(F, Fneu, RATE, p, roi_types=types)
+    fixed = compute_dff(F, Fneu, RATE, p)
+    fitted = compute_dff(F, Fneu, RATE, PreprocessParams(neuropil_mode="fitted"))
+    np.testing.assert_array_equal(mixed[:, :2], fixed[:, :2])
+    np.testing.assert_array_equal(mixed[:, 2:], fitted[:, 2:])
+    with pytest.raises(DataError, match="ROI types"):
+        compute_dff(F, Fneu, RATE, p, roi_types=["soma"])
+
+
 def test_compute_dff_bad_input():
     with pytest.raises(DataError, match="Fneu"):
         compute_dff(np.ones((10, 2)), np.ones((10, 3)), RATE)

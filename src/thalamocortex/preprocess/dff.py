@@ -172,7 +172,7 @@ def fit_neuropil_coefficients(F, Fneu, params: PreprocessParams | None = None) -
 
 
 def neuropil_corrected(
-    F, Fneu, params: PreprocessParams | None = None
+    F, Fneu, params: PreprocessParams | None = None, roi_types=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``F - r * Fneu`` and the coefficients used.
 
@@ -188,10 +188,17 @@ def neuropil_corrected(
     Fneu = _as_2d(Fneu, "Fneu")
     if Fneu.shape != F.shape:
         raise DataError(f"shape {Fneu.shape} does not match F {F.shape}", field="Fneu")
-    if p.neuropil_mode == "fitted":
-        r = fit_neuropil_coefficients(F, Fneu, p)
+    r = np.full(F.shape[1], p.neuropil_coefficient)
+    if roi_types is None:
+        fitted = np.full(F.shape[1], p.neuropil_mode == "fitted")
     else:
-        r = np.full(F.shape[1], p.neuropil_coefficient)
+        roi_types = np.asarray(roi_types).astype(str)
+        if roi_types.shape != (F.shape[1],):
+            raise DataError(f"{roi_types.shape} ROI types for {F.shape[1]} ROIs", field="roi_types")
+        small = np.isin(roi_types, ("bouton", "axon"))
+        fitted = np.where(small, p.neuropil_mode_boutons == "fitted", p.neuropil_mode == "fitted")
+    if fitted.any():
+        r[fitted] = fit_neuropil_coefficients(F[:, fitted], Fneu[:, fitted], p)
     return F - r[None, :] * Fneu, r
 
 
@@ -339,6 +346,7 @@ def compute_dff(
     frame_rate: float,
     params: PreprocessParams | None = None,
     blank_mask=None,
+    roi_types=None,
 ) -> np.ndarray:
     """dF/F from raw ROI and neuropil fluorescence.
 
@@ -354,6 +362,9 @@ def compute_dff(
     blank_mask : array (n_frames,) bool, optional
         Frames to exclude (photostimulation artefacts): they are NaN in the output and never
         enter the neuropil fit or the baseline. NaN frames already in ``F`` are treated alike.
+    roi_types : sequence of str (n_rois,), optional
+        ``soma``/``bouton``/``axon``: boutons and axons use ``neuropil_mode_boutons``, somata
+        ``neuropil_mode``; without types every ROI uses ``neuropil_mode``.
 
     Returns
     -------
@@ -381,7 +392,7 @@ def compute_dff(
         F[blank_mask] = np.nan
         if Fneu is not None:
             Fneu[blank_mask] = np.nan
-    Fc, _ = neuropil_corrected(F, Fneu, p)
+    Fc, _ = neuropil_corrected(F, Fneu, p, roi_types)
     F0 = baseline(Fc, frame_rate, p)
     with np.errstate(invalid="ignore", all="ignore"):
         floor = p.baseline_floor_fraction * np.abs(np.nanmedian(F, axis=0))

@@ -99,6 +99,19 @@ def union_window_correlation(dff, windows, min_frames: int = 10) -> np.ndarray:
     return r
 
 
+def _nan_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian smoothing along frames; NaN frames get no weight and stay NaN."""
+    from scipy.ndimage import gaussian_filter1d
+
+    valid = np.isfinite(x)
+    num = gaussian_filter1d(np.where(valid, x, 0.0).astype(np.float64), sigma_frames, axis=0)
+    den = gaussian_filter1d(valid.astype(np.float64), sigma_frames, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~valid] = np.nan
+    return out
+
+
 def cluster_boutons(corr, threshold: float = 0.7, method: str = "average") -> np.ndarray:
     """Hierarchical clustering on ``1 - r`` cut at ``1 - threshold``.
 
@@ -161,6 +174,7 @@ def merge_boutons(
     params: PreprocessParams | None = None,
     events=None,
     roi_names=None,
+    cluster_dff=None,
 ) -> AxonMerge:
     """Cluster boutons into putative axons and merge their traces.
 
@@ -171,10 +185,15 @@ def merge_boutons(
     frame_rate : float (Hz)
     params : PreprocessParams, optional
         ``merge_correlation_threshold``, ``merge_linkage``, ``merge_event_pad_s``,
-        ``merge_min_union_frames``, ``merge_weighting`` and the event parameters.
+        ``merge_min_union_frames``, ``merge_weighting``, ``merge_smooth_s`` and the event
+        parameters.
     events : array (n_frames, n_boutons), optional
         Thresholded dF/F; detected with :func:`detect_events` when None.
     roi_names : sequence of str, optional
+    cluster_dff : array (n_frames, n_boutons), optional
+        dF/F used for the correlations only (e.g. with a per-bouton fitted neuropil
+        coefficient, see :func:`thalamocortex.preprocess.traces.session_axons`); the merged
+        traces are always weighted means of ``dff``.
 
     Returns
     -------
@@ -188,11 +207,20 @@ def merge_boutons(
     names = [f"roi{j}" for j in range(n)] if roi_names is None else [str(s) for s in roi_names]
     if len(names) != n:
         raise DataError(f"{len(names)} names for {n} boutons", field="roi_names")
-    ev = detect_events(x, p) if events is None else np.asarray(events, dtype=np.float32)
+    base = x if cluster_dff is None else np.asarray(cluster_dff, dtype=np.float32)
+    if base.shape != x.shape:
+        raise DataError(f"shape {base.shape} does not match dff {x.shape}", field="cluster_dff")
+    # event windows from the traces that are correlated
+    ev = detect_events(base, p) if events is None else np.asarray(events, dtype=np.float32)
     if ev.shape != x.shape:
         raise DataError(f"shape {ev.shape} does not match dff {x.shape}", field="events")
     win = event_windows(ev, frame_rate, p.merge_event_pad_s)
-    corr = union_window_correlation(x, win, p.merge_min_union_frames)
+    xs = base
+    if p.merge_smooth_s > 0:
+        # shot/read noise is white while calcium transients last ~1 s: smoothing before
+        # correlating raises the correlation of same-axon boutons towards their true value
+        xs = _nan_smooth(xs, p.merge_smooth_s * frame_rate)
+    corr = union_window_correlation(xs, win, p.merge_min_union_frames)
     labels = cluster_boutons(corr, p.merge_correlation_threshold, p.merge_linkage)
 
     if p.merge_weighting == "inverse_noise":

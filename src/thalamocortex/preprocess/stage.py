@@ -79,7 +79,8 @@ def _imaging_from_movie(session, movie_path: Path, params: PreprocessParams):
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
     res = run_suite2p(movie, rate, params, badframes=blank)
-    dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank)
+    roi_types = np.full(res.n_rois, _roi_type(session))
+    dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank, roi_types=roi_types)
     fps = res.footprints()
     cy = [float(np.average(f[:, 0], weights=f[:, 2])) for f in fps]
     cx = [float(np.average(f[:, 1], weights=f[:, 2])) for f in fps]
@@ -127,7 +128,8 @@ def _imaging_from_suite2p(session, folder: Path, params: PreprocessParams):
     im.frame_times = times
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
-    im.dff = compute_dff(im.f, im.fneu, rate, params, blank_mask=blank)
+    types = im.rois["roi_type"].to_numpy()
+    im.dff = compute_dff(im.f, im.fneu, rate, params, blank_mask=blank, roi_types=types)
     im.events = detect_events(im.dff, params)
     return im
 
@@ -135,8 +137,7 @@ def _imaging_from_suite2p(session, folder: Path, params: PreprocessParams):
 def process_session(path: str, out_dir: str, params: PreprocessParams, names=None) -> dict:
     """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows."""
     from thalamocortex.data.nwb import read_session, write_session
-    from thalamocortex.preprocess.merge import merge_boutons
-    from thalamocortex.preprocess.traces import session_dff, session_frame_rate
+    from thalamocortex.preprocess.traces import session_axons, session_dff
 
     out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None}
     src = raw_sources(path)
@@ -176,15 +177,8 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
                 is_b = (im.rois["roi_type"] == "bouton").to_numpy()
                 row["n_boutons"] = int(is_b.sum())
                 row["n_axons"] = 0
-                if is_b.sum() >= 1:
-                    names_b = im.rois.loc[is_b, "roi_name"].astype(str).tolist()
-                    m = merge_boutons(
-                        dff[:, is_b],
-                        session_frame_rate(session),
-                        params,
-                        events=events[:, is_b],
-                        roi_names=names_b,
-                    )
+                m = session_axons(session, params, traces=(dff, events))
+                if m is not None:
                     row["n_axons"] = m.n_axons
                     out["axons"] = m.axons.assign(**keys).to_dict("records")
                     out["boutons"] = (

@@ -102,7 +102,14 @@ def session_dff(
     else:
         if im.F is None:
             raise DataError("neither DfOverF nor F present", path=session.source, field="F")
-        dff = compute_dff(im.f, im.fneu, session_frame_rate(session), p, blank_mask=blanked)
+        dff = compute_dff(
+            im.f,
+            im.fneu,
+            session_frame_rate(session),
+            p,
+            blank_mask=blanked,
+            roi_types=im.rois["roi_type"].to_numpy(),
+        )
         from_file = False
     events = None
     if with_events:
@@ -112,3 +119,43 @@ def session_dff(
         else:
             events = detect_events(dff, p)
     return SessionTraces(dff, events)
+
+
+def session_axons(session: Session, params: PreprocessParams | None = None, traces=None):
+    """Merge the session's bouton ROIs into axons (None when it has no boutons).
+
+    Correlations are computed on dF/F with the neuropil mode ``merge_neuropil_mode`` (from
+    F/Fneu, artefact frames blanked; the file's dF/F when F/Fneu are absent); the merged traces
+    are weighted means of the analysis dF/F (``traces`` = :func:`session_dff` output, computed
+    when None).
+
+    Returns
+    -------
+    AxonMerge or None
+    """
+    from thalamocortex.preprocess.merge import merge_boutons
+
+    p = params or PreprocessParams()
+    im = session.imaging
+    if im is None:
+        return None
+    is_b = (im.rois["roi_type"] == "bouton").to_numpy()
+    if not is_b.any():
+        return None
+    dff, events = traces if traces is not None else session_dff(session, p)
+    cluster = None
+    if im.F is not None and im.Fneu is not None:
+        blanked = session_artefact_mask(session, p)
+        cp = p.model_copy(update={"neuropil_mode": p.merge_neuropil_mode})
+        cluster = compute_dff(
+            im.f[:, is_b], im.fneu[:, is_b], session_frame_rate(session), cp, blank_mask=blanked
+        )
+    return merge_boutons(
+        dff[:, is_b],
+        session_frame_rate(session),
+        p,
+        # with clustering traces of their own, events are detected on those
+        events=None if events is None or cluster is not None else events[:, is_b],
+        roi_names=im.rois.loc[is_b, "roi_name"].astype(str).tolist(),
+        cluster_dff=cluster,
+    )
