@@ -121,3 +121,33 @@ def test_import_thalamocortex_needs_neither_torch_nor_network():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_session_movie_from_the_simulator():
+    cohort = pytest.importorskip("thalamocortex.simulate.cohort")
+    from thalamocortex.simulate.movies import session_movie
+    from thalamocortex.simulate.params import preset
+
+    s, truth = cohort.simulate_session(preset("tiny"), "axon_imaging", 0, 1, return_traces=True)
+    m = session_movie(s, truth, MovieParams(height_px=96, width_px=96), frames=slice(0, 50))
+    assert m.movie.shape == (50, 96, 96) and len(m.footprints) == len(truth["rois"])
+    np.testing.assert_array_equal(m.rois["axon_id"], truth["rois"]["axon_id"])
+    np.testing.assert_allclose(m.dff, truth["traces"]["dff"][:50])
+
+
+def test_deconvolution_finds_spikes():
+    pytest.importorskip("oasis")
+    from thalamocortex.preprocess.events import deconvolve
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    spikes = (rng.random((n, 3)) < 0.01).astype(float)
+    kernel = np.exp(-np.arange(150) / 30.0)
+    dff = np.stack([np.convolve(spikes[:, j], kernel)[:n] for j in range(3)], 1)
+    dff = dff + rng.normal(0, 0.05, dff.shape)
+    dff[500:510] = np.nan
+    s = deconvolve(dff, RATE, tau_s=1.0)
+    assert s.shape == dff.shape and np.isnan(s[500:510]).all()
+    ok = np.isfinite(s[:, 0])
+    r = [np.corrcoef(s[ok, j], spikes[ok, j])[0, 1] for j in range(3)]
+    assert min(r) > 0.6, r
