@@ -69,6 +69,11 @@ def test_stage_merges_boutons_from_nwb(tmp_path):
     ax = pd.read_parquet(tmp_path / "results" / "preprocess" / "axons.parquet")
     assert ax.groupby("session")["n_boutons"].sum().tolist() == [15, 15]
     assert (tmp_path / "results" / "preprocess" / "tracking.parquet").is_file()
+    from thalamocortex.report.sections.preprocess import render
+
+    html = render(tmp_path / "results", tmp_path / "figs")
+    assert "boutons -&gt;" in html or "boutons ->" in html
+    assert "<img" in html
 
 
 @pytest.mark.imaging

@@ -14,6 +14,7 @@ from thalamocortex.pipeline.io import atomic_write
 #: Report sections in order; each module has TITLE and render(results_dir, fig_dir) -> str.
 SECTIONS: list[str] = [
     "thalamocortex.report.sections.dataset",
+    "thalamocortex.report.sections.preprocess",
     "thalamocortex.report.sections.behavior",
     "thalamocortex.report.sections.encoding",
     "thalamocortex.report.sections.opto",
