@@ -141,30 +141,60 @@ def ridge_gcv_predict(
         Held-out predictions at the GCV-chosen alpha (intercept from training means).
     alpha : array (n_batch,) — chosen alpha per batch item.
     """
-    mu = X_train.mean(axis=1, keepdims=True)
-    ym = y_train.mean()
-    Xc = X_train - mu
-    yc = y_train - ym
-    n = X_train.shape[1]
-    gram = np.matmul(Xc.transpose(0, 2, 1), Xc)  # batched BLAS, not einsum
-    xty = np.matmul(Xc.transpose(0, 2, 1), yc)
-    lam, V = np.linalg.eigh(gram)  # (b, p), (b, p, p)
+    gram = np.matmul(X_train.transpose(0, 2, 1), X_train)
+    xty = np.matmul(X_train.transpose(0, 2, 1), y_train)
+    return ridge_gcv_from_moments(
+        gram,
+        X_train.sum(axis=1),
+        xty,
+        float((y_train**2).sum()),
+        float(y_train.sum()),
+        X_train.shape[1],
+        X_test,
+        alphas,
+    )
+
+
+def ridge_gcv_from_moments(
+    gram: np.ndarray,
+    x_sum: np.ndarray,
+    xty: np.ndarray,
+    yy: float,
+    y_sum: float,
+    n: int,
+    X_test: np.ndarray,
+    alphas: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge + GCV from the training set's moments (uncentred); intercept from the means.
+
+    Working from moments lets cross-validation subtract a fold's moments from the totals
+    instead of copying the training rows for every fold.
+
+    Parameters
+    ----------
+    gram : array (n_batch, p, p) — ``X'X``;  x_sum : (n_batch, p) — ``X'1``
+    xty : array (n_batch, p) — ``X'y``;  yy, y_sum : ``y'y``, ``1'y``;  n : training rows
+    X_test : array (n_batch, n_test, p);  alphas : (n_alphas,)
+    """
+    mu = x_sum / n
+    ym = y_sum / n
+    gram_c = gram - n * mu[:, :, None] * mu[:, None, :]
+    xty_c = xty - n * mu * ym
+    yy_c = yy - n * ym**2
+    lam, V = np.linalg.eigh(gram_c)  # (b, p), (b, p, p)
     lam = np.clip(lam, 0, None)
-    vty = np.matmul(V.transpose(0, 2, 1), xty[:, :, None])[:, :, 0]  # V' X'y, (b, p)
+    vty = np.matmul(V.transpose(0, 2, 1), xty_c[:, :, None])[:, :, 0]  # V' X'y, (b, p)
     a = np.asarray(alphas, dtype=np.float64)
     shrink = 1.0 / (lam[:, :, None] + a[None, None, :])  # (b, p, A)
     coef_v = vty[:, :, None] * shrink  # coefficients in the eigenbasis, (b, p, A)
     # RSS(alpha) = |y|^2 - 2 b'X'y + b'X'X b, all in the eigenbasis
-    rss = (
-        (yc**2).sum()
-        - 2 * np.einsum("bp,bpa->ba", vty, coef_v)
-        + np.einsum("bp,bpa->ba", lam, coef_v**2)
-    )
+    rss = yy_c - 2 * np.einsum("bp,bpa->ba", vty, coef_v) + np.einsum("bp,bpa->ba", lam, coef_v**2)
     dof = (lam[:, :, None] * shrink).sum(axis=1)  # (b, A)
     gcv = n * np.maximum(rss, 0) / np.maximum(n - dof, 1e-9) ** 2
     best = np.argmin(gcv, axis=1)
     coef = np.matmul(V, coef_v[np.arange(len(best)), :, best][:, :, None])  # (b, p, 1)
-    y_pred = np.matmul(X_test - mu, coef)[:, :, 0] + ym
+    offset = ym - np.matmul(mu[:, None, :], coef)[:, 0, 0]  # intercept, (b,)
+    y_pred = np.matmul(X_test, coef)[:, :, 0] + offset[:, None]
     return y_pred, a[best]
 
 
@@ -216,14 +246,31 @@ def decode_trajectory(
     # (n_sub, samples, lags * n_rois)
     Xs = np.moveaxis(Xf[:, :, subsets], 2, 0).reshape(n_sub, len(yf), n_lags * n_rois)
     pred = np.full((n_sub, len(yf)), np.nan)
-    chosen = np.full((n_sub, int(folds.max()) + 1), np.nan)
+    n_f = int(folds.max()) + 1
+    chosen = np.full((n_sub, n_f), np.nan)
     a = np.asarray(alphas, dtype=np.float64)
-    for f in range(int(folds.max()) + 1):
-        tr = (folds != f) & rows_ok
+    # moments of each fold's usable rows; training moments = totals - the held-out fold's
+    moments = []
+    for f in range(n_f):
+        rows = (folds == f) & rows_ok
+        xf, yv = Xs[:, rows], yf[rows]
+        moments.append(
+            (
+                np.matmul(xf.transpose(0, 2, 1), xf),
+                xf.sum(axis=1),
+                np.matmul(xf.transpose(0, 2, 1), yv),
+                float((yv**2).sum()),
+                float(yv.sum()),
+                int(rows.sum()),
+            )
+        )
+    total = [sum(m[i] for m in moments) for i in range(6)]
+    for f in range(n_f):
         te = folds == f
-        if tr.sum() < 2 or te.sum() == 0:
+        train = [t - m for t, m in zip(total, moments[f], strict=True)]
+        if train[5] < 2 or te.sum() == 0:
             continue
-        p, al = ridge_gcv_predict(Xs[:, tr], yf[tr], Xs[:, te], a)
+        p, al = ridge_gcv_from_moments(*train, Xs[:, te], a)
         pred[:, te] = p
         chosen[:, f] = al
     ok = rows_ok & np.isfinite(pred).all(0)

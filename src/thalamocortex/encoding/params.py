@@ -80,7 +80,7 @@ class EncodingParams(ParamGroup):
     )
     default_decay_s: float = param(1.0, "s", "decay of indicators not listed above", ge=0)
     n_bootstrap_timing: int = param(
-        500, "resamples", "trial bootstrap resamples of peak time / onset latency CIs", ge=10
+        200, "resamples", "trial bootstrap resamples of peak time / onset latency CIs", ge=10
     )
     reliability_window_s: tuple[float, float] = param(
         (-0.5, 2.0), "s", "movement-aligned window of the trial-to-trial reliability"
@@ -118,7 +118,7 @@ class EncodingParams(ParamGroup):
     max_rois_matched: int = param(40, "ROIs", "cap of the automatic matched ROI count", ge=1)
     min_rois: int = param(5, "ROIs", "sessions with fewer ROIs are not decoded", ge=1)
     n_subsamples: int = param(
-        20, "draws", "repeated random ROI subsets per session (averaged)", ge=1
+        10, "draws", "repeated random ROI subsets per session (averaged)", ge=1
     )
     min_trials: int = param(10, "trials", "sessions with fewer rewarded trials are skipped", ge=2)
     # --- across learning ------------------------------------------------------------------
