@@ -151,3 +151,26 @@ def test_deconvolution_finds_spikes():
     ok = np.isfinite(s[:, 0])
     r = [np.corrcoef(s[ok, j], spikes[ok, j])[0, 1] for j in range(3)]
     assert min(r) > 0.6, r
+
+
+def test_write_cohort_movies(tmp_path):
+    cohort = pytest.importorskip("thalamocortex.simulate.cohort")
+    from thalamocortex.simulate.movies import write_cohort_movies
+    from thalamocortex.simulate.params import preset
+
+    cfg = preset("tiny")
+    cfg.axon_imaging.sessions = [1]
+    cfg.axon_imaging.regions = {"MTh": cfg.axon_imaging.regions["MTh"]}
+    paths = write_cohort_movies(
+        cfg,
+        tmp_path,
+        MovieParams(height_px=96, width_px=96),
+        max_frames=40,
+        experiments=("axon_imaging",),
+    )
+    assert len(paths) == 1 and paths[0].name.endswith("_ses-1.tif")
+    assert read_tiff(paths[0]).shape == (40, 96, 96)
+    gt = np.load(tmp_path / "ground_truth" / "movies" / (paths[0].stem + ".npz"))
+    s, truth = cohort.simulate_session(cfg, "axon_imaging", 0, 1)
+    assert gt["shifts"].shape == (40, 2) and len(gt["roi_name"]) == len(truth["rois"])
+    assert set(np.unique(gt["footprints"][:, 0]).astype(int)) == set(range(len(truth["rois"])))

@@ -419,3 +419,70 @@ def read_tiff(path: str | Path) -> np.ndarray:
     import tifffile
 
     return tifffile.imread(path).astype(np.float32)
+
+
+def write_cohort_movies(
+    cfg,
+    dataset_dir: str | Path,
+    params: MovieParams | None = None,
+    max_frames: int | None = 600,
+    experiments: tuple[str, ...] = ("all_optical", "axon_imaging"),
+    seed: int = 0,
+) -> list[Path]:
+    """Raw movies for the imaging sessions of a simulated cohort, next to their NWB files.
+
+    Each session is re-simulated from ``cfg`` (exactly reproducible from its seeds) and its
+    movie written as ``sub-<m>/sub-<m>_ses-<n>.tif`` so that ``thalamocortex preprocess`` takes
+    the raw-movie route; the ground truth of the movie (footprints as ``[roi, y, x, weight]``
+    rows, centroids, rigid shifts, artefact frames) goes to
+    ``ground_truth/movies/sub-<m>_ses-<n>.npz``.
+
+    Parameters
+    ----------
+    cfg : SimulationConfig
+        The configuration the dataset was simulated with.
+    dataset_dir : path
+        The dataset folder (written by ``simulate_cohort``).
+    params : MovieParams, optional
+        The field must hold all somata of a session (e.g. 128 x 128 px for 60 neurons).
+    max_frames : int or None
+        Keep movies short: only the first ``max_frames`` frames (None = whole session).
+    experiments : experiments whose sessions get movies.
+
+    Returns
+    -------
+    list of written TIFF paths.
+    """
+    from thalamocortex.data.layout import session_path
+    from thalamocortex.simulate.cohort import cohort_design, simulate_session
+
+    dataset_dir = Path(dataset_dir)
+    gt = dataset_dir / "ground_truth" / "movies"
+    gt.mkdir(parents=True, exist_ok=True)
+    written = []
+    for spec in cohort_design(cfg, list(experiments)):
+        for ses in spec.sessions:
+            sess, truth = simulate_session(
+                cfg, spec.experiment, spec.mouse_index, ses, return_traces=True
+            )
+            if sess.imaging is None:
+                continue
+            frames = slice(0, max_frames)
+            m = session_movie(sess, truth, params, frames=frames, seed=seed)
+            nwb = session_path(dataset_dir, spec.mouse, ses)
+            written.append(write_tiff(nwb.with_suffix(".tif"), m.movie, sess.info.frame_rate))
+            rows = np.concatenate(
+                [
+                    np.column_stack([np.full(len(fp), k), fp]).astype(np.float32)
+                    for k, fp in enumerate(m.footprints)
+                ]
+            )
+            np.savez_compressed(
+                gt / f"{sess.id}.npz",
+                footprints=rows,
+                centroids=m.rois[["centroid_y", "centroid_x"]].to_numpy(),
+                shifts=m.shifts,
+                artefact=m.artefact,
+                roi_name=truth["rois"]["roi_name"].to_numpy().astype("U"),
+            )
+    return written
