@@ -78,7 +78,16 @@ def _imaging_from_movie(session, movie_path: Path, params: PreprocessParams):
     times = _frame_times(session, movie.shape[0])
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
-    res = run_suite2p(movie, rate, params, badframes=blank)
+    p = params
+    if _roi_type(session) == "bouton":
+        p = params.model_copy(
+            update={
+                "suite2p_diameter_px": params.suite2p_bouton_diameter_px,
+                "suite2p_threshold_scaling": params.suite2p_bouton_threshold_scaling,
+                "suite2p_overrides": {"detection.soma_crop": False, **params.suite2p_overrides},
+            }
+        )
+    res = run_suite2p(movie, rate, p, badframes=blank)
     roi_types = np.full(res.n_rois, _roi_type(session))
     dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank, roi_types=roi_types)
     fps = res.footprints()
