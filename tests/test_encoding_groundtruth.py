@@ -125,7 +125,7 @@ def test_mth_shows_largest_decoding_rise_and_earlier_shift():
     assert _largest(summ, "frac_movement")["largest_increase"] == "MTh"
     learn = learning_contrasts(summ, FAST, StatsParams(n_bootstrap=200, n_permutations=200))
     mth = learn[(learn.region == "MTh")].set_index("metric")
-    assert mth.loc["decode_r2", "change"] > 0.1
+    assert mth.loc["decode_r2", "change"] > 0.3
     assert mth.loc["median_onset_latency", "change"] < -0.1
 
 
@@ -152,8 +152,9 @@ def test_null_cohort_does_not_reject_small():
     learn = _null_rejections(seed=11, mice_per_region=2).set_index(["region", "metric"])
     assert len(learn) > 0
     assert not learn["reject"].any()
-    # the effect cohort changes decode_r2 by > 0.1 and the onset latency by < -0.1 s
-    assert abs(learn.loc[("MTh", "decode_r2"), "change"]) < 0.1
+    # the effect cohort changes decode_r2 by ~0.5 (asserted > 0.1 there) and the onset
+    # latency by < -0.1 s; with 2 mice the session-to-session noise of R2 is ~0.1
+    assert abs(learn.loc[("MTh", "decode_r2"), "change"]) < 0.2
     assert abs(learn.loc[("MTh", "median_onset_latency"), "change"]) < 0.1
     assert abs(learn.loc[("MTh", "frac_movement"), "change"]) < 0.1
 

@@ -167,6 +167,10 @@ def ridge_gcv_from_moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge + GCV from the training set's moments (uncentred); intercept from the means.
 
+    Features are centred and scaled to unit SD on the training rows (the usual ridge
+    convention, e.g. scikit-learn's ``StandardScaler`` + ``Ridge``), so ``alphas`` are on the
+    scale of the standardised Gram matrix (eigenvalues sum to ``n * n_features``).
+
     Working from moments lets cross-validation subtract a fold's moments from the totals
     instead of copying the training rows for every fold.
 
@@ -181,6 +185,13 @@ def ridge_gcv_from_moments(
     gram_c = gram - n * mu[:, :, None] * mu[:, None, :]
     xty_c = xty - n * mu * ym
     yy_c = yy - n * ym**2
+    # standardise features (training SD) so one alpha grid suits any dF/F scale and ROI mix;
+    # constant features (SD 0) get weight 0
+    var = np.clip(np.einsum("bii->bi", gram_c) / n, 0, None)
+    sd = np.sqrt(var)
+    inv = np.where(sd > 0, 1.0 / np.where(sd > 0, sd, 1.0), 0.0)
+    gram_c = gram_c * inv[:, :, None] * inv[:, None, :]
+    xty_c = xty_c * inv
     lam, V = np.linalg.eigh(gram_c)  # (b, p), (b, p, p)
     lam = np.clip(lam, 0, None)
     vty = np.matmul(V.transpose(0, 2, 1), xty_c[:, :, None])[:, :, 0]  # V' X'y, (b, p)
@@ -193,6 +204,7 @@ def ridge_gcv_from_moments(
     gcv = n * np.maximum(rss, 0) / np.maximum(n - dof, 1e-9) ** 2
     best = np.argmin(gcv, axis=1)
     coef = np.matmul(V, coef_v[np.arange(len(best)), :, best][:, :, None])  # (b, p, 1)
+    coef = coef * inv[:, :, None]  # back to the raw feature scale
     offset = ym - np.matmul(mu[:, None, :], coef)[:, 0, 0]  # intercept, (b,)
     y_pred = np.matmul(X_test, coef)[:, :, 0] + offset[:, None]
     return y_pred, a[best]
@@ -203,7 +215,7 @@ def decode_trajectory(
     y: np.ndarray,
     time_s: np.ndarray,
     n_rois: int,
-    alphas: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
+    alphas: tuple[float, ...] = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
     n_folds: int = 5,
     n_subsamples: int = 20,
     seed: int = 0,

@@ -156,7 +156,9 @@ def region_comparison(
     stats: StatsParams | None = None,
     metrics: tuple[str, ...] = METRICS,
 ) -> pd.DataFrame:
-    """Do regions differ in their learning change? Per metric, mice as units.
+    """Do input regions differ in their learning change? Per metric, mice as units.
+
+    Only axon-imaging sessions are compared when the table has an ``experiment`` column.
 
     Returns
     -------
@@ -168,6 +170,10 @@ def region_comparison(
     p = params or EncodingParams()
     st = stats or StatsParams()
     d = sessions.copy()
+    if "experiment" in d.columns and (d["experiment"] == "axon_imaging").any():
+        # the question is which *input* region changes: M1 somata (all-optical) are another
+        # experiment with another ROI type and are not compared with the inputs
+        d = d[d["experiment"] == "axon_imaging"]
     d["stage"] = learning_stage(d["session"], p)
     rows = []
     for metric in metrics:

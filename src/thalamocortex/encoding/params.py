@@ -102,10 +102,10 @@ class EncodingParams(ParamGroup):
         gt=0,
     )
     ridge_alphas: tuple[float, ...] = param(
-        (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0),
+        (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
         "",
-        "ridge strengths, all solved from one eigendecomposition per fold; chosen by GCV "
-        "on the training trials",
+        "ridge strengths on standardised features, all solved from one eigendecomposition per "
+        "fold; chosen by GCV on the training trials",
     )
     n_folds: int = param(5, "folds", "cross-validation folds over trials", ge=2)
     n_rois_matched: int = param(
