@@ -130,7 +130,11 @@ def test_session_movie_from_the_simulator():
 
     s, truth = cohort.simulate_session(preset("tiny"), "axon_imaging", 0, 1, return_traces=True)
     m = session_movie(s, truth, MovieParams(height_px=96, width_px=96), frames=slice(0, 50))
-    assert m.movie.shape == (50, 96, 96) and len(m.footprints) == len(truth["rois"])
+    # the movie renders the session's own footprints (its NWB pixel masks), in its field
+    assert m.movie.shape == (50, *s.imaging.image_shape)
+    assert len(m.footprints) == len(truth["rois"])
+    for fm, fs in zip(m.footprints, s.imaging.footprints):
+        np.testing.assert_array_equal(fm, fs)
     np.testing.assert_array_equal(m.rois["axon_id"], truth["rois"]["axon_id"])
     np.testing.assert_allclose(m.dff, truth["traces"]["dff"][:50])
 
@@ -169,8 +173,9 @@ def test_write_cohort_movies(tmp_path):
         experiments=("axon_imaging",),
     )
     assert len(paths) == 1 and paths[0].name.endswith("_ses-1.tif")
-    assert read_tiff(paths[0]).shape == (40, 96, 96)
     gt = np.load(tmp_path / "ground_truth" / "movies" / (paths[0].stem + ".npz"))
     s, truth = cohort.simulate_session(cfg, "axon_imaging", 0, 1)
+    # the movie shows the session's own field (the footprints in its NWB file)
+    assert read_tiff(paths[0]).shape == (40, *s.imaging.image_shape)
     assert gt["shifts"].shape == (40, 2) and len(gt["roi_name"]) == len(truth["rois"])
     assert set(np.unique(gt["footprints"][:, 0]).astype(int)) == set(range(len(truth["rois"])))

@@ -410,3 +410,30 @@ def test_simulate_cohort_parallel_equals_serial(tmp_path, tiny):
         "sub-inact01_ses-14.nwb",
         "sub-inact02_ses-14.nwb",
     ]
+
+
+def test_footprints_are_one_field_per_mouse_and_files_pass_nwbinspector(tmp_path, tiny):
+    from nwbinspector import inspect_nwbfile
+
+    from thalamocortex.data.nwb import read_session, write_session
+
+    a, _ = simulate_session(tiny, "all_optical", 0, 1)
+    b, _ = simulate_session(tiny, "all_optical", 0, 14)
+    ax, truth = simulate_session(tiny, "axon_imaging", 0, 1)
+    # the same cells sit in the same place every session (trackable), somata never overlap
+    assert a.imaging.image_shape == b.imaging.image_shape
+    for fa, fb in zip(a.imaging.footprints, b.imaging.footprints):
+        assert np.array_equal(fa, fb)
+    h, w = a.imaging.image_shape
+    occupancy = np.zeros((h, w))
+    for fp in a.imaging.footprints:
+        occupancy[fp[:, 0].astype(int), fp[:, 1].astype(int)] += fp[:, 2] > 0.5
+    assert occupancy.max() == 1
+    assert len(ax.imaging.footprints) == len(truth["rois"])
+    for sess in (a, ax):
+        path = write_session(sess, tmp_path / f"{sess.id}.nwb")
+        levels = {m.importance.name for m in inspect_nwbfile(str(path))}
+        assert not levels & {"CRITICAL", "BEST_PRACTICE_VIOLATION", "PYNWB_VALIDATION", "ERROR"}
+        with read_session(path) as back:
+            assert back.imaging.image_shape == sess.imaging.image_shape
+            assert np.allclose(back.imaging.footprints[3], sess.imaging.footprints[3])

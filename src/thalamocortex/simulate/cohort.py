@@ -49,7 +49,7 @@ from thalamocortex.simulate.measurement import calcium_dff, measure, ou_process,
 from thalamocortex.simulate.params import SIM_EXPERIMENTS, SimulationConfig
 
 # streams of a mouse (session 0) and of a session
-_TEMPLATE, _LEARNING, _CIRCUIT = 0, 1, 2
+_TEMPLATE, _LEARNING, _CIRCUIT, _FIELD = 0, 1, 2, 3
 _BEHAVIOR, _NEURAL, _MEASURE, _STIM = 0, 1, 2, 3
 _START = _dt.datetime(2025, 1, 6, 9, 0, tzinfo=_dt.UTC)
 
@@ -349,6 +349,14 @@ def simulate_session(
             Fneu=meas["Fneu"],
             frame_times=times,
         )
+        # one field of view per mouse: the same footprints every session (tracked cells)
+        from thalamocortex.simulate.movies import plane_footprints
+
+        axon_ids = rois["axon_id"].to_numpy() if "axon_id" in rois else None
+        imaging.footprints, fov = plane_footprints(
+            rois["roi_type"].to_numpy(), axon_ids, seed=_rng(cfg, spec, 0, _FIELD)
+        )
+        imaging.image_shape = (fov.height_px, fov.width_px)
         rois = rois.assign(F0=meas["F0"], neuropil_coef=meas["neuropil_coef"])
         session_row["n_artefact_frames"] = int(meas["artefact"].sum())
         if return_traces:

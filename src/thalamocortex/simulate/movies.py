@@ -223,6 +223,65 @@ def rigid_shifts(rng, n_frames: int, p: MovieParams) -> np.ndarray:
     return np.clip(walk + jit, -p.motion_max_px, p.motion_max_px)
 
 
+def plane_footprints(
+    roi_types,
+    axon_ids=None,
+    params: MovieParams | None = None,
+    seed: int | np.random.Generator = 0,
+    fit_field: bool = True,
+) -> tuple[list, MovieParams]:
+    """Footprints of every ROI of one imaging plane, in the reference (un-moved) frame.
+
+    Somata are soft-edged discs placed without overlap; the boutons of one axon are Gaussian
+    puncta along one smooth path. The simulator draws them once per mouse (the same field every
+    session, so cells can be tracked) and writes them to NWB as pixel masks; raw movies render
+    the same footprints.
+
+    Parameters
+    ----------
+    roi_types : sequence of {"soma", "bouton"} (n_rois,)
+    axon_ids : array (n_rois,), optional
+        Axon of each bouton (default: every bouton its own axon).
+    params : MovieParams, optional
+    seed : int or Generator
+    fit_field : bool
+        Enlarge the field when the somata would not fit at ``min_soma_distance`` (the returned
+        params carry the size used).
+
+    Returns
+    -------
+    footprints : list of (k, 3) float32 arrays [y, x, weight], clipped to the field
+    params : MovieParams (with the field size actually used)
+    """
+    p = params or MovieParams()
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    roi_types = np.asarray(roi_types, dtype=object)
+    n_rois = len(roi_types)
+    is_soma = roi_types == "soma"
+    if fit_field:
+        # random sequential packing reaches ~half the hexagonal density: keep 2.5x the area
+        d = p.min_soma_distance * p.soma_diameter_px
+        side = int(np.ceil(np.sqrt(2.5 * is_soma.sum() * d * d) + 2 * (p.margin_px + d)))
+        if side > min(p.height_px, p.width_px):
+            p = p.model_copy(
+                update={"height_px": max(side, p.height_px), "width_px": max(side, p.width_px)}
+            )
+    footprints: list = [None] * n_rois
+    somata = np.flatnonzero(is_soma)
+    for k, (cy, cx) in zip(somata, _soma_centres(rng, len(somata), p)):
+        footprints[k] = _soma_footprint(cy, cx, p)
+    boutons = np.flatnonzero(~is_soma)
+    axon_ids = np.arange(n_rois) if axon_ids is None else np.asarray(axon_ids)
+    for a in pd.unique(axon_ids[boutons]):
+        members = boutons[axon_ids[boutons] == a]
+        for k, (cy, cx) in zip(members, _bouton_centres(rng, len(members), p)):
+            footprints[k] = _bouton_footprint(cy, cx, p)
+    for k, fp in enumerate(footprints):
+        y, x = fp[:, 0], fp[:, 1]
+        footprints[k] = fp[(y >= 0) & (y < p.height_px) & (x >= 0) & (x < p.width_px)]
+    return footprints, p
+
+
 def simulate_movie(
     dff,
     roi_types,
@@ -231,6 +290,7 @@ def simulate_movie(
     light_windows=None,
     params: MovieParams | None = None,
     seed: int | np.random.Generator = 0,
+    footprints: list | None = None,
 ) -> SimulatedMovie:
     """Render a raw movie from noise-free dF/F.
 
@@ -248,6 +308,9 @@ def simulate_movie(
         Start/stop (s) of stimulation light.
     params : MovieParams, optional
     seed : int or Generator
+    footprints : list of (k, 3) arrays, optional
+        Footprints to render (e.g. the session's, from :func:`plane_footprints`); drawn here
+        when not given. Their field size must match ``params``.
 
     Returns
     -------
@@ -270,19 +333,13 @@ def simulate_movie(
     H, W = p.height_px, p.width_px
 
     # --- footprints ------------------------------------------------------------------------
-    footprints: list = [None] * n_rois
     is_soma = roi_types == "soma"
-    somata = np.flatnonzero(is_soma)
-    for k, (cy, cx) in zip(somata, _soma_centres(rng, len(somata), p)):
-        footprints[k] = _soma_footprint(cy, cx, p)
-    boutons = np.flatnonzero(~is_soma)
-    if axon_ids is None:
-        axon_ids = np.arange(n_rois)
-    axon_ids = np.asarray(axon_ids)
-    for a in pd.unique(axon_ids[boutons]):
-        members = boutons[axon_ids[boutons] == a]
-        for k, (cy, cx) in zip(members, _bouton_centres(rng, len(members), p)):
-            footprints[k] = _bouton_footprint(cy, cx, p)
+    if footprints is None:
+        footprints, _ = plane_footprints(roi_types, axon_ids, p, rng, fit_field=False)
+    elif len(footprints) != n_rois:
+        raise ValueError(f"simulate_movie: {len(footprints)} footprints for {n_rois} ROIs")
+    footprints = list(footprints)
+    axon_ids = np.arange(n_rois) if axon_ids is None else np.asarray(axon_ids)
     brightness = np.where(is_soma, p.soma_photons_px, p.bouton_photons_px)
 
     # spatial matrix (n_rois, H*W) in the reference frame
@@ -370,8 +427,10 @@ def session_movie(
     """Movie of a simulated session (``simulate_session(..., return_traces=True)``).
 
     Uses the session's noise-free dF/F (``truth["traces"]["dff"]``), ROI types and axon ids
-    (``truth["rois"]``) and stimulation pulses; ``frames`` selects a sub-range (tests and demos
-    keep movies short).
+    (``truth["rois"]``), stimulation pulses and, when the session has them, its footprints (the
+    pixel masks written to its NWB file: the movie then shows exactly those ROIs, in a field of
+    the session's ``image_shape``); ``frames`` selects a sub-range (tests and demos keep movies
+    short).
     """
     if "traces" not in truth:
         raise ValueError("session_movie: truth has no 'traces'; simulate with return_traces=True")
@@ -384,14 +443,20 @@ def session_movie(
     if session.stimulation is not None and len(session.stimulation.pulses):
         pu = session.stimulation.pulses
         light = np.stack([pu["start_time"], pu["start_time"] + pu["duration"]], axis=1)
+    footprints = session.imaging.footprints
+    p = params or MovieParams()
+    if footprints is not None and session.imaging.image_shape is not None:
+        h, w = session.imaging.image_shape
+        p = p.model_copy(update={"height_px": int(h), "width_px": int(w)})
     return simulate_movie(
         dff[sl],
         rois["roi_type"].to_numpy(),
         times[sl],
         axon_ids=axon,
         light_windows=light,
-        params=params,
+        params=p,
         seed=seed,
+        footprints=footprints,
     )
 
 
