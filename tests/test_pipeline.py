@@ -76,3 +76,19 @@ def test_write_arrays_round_trip(tmp_path):
     p = io.write_arrays(tmp_path / "a.npz", x=x)
     with np.load(p) as z:
         assert np.array_equal(z["x"], x)
+
+
+def test_later_stages_use_preprocessed_sessions(tmp_path):
+    from thalamocortex.pipeline.run import use_preprocessed
+
+    data = tmp_path / "data"
+    results = tmp_path / "results"
+    paths = [data / "sub-a" / "sub-a_ses-1.nwb", data / "sub-a" / "sub-a_ses-2.nwb"]
+    sessions = pd.DataFrame({"mouse": ["a", "a"], "session": [1, 2], "path": map(str, paths)})
+    assert use_preprocessed(sessions, results)["path"].tolist() == [str(p) for p in paths]
+    made = results / "preprocess" / "sessions" / "sub-a" / "sub-a_ses-2.nwb"
+    made.parent.mkdir(parents=True)
+    made.write_bytes(b"")
+    out = use_preprocessed(sessions, results)
+    assert out["path"].tolist() == [str(paths[0]), str(made)]
+    assert sessions["path"].tolist() == [str(p) for p in paths]  # input untouched

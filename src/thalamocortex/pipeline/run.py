@@ -28,6 +28,20 @@ def _inputs_digest(sessions) -> str:
     return h.hexdigest()[:16]
 
 
+def use_preprocessed(sessions, results: Path):
+    """Point sessions at their preprocessed files (``results/preprocess/sessions/...``) where the
+    ``preprocess`` stage made one from raw movies or suite2p output; others keep the dataset's."""
+    out = sessions.copy()
+    root = Path(results) / "preprocess" / "sessions"
+    if not root.is_dir():
+        return out
+    for i, p in out["path"].items():
+        candidate = root / Path(p).parent.name / Path(p).name
+        if candidate.is_file():
+            out.at[i, "path"] = str(candidate)
+    return out
+
+
 def _stage_digest(name: str, cfg: Config, inputs: str, upstream: dict[str, str]) -> str:
     params = cfg.model_dump(mode="json", exclude={"pipeline"})
     blob = {"stage": name, "params": params, "inputs": inputs, "upstream": upstream}
@@ -61,6 +75,7 @@ def run_pipeline(
         first = StageContext(dataset, results, cfg, "_", executor)
         inputs = _inputs_digest(first.sessions)  # a broken dataset fails here, before any write
         results.mkdir(parents=True, exist_ok=True)
+        sessions = use_preprocessed(first.sessions, results)
         for name in ordered(stages):
             spec = STAGES[name]
             up = {r: digests.get(r, "") for r in spec.requires}
@@ -73,13 +88,18 @@ def run_pipeline(
                 if json.loads(done.read_text()).get("digest") == digest:
                     log.info("stage %s: up to date, skipped", name)
                     timings[name] = 0.0
+                    if name == "preprocess":
+                        sessions = use_preprocessed(sessions, results)
                     continue
             ctx = StageContext(dataset, results, cfg, name, executor)
-            ctx.__dict__["sessions"] = first.sessions  # discovered once per run
+            ctx.__dict__["sessions"] = sessions  # discovered once per run
             t = time.perf_counter()
             if progress:
                 print(f"[thalamocortex] stage {name} ...", flush=True)
             spec.load()(ctx)
+            if name == "preprocess":
+                # later stages analyse the ROIs/traces extracted from raw data
+                sessions = use_preprocessed(sessions, results)
             timings[name] = time.perf_counter() - t
             io.write_json({"digest": digest, "seconds": timings[name]}, done)
     finally:

@@ -26,9 +26,13 @@ STAGES: dict[str, StageSpec] = {
     "dataset": StageSpec(
         "thalamocortex.pipeline.dataset_stage:run", help="sessions table of the dataset"
     ),
-    "preprocess": StageSpec("thalamocortex.preprocess.stage:run", help="raw movies/suite2p folders -> ROIs and traces; boutons -> axons; cross-session tracking"),  # noqa: E501
+    "preprocess": StageSpec(
+        "thalamocortex.preprocess.stage:run",
+        help="raw movies/suite2p folders -> ROIs and traces; boutons -> axons; tracking",
+    ),
     "traces": StageSpec(
         "thalamocortex.pipeline.traces_stage:run",
+        requires=("preprocess",),
         help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",
     ),
     "behavior": StageSpec(
