@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--null", action="store_true", help="switch off every learning-related change")
     p.add_argument("--config", type=Path, default=None, help="YAML simulation config (overrides)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
+    p.add_argument(
+        "--movies",
+        action="store_true",
+        help="also write raw two-photon movies (TIFF) next to the imaging sessions",
+    )
+    p.add_argument(
+        "--movie-frames",
+        type=int,
+        default=600,
+        help="frames per raw movie (0 = the whole session; default 600)",
+    )
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("inspect", help="summarise a dataset (mice, sessions, ROIs, trials)")
@@ -137,6 +148,12 @@ def cmd_simulate(args) -> int:
     t = time.perf_counter()
     out = simulate_cohort(cfg, args.out, progress=not args.quiet)
     print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
+    if args.movies:
+        from thalamocortex.simulate.movies import write_cohort_movies
+
+        t = time.perf_counter()
+        paths = write_cohort_movies(cfg, out, max_frames=args.movie_frames or None)
+        print(f"wrote {len(paths)} raw movies in {time.perf_counter() - t:.1f} s")
     return 0
 
 
