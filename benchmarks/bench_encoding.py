@@ -144,15 +144,18 @@ def main() -> None:
     dec_dff = dff[:, :200] + 0.3 * np.roll(lever, -3)[:, None] * (np.arange(200) < 100)
     X, y, ts = lagged_trial_design(dec_dff, lever, t, onsets, (-0.5, 2.0), (-0.5, 0.5), 2)
     n_rois, n_sub, n_folds = 40, 20, 5
+    alphas = tuple(EncodingParams().ridge_alphas)
     with timer(tm, "dec"):
-        out = decode_trajectory(X, y, ts, n_rois, n_folds=n_folds, n_subsamples=n_sub, seed=0)
+        out = decode_trajectory(
+            X, y, ts, n_rois, alphas, n_folds=n_folds, n_subsamples=n_sub, seed=0
+        )
     t_dec = tm["dec"][1]  # CPU seconds
     n_feat = X.shape[2] * n_rois
     n_train = int(X.shape[0] * X.shape[1] * (n_folds - 1) / n_folds)
     fits = n_sub * n_folds
     print(
         f"   decoding: {n_trials} trials x {X.shape[1]} samples, {n_rois} ROIs x {X.shape[2]} "
-        f"lags = {n_feat} features, {n_sub} ROI subsets x {n_folds} folds x 6 alphas: "
+        f"lags = {n_feat} features, {n_sub} ROI subsets x {n_folds} folds x {len(alphas)} alphas: "
         f"{tm['dec'][0]:.2f} / {t_dec:.2f} s (R2 {out.r2:.2f})"
     )
     print(
