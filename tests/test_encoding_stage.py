@@ -110,3 +110,26 @@ def test_report_section_renders_from_tables(tmp_path):
     assert "Movement encoding" in section.TITLE
     # a results folder without the stage says so instead of failing
     assert "No results" in section.render(tmp_path / "nothing", tmp_path / "fig")
+
+
+def test_light_periods_are_left_out_of_encoding():
+    import numpy as np
+    import pandas as pd
+
+    from thalamocortex.data.model import Session, SessionInfo, Stimulation
+    from thalamocortex.encoding.session import exclude_light_periods
+
+    t = np.arange(100) / 10.0  # 10 Hz, 10 s
+    dff = np.ones((100, 2), np.float32)
+    pulses = pd.DataFrame(
+        {"start_time": [2.0, 6.0], "duration": [0.5, 0.5], "power": 5.0, "target": "MTh"}
+    )
+    info = SessionInfo(mouse="m", session=1, experiment="all_optical", region="M1")
+    s = Session(info=info, stimulation=Stimulation(pulses))
+    out = exclude_light_periods(dff, t, s, after_s=1.0)
+    blanked = np.isnan(out[:, 0])
+    # [2.0, 3.5) and [6.0, 7.5): 15 frames each
+    assert blanked.sum() == 30
+    assert blanked[20] and blanked[34] and not blanked[35] and not blanked[19]
+    assert not np.isnan(dff).any()  # input untouched
+    assert exclude_light_periods(dff, t, Session(info=info), 1.0) is dff

@@ -121,6 +121,14 @@ class EncodingParams(ParamGroup):
         10, "draws", "repeated random ROI subsets per session (averaged)", ge=1
     )
     min_trials: int = param(10, "trials", "sessions with fewer rewarded trials are skipped", ge=2)
+    exclude_after_light_s: float = param(
+        5.0,
+        "s",
+        "frames from each light pulse's onset to its end plus this are left out of every encoding "
+        "analysis (photostimulation responses or inactivated trials are not movement encoding; "
+        "otherwise an all-optical session's stimulation block counts as 'quiescence')",
+        ge=0,
+    )
     # --- across learning ------------------------------------------------------------------
     naive_sessions: tuple[int, int] = param(
         (1, 3), "sessions", "first and last session counted as naive"

@@ -89,6 +89,28 @@ def lever_similarity(lever_frames: np.ndarray, frame_times: np.ndarray, onsets, 
     return trial_pattern_similarity(tens)
 
 
+def exclude_light_periods(
+    dff: np.ndarray, frame_times: np.ndarray, session: Session, after_s: float
+) -> np.ndarray:
+    """dF/F with the frames of every light pulse (onset to end + ``after_s``) set to NaN.
+
+    Returns ``dff`` itself when the session has no pulses, else a copy.
+    """
+    stim = session.stimulation
+    if stim is None or len(stim.pulses) == 0:
+        return dff
+    start = stim.pulses["start_time"].to_numpy(np.float64)
+    stop = stim.stop_times + after_s
+    t = np.asarray(frame_times, dtype=np.float64)
+    # frames inside any [start, stop): count interval starts minus ends up to each frame
+    inside = np.searchsorted(np.sort(start), t, side="right") - np.searchsorted(
+        np.sort(stop), t, side="right"
+    )
+    out = np.array(dff, dtype=np.float32, copy=True)
+    out[inside > 0] = np.nan
+    return out
+
+
 def encode_session(
     session: Session,
     dff: np.ndarray,
@@ -131,6 +153,7 @@ def encode_session(
     keys = {"mouse": info.mouse, "session": int(info.session), "region": info.region}
     rng_seed = int(np.random.SeedSequence([seed, int(info.session)]).generate_state(1)[0])
 
+    dff = exclude_light_periods(dff, t, session, p.exclude_after_light_s)
     epochs = movements[["onset", "offset"]].to_numpy(np.float64)
     cls = classify_movement_related(dff, t, epochs, p, seed=rng_seed)
 
