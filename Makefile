@@ -21,15 +21,18 @@ install: $(STAMP)
 demo: install
 	$(BIN)/thalamocortex demo --out demo_out
 
+# two test processes on two cores: one BLAS thread each
+TEST_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(TEST_ENV) $(BIN)/pytest -n 2 --dist loadfile
 
 test-slow: install
-	$(BIN)/pytest -m slow
+	$(TEST_ENV) $(BIN)/pytest -m slow
 
 test-all: install
-	$(BIN)/pytest -m "" -n 2 --dist loadfile
+	$(TEST_ENV) $(BIN)/pytest -m "" -n 2 --dist loadfile
 
 bench: install
 	$(BIN)/python benchmarks/run.py
