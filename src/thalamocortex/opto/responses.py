@@ -97,30 +97,12 @@ def artefact_mask(
     n_frames = len(frame_times)
     if frame_rate is None:
         frame_rate = (n_frames - 1) / (frame_times[-1] - frame_times[0])
-    starts, durations = _check_pulses(pulses)
-    mask = np.zeros(n_frames, dtype=bool)
-    if len(starts) == 0:
-        return mask
-    onset = _onset_frames(frame_times, starts)
-    n_blank = np.array(
-        [n_blank_frames(d, frame_rate, extra_blank_frames) for d in durations], dtype=np.int64
-    )
-    # a pulse starting before the first frame still blanks the frames it overlaps
-    first = np.maximum(onset, 0)
-    last = onset + n_blank  # exclusive
-    # difference array: +1 at first, -1 at last (clipped), so the cumulative sum marks the span
-    delta = np.zeros(n_frames + 1, dtype=np.int64)
-    ok = last > 0
-    np.add.at(delta, np.clip(first[ok], 0, n_frames), 1)
-    np.add.at(delta, np.clip(last[ok], 0, n_frames), -1)
-    mask = np.cumsum(delta[:-1]) > 0
-    # frames acquired while the light is on, beyond the convention (e.g. irregular frame times)
-    stops = starts + durations
-    lo = np.searchsorted(frame_times, starts, side="left")
-    hi = np.searchsorted(frame_times, stops, side="left")
-    for a, b in zip(lo[hi > lo], hi[hi > lo], strict=True):
-        mask[a:b] = True
-    return mask
+    _check_pulses(pulses)
+    # one implementation of the blanking convention for the whole package: the traces stage
+    # blanks exactly these frames, so responses never see a frame the dF/F did not blank
+    from thalamocortex.preprocess.dff import artefact_mask as blank_frames
+
+    return blank_frames(frame_times, pulses, frame_rate, extra_frames=1 + extra_blank_frames)
 
 
 @dataclass
