@@ -58,7 +58,7 @@ class Executor:
                     threads_per_worker=self.threads_per_worker,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=40,
+                    silence_logs=50,  # task errors reach the caller through gather()
                     # one BLAS thread per worker thread: oversubscribed BLAS pools made
                     # eigendecompositions 4-10x slower on a 2-core machine
                     env={
