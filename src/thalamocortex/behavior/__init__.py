@@ -1,6 +1,6 @@
 """Lever behaviour and motor learning: movement parsing, trials, learning metrics, template.
 
-Public API (imported lazily so that :mod:`thalamocortex.config` can import the parameters):
+Public API (imported lazily, on first use):
 
 - :func:`detect_movements`, :func:`parse_lever` — lever movement bouts;
 - :func:`analyse_session`, :func:`rewarded_movement_onsets` — per-trial movement timing;
@@ -8,10 +8,6 @@ Public API (imported lazily so that :mod:`thalamocortex.config` can import the p
 """
 
 from __future__ import annotations
-
-# config imports every stage's parameter group; importing it first makes
-# `from thalamocortex.behavior.params import BehaviorParams` work as a program's first import
-import thalamocortex.config  # noqa: F401, E402
 
 _EXPORTS = {
     "detect_movements": "thalamocortex.behavior.parse",

@@ -1,8 +1,6 @@
 """Statistics with mice as the unit of replication: hierarchical bootstrap, mixed models,
 permutation tests and multiple-comparison control."""
 
-# config imports every stage's params module; importing it first avoids a circular import
-import thalamocortex.config  # noqa: F401
 from thalamocortex.stats.models import fdr_bh, holm, mixed_model
 from thalamocortex.stats.resampling import (
     BootstrapResult,
