@@ -55,3 +55,28 @@ def test_assignment_is_validated():
     cfg = Config()
     with pytest.raises(ValueError):
         cfg.pipeline.n_workers = 0
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "thalamocortex.behavior.params",
+        "thalamocortex.preprocess.params",
+        "thalamocortex.encoding.params",
+        "thalamocortex.opto.params",
+        "thalamocortex.stats.params",
+        "thalamocortex.data.nwb",
+    ],
+)
+def test_any_parameter_module_can_be_imported_first(module):
+    import subprocess
+    import sys
+
+    code = (
+        f"import {module}\n"
+        "from thalamocortex.config import Config\n"
+        "print(len(Config().model_dump()))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) == 7  # data, behavior, preprocess, encoding, opto, stats, pipeline
