@@ -434,7 +434,8 @@ class SimulationConfig(ParamGroup):
 
 def preset(name: str) -> SimulationConfig:
     """A named configuration: ``tiny`` (unit tests, seconds), ``demo`` (full design at reduced
-    size, ~2 min), ``paper`` (paper-like numbers)."""
+    size, ~2 min; 3 mice per input region, the fewest for which the mice-level bootstrap and
+    mixed-model tests report p-values), ``paper`` (paper-like numbers)."""
     if name == "tiny":
         regions = default_regions()
         return SimulationConfig(
@@ -465,7 +466,7 @@ def preset(name: str) -> SimulationConfig:
                 lever_rate_hz=500.0, n_trials=50, iti_min_s=3.0, iti_max_s=6.0
             ),
             measurement=MeasurementParams(frame_rate_hz=15.0),
-            axon_imaging=AxonImagingParams(mice_per_region=2, n_axons=40),
+            axon_imaging=AxonImagingParams(mice_per_region=3, n_axons=35),
             m1=M1Params(n_opsin_mice=3, n_no_opsin_mice=1, n_neurons=150, n_pulses=40),
             inactivation=InactivationParams(n_mice=3, sessions=[13, 14]),
         )
