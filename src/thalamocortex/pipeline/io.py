@@ -62,7 +62,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def write_arrays(path: str | Path, provenance: dict | None = None, **arrays: np.ndarray) -> Path:
-    atomic_write(path, lambda p: np.savez_compressed(open(p, "wb"), **arrays))
+    def _save(p: Path) -> None:
+        with open(p, "wb") as f:  # a file object: savez would append ".npz" to a path
+            np.savez_compressed(f, **arrays)
+
+    atomic_write(path, _save)
     if provenance is not None:
         write_json(provenance, provenance_path(path))
     return Path(path)

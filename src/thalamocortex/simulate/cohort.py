@@ -22,14 +22,15 @@ NWB files, so analyses stay blind).
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from thalamocortex.data.model import Imaging, Lever, Session, SessionInfo, Stimulation
+from thalamocortex.pipeline.io import atomic_write, write_arrays
 from thalamocortex.simulate.behavior import (
     learning_progress,
     mouse_template,
@@ -404,18 +405,6 @@ def simulate_session(
 
 
 # ----------------------------------------------------------------------------- writing
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_text(text: str, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _simulate_and_write(
     cfg: SimulationConfig, spec: MouseSpec, session: int, out_dir: Path
 ) -> dict[str, pd.DataFrame]:
@@ -428,17 +417,10 @@ def _simulate_and_write(
     )
     path = Path(session_path(out_dir, spec.mouse, session))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".tmp" / path.name
-    if tmp.exists():
-        tmp.unlink()
-    write_session(sess, tmp, overwrite=True)
-    os.replace(tmp, path)
+    write_session(sess, path, overwrite=True)  # itself atomic (temporary name, then rename)
     if "traces" in truth:
         tr = truth.pop("traces")
-        tpath = out_dir / "ground_truth" / "traces" / f"{sess.id}.npz"
-        ttmp = tpath.with_name(f".{tpath.stem}.tmp.npz")
-        np.savez_compressed(ttmp, **tr)
-        os.replace(ttmp, tpath)
+        write_arrays(out_dir / "ground_truth" / "traces" / f"{sess.id}.npz", **tr)
     return truth
 
 
@@ -482,8 +464,6 @@ def simulate_cohort(
     out_dir = Path(out_dir)
     gt = out_dir / "ground_truth"
     gt.mkdir(parents=True, exist_ok=True)
-    tmp_dir = out_dir / ".tmp"
-    tmp_dir.mkdir(exist_ok=True)
     if cfg.save_true_traces:
         (gt / "traces").mkdir(exist_ok=True)
     mice = cohort_design(cfg, experiments)
@@ -521,20 +501,15 @@ def simulate_cohort(
             templates.append(truth["templates"])
     for k, frames in tables.items():
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        _atomic_parquet(df, gt / f"{k}.parquet")
-    _atomic_parquet(
-        pd.concat(templates, ignore_index=True) if templates else pd.DataFrame(),
-        gt / "templates.parquet",
-    )
+        atomic_write(gt / f"{k}.parquet", partial(df.to_parquet, index=False))
+    templates_df = pd.concat(templates, ignore_index=True) if templates else pd.DataFrame()
+    atomic_write(gt / "templates.parquet", partial(templates_df.to_parquet, index=False))
     meta = dict(
         seed=cfg.seed,
         package_version=__version__,
         experiments=sorted({m.experiment for m in mice}),
         config=cfg.model_dump(mode="json"),
     )
-    _atomic_text(yaml.safe_dump(meta, sort_keys=False), gt / "cohort.yaml")
-    try:
-        tmp_dir.rmdir()
-    except OSError:
-        pass
+    text = yaml.safe_dump(meta, sort_keys=False)
+    atomic_write(gt / "cohort.yaml", lambda p: p.write_text(text))
     return out_dir
