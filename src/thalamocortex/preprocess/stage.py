@@ -148,7 +148,7 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     from thalamocortex.data.nwb import read_session, write_session
     from thalamocortex.preprocess.traces import session_axons, session_dff
 
-    out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None}
+    out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None, "footprints": None}
     src = raw_sources(path)
     t0 = time.perf_counter()
     with read_session(path, names=names) as s:
@@ -193,6 +193,7 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
                     out["boutons"] = (
                         m.boutons[["roi_name", "axon", "weight"]].assign(**keys).to_dict("records")
                     )
+            out["footprints"] = _footprints_of(session)
         finally:
             if session is not s:
                 session.close()
@@ -201,25 +202,23 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     return out
 
 
-def _footprint_session(path: str, names=None):
-    from thalamocortex.data.nwb import read_session
-
-    with read_session(path, names=names) as s:
-        im = s.imaging
-        if im is None or not im.footprints or im.mean_image is None or im.image_shape is None:
-            return None
-        return (
-            s.info.mouse,
-            int(s.info.session),
-            list(im.footprints),
-            tuple(im.image_shape),
-            np.asarray(im.mean_image),
-            im.rois["roi_name"].astype(str).tolist(),
-        )
+def _footprints_of(s):
+    """What tracking needs of a session (None without footprints and a mean image)."""
+    im = s.imaging
+    if im is None or not im.footprints or im.mean_image is None or im.image_shape is None:
+        return None
+    return (
+        s.info.mouse,
+        int(s.info.session),
+        list(im.footprints),
+        tuple(im.image_shape),
+        np.asarray(im.mean_image),
+        im.rois["roi_name"].astype(str).tolist(),
+    )
 
 
 def track_mouse(items: list, params: PreprocessParams) -> pd.DataFrame:
-    """Tracking table of one mouse from ``_footprint_session`` tuples sorted by session."""
+    """Tracking table of one mouse from ``_footprints_of`` tuples sorted by session."""
     from thalamocortex.preprocess.tracking import track_sessions
 
     shapes = {it[3] for it in items}
@@ -271,9 +270,9 @@ def run(ctx) -> None:
         f"boutons -> {int(table.get('n_axons', pd.Series(dtype=int)).sum())} axons"
     )
 
-    # tracking: sessions whose ROIs have footprints (new files first, else the dataset's)
-    src = [r["session"]["output"] or p for r, p in zip(results, paths)]
-    items = [it for it in ctx.map(partial(_footprint_session, names=names), src) if it]
+    # tracking: sessions whose ROIs have footprints (new files first, else the dataset's),
+    # collected by process_session while each file was open
+    items = [r["footprints"] for r in results if r["footprints"] is not None]
     tabs = []
     for mouse in sorted({it[0] for it in items}):
         mine = sorted([it for it in items if it[0] == mouse], key=lambda it: it[1])
