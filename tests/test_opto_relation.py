@@ -135,9 +135,9 @@ def test_naive_vs_expert_uses_only_tracked_neurons():
     assert res["n_tracked"] == 4 * 80 - 1
     c = res["contrasts"].set_index("statistic")
     # all four mice change in the same direction: the exact sign-flip p is 2/16
-    assert c.loc["log_or_activated", "expert_minus_naive"] > 1
+    assert c.loc["log_or_activated", "estimate"] > 1
     assert c.loc["log_or_activated", "p_sign_flip"] == pytest.approx(0.125)
-    assert c.loc["drive_unrelated", "expert_minus_naive"] < 0
+    assert c.loc["drive_unrelated", "estimate"] < 0
     mm = res["mixed_model"].set_index("term")
     assert mm.loc["movement_related:expert", "coef"] > 0.5
     assert mm.loc["movement_related:expert", "p"] < 0.001

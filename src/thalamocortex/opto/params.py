@@ -6,6 +6,8 @@ SCIENCE.md §2 "Photostimulation responses") and each choice is documented on it
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from thalamocortex.config import ParamGroup, param
@@ -172,6 +174,27 @@ class OptoParams(ParamGroup):
     )
     expert_min_day: int = param(
         10, "day", "sessions on or after this training day count as 'expert'", ge=1
+    )
+    # --- identity of neurons across sessions (naive vs expert) -------------------------------
+    identity: Literal["auto", "roi_name", "tracking"] = param(
+        "auto",
+        "",
+        "what makes two ROIs of different sessions 'the same neuron' in the naive-vs-expert "
+        "comparison: 'tracking' = the cell index of the preprocess stage's cross-session "
+        "tracking table (results/preprocess/tracking.parquet; required for real data and for "
+        "sessions extracted from raw movies, whose ROI names are per-session), 'roi_name' = equal "
+        "roi_name within a mouse (only valid for files whose names persist across sessions, e.g. "
+        "the simulator's), 'auto' = tracking when that table is non-empty and covers every "
+        "session of the mice with naive and expert sessions, else roi_name",
+    )
+    min_track_probability: float = param(
+        0.5,
+        "probability",
+        "with tracking identity, a ROI counts as an observation of its tracked cell only when its "
+        "match probability is at least this (the tracker's same-cell posterior, CellReg/ROICaT "
+        "convention; founding ROIs have 1); lower ones and untracked ROIs are left out",
+        ge=0,
+        le=1,
     )
     # --- inactivation ------------------------------------------------------------------------
     inactivation: InactivationParams = Field(default_factory=InactivationParams)

@@ -3,8 +3,8 @@
 Inputs are long tables, one row per neuron and session: the photostimulation classification
 (:func:`thalamocortex.opto.classify.classify_responses` plus ``mouse``, ``session``, ``day``,
 ``roi_name``) and the encoding analysis's table (``mouse``, ``session``, ``roi_name``, a
-movement-encoding score and a boolean movement-related class). A ``roi_name`` identical across
-sessions of one mouse means the same (tracked) cell.
+movement-encoding score and a boolean movement-related class), both keyed by
+(``mouse``, ``session``, ``roi_name``); identity across sessions is resolved separately.
 
 Statistics (mice are the unit of replication; SCIENCE.md §3):
 
@@ -19,7 +19,10 @@ Statistics (mice are the unit of replication; SCIENCE.md §3):
   non-movement-related neurons, and the mean drive of unrelated neurons per mouse.
 * **Naive vs expert** on the neurons tracked in both: per-mouse statistics, paired sign-flip
   test across mice, and a mixed model ``drive ~ movement_related * stage`` with a random
-  intercept per mouse.
+  intercept per mouse; per-mouse statistics of the same neurons' naive and expert values
+  (drive stability, drive change by expert class, naive drive of future movement-related
+  neurons). "The same neuron" is equal ``roi_name`` or the preprocess stage's cross-session
+  tracking (``OptoParams.identity``, :mod:`thalamocortex.opto.identity`).
 """
 
 from __future__ import annotations
@@ -327,76 +330,217 @@ def per_population_summary(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tracked_neurons(table: pd.DataFrame, stages=("naive", "expert")) -> pd.DataFrame:
-    """Rows of neurons whose ``roi_name`` appears in every one of ``stages`` within its mouse."""
-    _require(table, ["mouse", "roi_name", "stage"], "relation table")
+def tracked_neurons(
+    table: pd.DataFrame, stages=("naive", "expert"), key: str = "roi_name"
+) -> pd.DataFrame:
+    """Rows of neurons whose ``key`` appears in every one of ``stages`` within its mouse.
+
+    ``key`` is the cross-session identity: ``roi_name`` or the ``identity`` column of
+    :func:`thalamocortex.opto.identity.assign_identity`.
+    """
+    _require(table, ["mouse", key, "stage"], "relation table")
     sub = table[table["stage"].isin(stages)]
-    n_stages = sub.groupby(["mouse", "roi_name"], observed=True)["stage"].nunique()
+    n_stages = sub.groupby(["mouse", key], observed=True)["stage"].nunique()
     keep = n_stages[n_stages == len(stages)].index
-    idx = pd.MultiIndex.from_frame(sub[["mouse", "roi_name"]])
+    idx = pd.MultiIndex.from_frame(sub[["mouse", key]])
     return sub[idx.isin(keep)].reset_index(drop=True)
 
 
-def naive_vs_expert(table: pd.DataFrame, params: OptoParams | None = None) -> dict:
+#: Per-mouse statistics of the same neurons' naive and expert values (need the identity).
+PAIRED_STATISTICS: dict[str, str] = {
+    "paired_rho_drive": "Spearman rho of naive vs expert drive of the same neurons",
+    "paired_drive_change_related": (
+        "mean expert - naive drive of neurons movement-related in the expert"
+    ),
+    "paired_drive_change_unrelated": (
+        "mean expert - naive drive of neurons not movement-related in the expert"
+    ),
+    "paired_naive_drive_related_minus_unrelated": (
+        "naive drive of neurons that are movement-related in the expert minus that of the others"
+    ),
+}
+
+
+def paired_neurons(tracked: pd.DataFrame, key: str = "identity") -> pd.DataFrame:
+    """One row per tracked neuron: its naive and its expert values side by side.
+
+    Parameters
+    ----------
+    tracked : DataFrame
+        :func:`tracked_neurons` output (``mouse``, ``key``, ``stage``, ``drive``,
+        ``encoding_score``, ``movement_related``).
+    key : str
+        Identity column.
+
+    Returns
+    -------
+    DataFrame with ``mouse``, ``key``, ``drive_naive``, ``drive_expert`` (baseline SD),
+    ``encoding_naive``, ``encoding_expert``, ``related_naive``, ``related_expert`` (bool) and
+    ``n_sessions_naive``, ``n_sessions_expert``. A neuron seen in several sessions of a stage
+    gets the mean of its drive and score over them, and is movement-related in that stage when
+    it was in at least half of them.
+    """
+    need = ["mouse", key, "stage", "drive", "encoding_score", "movement_related"]
+    _require(tracked, need, "tracked neurons")
+    cols = ["mouse", key] + [
+        f"{v}_{s}"
+        for s in ("naive", "expert")
+        for v in ("drive", "encoding", "related", "n_sessions")
+    ]
+    if len(tracked) == 0:
+        return pd.DataFrame(columns=cols)
+    d = tracked.assign(related=tracked["movement_related"].astype(float))
+    g = d.groupby(["mouse", key, "stage"], observed=True, sort=True)
+    agg = g.agg(
+        drive=("drive", "mean"),
+        encoding=("encoding_score", "mean"),
+        related=("related", "mean"),
+        n_sessions=("drive", "size"),
+    )
+    wide = agg.unstack("stage")
+    out = pd.DataFrame(index=wide.index)
+    for stage in ("naive", "expert"):
+        out[f"drive_{stage}"] = wide[("drive", stage)]
+        out[f"encoding_{stage}"] = wide[("encoding", stage)]
+        out[f"related_{stage}"] = wide[("related", stage)] >= 0.5
+        out[f"n_sessions_{stage}"] = wide[("n_sessions", stage)].astype(np.int64)
+    return out.reset_index()
+
+
+def paired_summary(paired: pd.DataFrame) -> pd.DataFrame:
+    """Per mouse the :data:`PAIRED_STATISTICS` of :func:`paired_neurons` rows.
+
+    Returns
+    -------
+    DataFrame with ``mouse``, ``n_paired`` and one column per statistic (NaN when undefined:
+    fewer than 3 neurons for a correlation, no neuron in a class for a mean).
+    """
+    rows = []
+    for mouse, sub in paired.groupby("mouse", sort=True, observed=True):
+        dn = sub["drive_naive"].to_numpy(np.float64)
+        de = sub["drive_expert"].to_numpy(np.float64)
+        rel = sub["related_expert"].to_numpy(bool)
+        ok = np.isfinite(dn) & np.isfinite(de)
+        rho = np.nan
+        if ok.sum() >= 3 and np.ptp(dn[ok]) > 0 and np.ptp(de[ok]) > 0:
+            rho = float(spearmanr(dn[ok], de[ok])[0])
+        change = de - dn
+
+        def mean(x, m):
+            m = m & np.isfinite(x)
+            return float(x[m].mean()) if m.any() else np.nan
+
+        rows.append(
+            {
+                "mouse": mouse,
+                "n_paired": len(sub),
+                "paired_rho_drive": rho,
+                "paired_drive_change_related": mean(change, rel),
+                "paired_drive_change_unrelated": mean(change, ~rel),
+                "paired_naive_drive_related_minus_unrelated": mean(dn, rel) - mean(dn, ~rel),
+            }
+        )
+    return pd.DataFrame(rows, columns=["mouse", "n_paired", *PAIRED_STATISTICS])
+
+
+#: Per-session statistics contrasted expert - naive across mice.
+POPULATION_STATISTICS: tuple[str, ...] = (
+    "log_or_activated",
+    "rho_drive_encoding",
+    "frac_activated",
+    "frac_suppressed",
+    "frac_suppressed_unrelated",
+    "drive_unrelated",
+    "drive_related",
+)
+
+
+def naive_vs_expert(
+    table: pd.DataFrame,
+    params: OptoParams | None = None,
+    tracking: pd.DataFrame | None = None,
+) -> dict:
     """Naive vs expert on the same (tracked) neurons, mice as replicates.
 
     Parameters
     ----------
     table : DataFrame
         :func:`merge_drive_encoding` output including both stages.
+    params : OptoParams
+        ``identity`` and ``min_track_probability`` choose the cross-session identity
+        (:mod:`thalamocortex.opto.identity`); ``n_permutations``, ``seed``.
+    tracking : DataFrame, optional
+        The preprocess stage's cross-session tracking table (``mouse``, ``cell``, ``session``,
+        ``roi``, ``roi_name``, ``probability``).
 
     Returns
     -------
     dict with
     ``per_mouse`` : DataFrame — per mouse and stage the statistics of
-        :func:`per_population_summary` averaged over sessions of that stage;
-    ``contrasts`` : DataFrame — per statistic the mean expert - naive difference across mice,
-        the sign-flip permutation p (exact when 2**n_mice is small) and ``n_mice``;
+        :func:`per_population_summary` on the tracked neurons, averaged over sessions;
+    ``paired_neurons`` : DataFrame — :func:`paired_neurons` (one row per tracked neuron);
+    ``paired_per_mouse`` : DataFrame — :func:`paired_summary`;
+    ``contrasts`` : DataFrame — one row per statistic: ``kind`` (``population``: per-session
+        statistic, ``estimate`` = mean over mice of expert - naive; ``paired``: per-mouse
+        statistic of the same neurons' naive and expert values, ``estimate`` = its mean over
+        mice), ``p_sign_flip`` (sign-flip permutation test of the per-mouse values against 0,
+        exact when 2**n_mice <= n_permutations), ``exact``, ``n_mice``, ``definition``;
     ``mixed_model`` : DataFrame — fixed effects of ``drive ~ movement_related * stage`` with a
         random intercept per mouse (empty when it cannot be fitted);
-    ``n_tracked`` : number of tracked neurons (mouse x roi_name).
+    ``n_tracked`` : number of neurons (mouse x identity) seen in both stages;
+    ``identity`` : ``"roi_name"`` or ``"tracking"``; ``identity_reason`` : why;
+    ``identity_counts`` : DataFrame — per mouse ``n_rows``, ``n_untracked``,
+        ``n_low_probability``, ``n_kept`` (:func:`~thalamocortex.opto.identity.assign_identity`)
+        and ``n_tracked``.
     """
+    from thalamocortex.opto.identity import IDENTITY, assign_identity, resolve_identity
+
     params = params or OptoParams()
-    tracked = tracked_neurons(table)
-    empty = {
+    method, reason = resolve_identity(params.identity, table, tracking)
+    keyed, counts = assign_identity(table, method, tracking, params.min_track_probability)
+    tracked = tracked_neurons(keyed, key=IDENTITY)
+    n_per_mouse = tracked.groupby("mouse", observed=True)[IDENTITY].nunique()
+    counts["n_tracked"] = counts["mouse"].map(n_per_mouse).fillna(0).astype(np.int64)
+    out = {
         "per_mouse": pd.DataFrame(),
+        "paired_neurons": paired_neurons(tracked, IDENTITY),
+        "paired_per_mouse": pd.DataFrame(),
         "contrasts": pd.DataFrame(),
         "mixed_model": pd.DataFrame(),
-        "n_tracked": 0,
+        "n_tracked": int(n_per_mouse.sum()),
+        "identity": method,
+        "identity_reason": reason,
+        "identity_counts": counts,
     }
     if len(tracked) == 0:
-        return empty
+        return out
     per_pop = per_population_summary(tracked)
     stat_cols = [c for c in per_pop.columns if c not in ("mouse", "session", "stage")]
     per_mouse = per_pop.groupby(["mouse", "stage"], observed=True)[stat_cols].mean().reset_index()
     wide = per_mouse.pivot(index="mouse", columns="stage")
     rows = []
-    for c in (
-        "log_or_activated",
-        "rho_drive_encoding",
-        "frac_activated",
-        "frac_suppressed",
-        "frac_suppressed_unrelated",
-        "drive_unrelated",
-        "drive_related",
-    ):
-        if (c, "expert") not in wide.columns or (c, "naive") not in wide.columns:
-            continue
-        res = permutation_test_paired(
-            wide[(c, "expert")].to_numpy(),
-            wide[(c, "naive")].to_numpy(),
-            n_perm=params.n_permutations,
-            seed=params.seed,
-        )
+
+    def add(statistic, kind, values, definition):
+        res = permutation_test_paired(values, n_perm=params.n_permutations, seed=params.seed)
         rows.append(
             {
-                "statistic": c,
-                "expert_minus_naive": res["statistic"],
+                "statistic": statistic,
+                "kind": kind,
+                "estimate": res["statistic"],
                 "p_sign_flip": res["p"],
                 "exact": res["exact"],
                 "n_mice": res["n"],
+                "definition": definition,
             }
         )
+
+    for c in POPULATION_STATISTICS:
+        if (c, "expert") in wide.columns and (c, "naive") in wide.columns:
+            diff = wide[(c, "expert")].to_numpy() - wide[(c, "naive")].to_numpy()
+            add(c, "population", diff, f"expert - naive of the per-session {c}, tracked neurons")
+    paired = paired_summary(out["paired_neurons"])
+    for c, definition in PAIRED_STATISTICS.items():
+        add(c, "paired", paired[c].to_numpy(np.float64), definition)
     mm = pd.DataFrame()
     try:
         d = tracked[["mouse", "drive", "movement_related", "stage"]].copy()
@@ -406,13 +550,9 @@ def naive_vs_expert(table: pd.DataFrame, params: OptoParams | None = None) -> di
             mm = mixed_model(d, "drive ~ movement_related * expert", groups="mouse")
     except (ValueError, np.linalg.LinAlgError) as err:  # singular fits on tiny data
         mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
-    n_tracked = int(tracked.groupby(["mouse", "roi_name"]).ngroups)
-    return {
-        "per_mouse": per_mouse,
-        "contrasts": pd.DataFrame(rows),
-        "mixed_model": mm,
-        "n_tracked": n_tracked,
-    }
+    out.update(per_mouse=per_mouse, paired_per_mouse=paired, contrasts=pd.DataFrame(rows))
+    out["mixed_model"] = mm
+    return out
 
 
 def relation_summary(table: pd.DataFrame, params: OptoParams | None = None) -> pd.DataFrame:

@@ -12,7 +12,11 @@
 - ``relation_neurons``: opsin neurons joined with the encoding stage's scores;
 - ``relation``: enrichment / suppression / correlation tests per stage;
 - ``relation_per_session``: per-session statistics; ``naive_vs_expert``: paired contrasts
-  across mice on tracked neurons; ``naive_vs_expert_model``: the mixed model.
+  across mice on tracked neurons (with the ``identity`` used and ``n_tracked``);
+  ``naive_vs_expert_model``: the mixed model; ``naive_vs_expert_identity``: per mouse the
+  identity used (``roi_name`` or the preprocess stage's ``tracking`` table, see
+  ``OptoParams.identity``), why, and the neuron counts kept/dropped;
+  ``naive_vs_expert_neurons``: one row per tracked neuron, naive and expert values.
 
 ``inactivation`` writes under ``results/inactivation/``: ``tests``, ``per_mouse``,
 ``sessions`` (light-on vs light-off), ``schedule`` (randomness of the light schedule),
@@ -139,6 +143,8 @@ def run_opto(ctx) -> None:
         "relation_per_session",
         "naive_vs_expert",
         "naive_vs_expert_model",
+        "naive_vs_expert_identity",
+        "naive_vs_expert_neurons",
     )
     if todo.empty:
         ctx.log("no all-optical sessions")
@@ -174,10 +180,33 @@ def run_opto(ctx) -> None:
     ctx.write_table(rel, "relation_neurons")
     ctx.write_table(relation_summary(rel, params), "relation")
     ctx.write_table(per_population_summary(rel), "relation_per_session")
-    nve = naive_vs_expert(rel, params)
-    ctx.write_table(nve["contrasts"].assign(n_tracked=nve["n_tracked"]), "naive_vs_expert")
+    tracking = _tracking_table(ctx)
+    nve = naive_vs_expert(rel, params, tracking=tracking)
+    ident = {"identity": nve["identity"], "n_tracked": nve["n_tracked"]}
+    if nve["identity"] == "tracking":
+        ident["min_track_probability"] = params.min_track_probability
+    ctx.log(
+        f"naive vs expert: identity {nve['identity']} ({nve['identity_reason']}); "
+        f"{nve['n_tracked']} neurons in both stages"
+    )
+    ctx.write_table(nve["contrasts"].assign(**ident), "naive_vs_expert")
     mm = nve["mixed_model"]
     ctx.write_table(mm if isinstance(mm, pd.DataFrame) else pd.DataFrame(), "naive_vs_expert_model")
+    counts = nve["identity_counts"].assign(
+        identity=nve["identity"],
+        reason=nve["identity_reason"],
+        min_track_probability=(
+            params.min_track_probability if nve["identity"] == "tracking" else np.nan
+        ),
+    )
+    ctx.write_table(counts, "naive_vs_expert_identity")
+    ctx.write_table(nve["paired_neurons"], "naive_vs_expert_neurons")
+
+
+def _tracking_table(ctx) -> pd.DataFrame | None:
+    """The preprocess stage's cross-session tracking table, or None when it was not written."""
+    path = Path(ctx.results) / "preprocess" / "tracking.parquet"
+    return pd.read_parquet(path) if path.is_file() else None
 
 
 # ---------------------------------------------------------------------------------------------
