@@ -60,7 +60,7 @@ def tracking_observations(tracking: pd.DataFrame) -> pd.DataFrame:
         )
     t = tracking
     names = t["roi_name"].fillna("").astype(str)
-    present = names.ne("").to_numpy()
+    present = names.ne("").to_numpy().copy()
     if "roi" in t.columns:
         present &= pd.to_numeric(t["roi"], errors="coerce").fillna(-1).to_numpy() >= 0
     out = pd.DataFrame(
