@@ -22,6 +22,7 @@ from thalamocortex.data.model import Lever, Session, SessionInfo
 from thalamocortex.data.nwb import NWBNames, NWBWriteParams, read_session, write_session
 
 BAD_LEVELS = {"CRITICAL", "BEST_PRACTICE_VIOLATION", "PYNWB_VALIDATION"}
+RATE = 30.0  # frame rate of conftest.make_session
 
 
 @pytest.fixture(scope="module")
@@ -565,3 +566,74 @@ def test_lazy_session_can_be_written_again(tmp_path):
         second = write_session(lazy, tmp_path / "b.nwb")
     with read_session(second, lazy=False) as back:
         _assert_same_session(orig, back)
+
+
+# --- raw movies: TwoPhotonSeries, external TIFF files or internal frames -----------------------
+
+
+def _movie(n_frames=300, shape=(16, 20), seed=0):
+    return np.random.default_rng(seed).poisson(20, (n_frames, *shape)).astype(np.uint16)
+
+
+def test_external_movie_round_trip_relative_paths_and_inspector(tmp_path):
+    from thalamocortex.data.model import RawMovie
+    from thalamocortex.data.movie import write_tiff
+
+    mv = _movie()
+    raw = tmp_path / "sub-A" / "raw"
+    files = [write_tiff(raw / "a.tif", mv[:120], RATE), write_tiff(raw / "b.tif", mv[120:], RATE)]
+    s = make_session()
+    s.movie = RawMovie(rate=RATE, starting_time=0.5, files=files)
+    path = write_session(s, tmp_path / "sub-A" / "s.nwb")
+    with h5py.File(path, "r") as f:
+        ts = f["acquisition/TwoPhotonSeries"]
+        assert [v.decode() for v in ts["external_file"][:]] == ["raw/a.tif", "raw/b.tif"]
+        assert ts["external_file"].attrs["starting_frame"].tolist() == [0, 120]
+        assert ts["format"][()].decode() == "external"
+    messages = _inspect(path)
+    assert [m.message for m in messages if m.importance.name in BAD_LEVELS | {"ERROR"}] == []
+    # the folder moves: paths stay valid because they are relative to the NWB file
+    shutil.move(tmp_path / "sub-A", tmp_path / "moved")
+    with read_session(tmp_path / "moved" / "s.nwb") as back:
+        m = back.movie
+        assert m.n_frames == 300 and m.rate == RATE
+        np.testing.assert_array_equal(m.read(), mv)
+        np.testing.assert_allclose(m.times()[:2], [0.5, 0.5 + 1 / RATE])
+
+
+def test_internal_movie_round_trip_lazy(tmp_path):
+    from thalamocortex.data.model import RawMovie
+
+    mv = _movie(seed=1)
+    s = make_session(imaging=False, experiment="inactivation")
+    s.movie = RawMovie(rate=RATE, data=mv)
+    path = write_session(s, tmp_path / "s.nwb")
+    with read_session(path) as back:
+        assert isinstance(back.movie.data, h5py.Dataset) and back.movie.n_frames == 300
+        np.testing.assert_array_equal(back.movie.read(), mv)
+
+
+def test_missing_or_truncated_external_movie_named(tmp_path):
+    from thalamocortex.data.model import RawMovie
+    from thalamocortex.data.movie import write_tiff
+
+    mv = _movie()
+    files = [
+        write_tiff(tmp_path / "a.tif", mv[:100], RATE),
+        write_tiff(tmp_path / "b.tif", mv[100:]),
+    ]
+    s = make_session()
+    s.movie = RawMovie(rate=RATE, files=files)
+    path = write_session(s, tmp_path / "s.nwb")
+    # a file replaced by a shorter one shifts every later frame: refused, naming the file
+    write_tiff(tmp_path / "a.tif", mv[:90], RATE)
+    with read_session(path) as back, pytest.raises(DataError, match=r"b\.tif.*starting_frame"):
+        back.movie.read()
+    os.remove(tmp_path / "a.tif")
+    with read_session(path) as back, pytest.raises(DataError, match=r"a\.tif.*not found"):
+        back.movie.read()
+    # writing refuses an unreadable file, and leaves no output behind
+    s.movie = RawMovie(rate=RATE, files=[tmp_path / "nope.tif"])
+    with pytest.raises(DataError, match="nope.tif"):
+        write_session(s, tmp_path / "t.nwb")
+    assert not (tmp_path / "t.nwb").exists()

@@ -13,6 +13,7 @@ them through the properties, which load on first use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -287,6 +288,93 @@ class Stimulation:
 
 
 @dataclass
+class RawMovie:
+    """Raw two-photon frames of one imaging plane (before registration and ROI extraction).
+
+    The frames live either in external image files (multi-page TIFF, the NWB
+    ``TwoPhotonSeries`` with ``format="external"`` convention) or in an array (an NWB
+    ``TwoPhotonSeries`` with internal data, possibly a lazy ``h5py.Dataset``).
+
+    Attributes
+    ----------
+    frame_times : array (n_frames,) or None
+        Session time (s) of every frame; None = regular at ``rate`` from ``starting_time``.
+    rate : float
+        Frame rate (Hz).
+    starting_time : float
+        Session time of the first frame (s).
+    files : list of Path, optional
+        External files in frame order (absolute, or relative to ``base``).
+    starting_frame : list of int, optional
+        Index of the first frame of each external file (NWB ``starting_frame``).
+    data : array-like (n_frames, height, width), optional
+        Internal frames.
+    n_frames : int, optional
+        Number of frames when known without reading the files.
+    base : Path, optional
+        Folder that relative ``files`` are relative to (the NWB file's folder).
+    """
+
+    rate: float
+    starting_time: float = 0.0
+    frame_times: Any = None
+    files: list | None = None
+    starting_frame: list | None = None
+    data: Any = None
+    n_frames: int | None = None
+    base: Any = None
+
+    def __post_init__(self) -> None:
+        if (self.files is None) == (self.data is None):
+            raise ValueError("RawMovie: give exactly one of files (external) or data (internal)")
+        if not (np.isfinite(self.rate) and self.rate > 0):
+            raise ValueError(f"RawMovie.rate: expected a positive frame rate, got {self.rate}")
+        if self.files is not None:
+            self.files = [Path(f) for f in self.files]
+            if self.starting_frame is not None and len(self.starting_frame) != len(self.files):
+                raise ValueError(
+                    f"RawMovie.starting_frame: {len(self.starting_frame)} entries for "
+                    f"{len(self.files)} files"
+                )
+        if self.data is not None and self.n_frames is None:
+            self.n_frames = int(self.data.shape[0])
+
+    def paths(self) -> list[Path]:
+        """External files resolved against ``base``."""
+        if self.files is None:
+            return []
+        base = Path(self.base) if self.base is not None else None
+        return [f if f.is_absolute() or base is None else base / f for f in self.files]
+
+    def read(self) -> np.ndarray:
+        """All frames as (n_frames, height, width) float32 (reads the files or the array)."""
+        if self.data is not None:
+            arr = self.data if isinstance(self.data, np.ndarray) else self.data[()]
+            movie = np.asarray(arr, dtype=np.float32)
+        else:
+            from thalamocortex.data.movie import read_movie_files
+
+            movie = read_movie_files(self.paths(), self.starting_frame)
+        if movie.ndim != 3:
+            raise ValueError(f"RawMovie: expected frames x height x width, got shape {movie.shape}")
+        return movie
+
+    def times(self, n_frames: int | None = None) -> np.ndarray:
+        """Session time (s) of each frame (``n_frames`` when the count is not yet known)."""
+        if self.frame_times is not None:
+            return np.asarray(
+                self.frame_times
+                if isinstance(self.frame_times, np.ndarray)
+                else self.frame_times[()],
+                dtype=np.float64,
+            )
+        n = n_frames if n_frames is not None else self.n_frames
+        if n is None:
+            raise ValueError("RawMovie.times: the number of frames is unknown; read() first")
+        return self.starting_time + np.arange(n) / self.rate
+
+
+@dataclass
 class Session:
     """One session: metadata, behaviour, imaging and stimulation on one clock."""
 
@@ -296,6 +384,7 @@ class Session:
     imaging: Imaging | None = None
     stimulation: Stimulation | None = None
     source: str | None = None
+    movie: RawMovie | None = None
     _closer: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -84,6 +84,7 @@ from thalamocortex.data.model import (
     EXPERIMENT_KINDS,
     Imaging,
     Lever,
+    RawMovie,
     Session,
     SessionInfo,
     Stimulation,
@@ -149,6 +150,12 @@ class NWBNames(ParamGroup):
         "",
         "trace -> candidate RoiResponseSeries names (F/Fneu/events in Fluorescence containers, "
         "dff in DfOverF containers, searched in processing[ophys_module])",
+    )
+    movie_series: list[str] = param(
+        ["TwoPhotonSeries", "raw", "movie", "TwoPhotonSeriesRaw"],
+        "",
+        "names of the raw-movie TwoPhotonSeries in acquisition (the only TwoPhotonSeries there "
+        "is used when none of these names exists)",
     )
     pulse_tables: list[str] = param(
         ["light_pulses", "optogenetic_stimulation", "OptogeneticStimulation", "laser_pulses"],
@@ -370,7 +377,7 @@ def _regular_rate(times: np.ndarray, tol: float) -> float | None:
     return float(rate) if np.max(np.abs(ideal - times)) <= tol else None
 
 
-def _build_nwbfile(session: Session, params: NWBWriteParams) -> Any:
+def _build_nwbfile(session: Session, params: NWBWriteParams, path: Path | None = None) -> Any:
     from hdmf.common import DynamicTable, VectorData
     from pynwb import NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries
@@ -491,9 +498,108 @@ def _build_nwbfile(session: Session, params: NWBWriteParams) -> Any:
             # once the series is added to its container; hdmf warns before that
             warnings.filterwarnings("ignore", message="The linked table for DynamicTableRegion")
             _add_imaging(nwb, session, image_shape, params)
+    if session.movie is not None:
+        _add_movie(nwb, session, path, params)
     if session.stimulation is not None:
         _add_stimulation(nwb, session.stimulation, params)
     return nwb
+
+
+def _imaging_plane(nwb: Any, info: SessionInfo, rate: float, params: NWBWriteParams) -> Any:
+    """The session's one ImagingPlane (created on first use; shared by ROIs and the movie)."""
+    from pynwb.ophys import OpticalChannel
+
+    if "ImagingPlane" in nwb.imaging_planes:
+        return nwb.imaging_planes["ImagingPlane"]
+    device = nwb.create_device(name="Microscope", description=params.microscope)
+    return nwb.create_imaging_plane(
+        name="ImagingPlane",
+        optical_channel=OpticalChannel(
+            name="OpticalChannel",
+            description="green emission channel",
+            emission_lambda=params.emission_lambda,
+        ),
+        description=f"M1 layer 2/3; imaged ROIs from {info.region}",
+        device=device,
+        excitation_lambda=params.excitation_lambda,
+        imaging_rate=float(rate),
+        indicator=info.indicator,
+        location=params.imaging_location,
+    )
+
+
+def _add_movie(nwb: Any, session: Session, path: Path | None, params: NWBWriteParams) -> None:
+    """The raw movie as ``acquisition["TwoPhotonSeries"]``: external files (paths relative to
+    the NWB file, ``starting_frame`` per file) or internal chunked, compressed frames."""
+    from pynwb.ophys import TwoPhotonSeries
+
+    mv = session.movie
+    assert mv is not None
+    plane = _imaging_plane(nwb, session.info, mv.rate, params)
+    kw: dict[str, Any] = {}
+    if mv.frame_times is not None:
+        kw["timestamps"] = _as_array(mv.frame_times, np.float64)
+    else:
+        kw.update(rate=float(mv.rate), starting_time=float(mv.starting_time))
+    doc = "raw two-photon frames (before registration)"
+    if mv.files is not None:
+        files = mv.paths()
+        folder = (path.parent if path is not None else Path.cwd()).resolve()
+        rel = [os.path.relpath(Path(f).resolve(), folder) for f in files]
+        start, n_frames, (height, width) = _tiff_layout(files)
+        if mv.starting_frame is not None and [int(v) for v in mv.starting_frame] != start:
+            raise DataError(
+                f"starting_frame {list(mv.starting_frame)} disagrees with the files' frame "
+                f"counts (first frames {start})",
+                files[0],
+                field="starting_frame",
+            )
+        series = TwoPhotonSeries(
+            name="TwoPhotonSeries",
+            imaging_plane=plane,
+            external_file=rel,
+            format="external",
+            starting_frame=start,
+            num_samples=n_frames,
+            dimension=[width, height],
+            unit="a.u.",
+            description=doc + f"; kept in {len(rel)} external file(s) relative to this file",
+            **kw,
+        )
+    else:
+        data = _as_array(mv.data)
+        if data.ndim != 3:
+            raise DataError(
+                f"expected movie frames x height x width, got shape {data.shape}", field="movie"
+            )
+        series = TwoPhotonSeries(
+            name="TwoPhotonSeries",
+            imaging_plane=plane,
+            data=_h5data(data, params),
+            unit="a.u.",
+            description=doc,
+            **kw,
+        )
+    nwb.add_acquisition(series)
+
+
+def _tiff_layout(files: list[Path]) -> tuple[list[int], int, tuple[int, int]]:
+    """First frame of each TIFF file, the total frame count and the frame size (height, width),
+    from the page headers (no pixels are read)."""
+    import tifffile
+
+    starts, n, shape = [], 0, None
+    for f in files:
+        starts.append(n)
+        try:
+            with tifffile.TiffFile(f) as tf:
+                n += len(tf.pages)
+                shape = shape or tuple(int(v) for v in tf.pages[0].shape[-2:])
+        except Exception as err:
+            raise DataError(
+                f"cannot read as TIFF ({type(err).__name__}: {err})", f, field="external_file"
+            ) from None
+    return starts, n, shape
 
 
 def _add_imaging(nwb: Any, session: Session, image_shape: Any, params: NWBWriteParams) -> None:
@@ -504,7 +610,6 @@ def _add_imaging(nwb: Any, session: Session, image_shape: Any, params: NWBWriteP
         DfOverF,
         Fluorescence,
         ImageSegmentation,
-        OpticalChannel,
         PlaneSegmentation,
         RoiResponseSeries,
     )
@@ -518,21 +623,7 @@ def _add_imaging(nwb: Any, session: Session, image_shape: Any, params: NWBWriteP
         raise DataError(
             f"cannot determine the frame rate from {len(times)} frame times", field="frame_times"
         )
-    device = nwb.create_device(name="Microscope", description=params.microscope)
-    plane = nwb.create_imaging_plane(
-        name="ImagingPlane",
-        optical_channel=OpticalChannel(
-            name="OpticalChannel",
-            description="green emission channel",
-            emission_lambda=params.emission_lambda,
-        ),
-        description=f"M1 layer 2/3; imaged ROIs from {info.region}",
-        device=device,
-        excitation_lambda=params.excitation_lambda,
-        imaging_rate=float(rate if rate is not None else mean_rate),
-        indicator=info.indicator,
-        location=params.imaging_location,
-    )
+    plane = _imaging_plane(nwb, info, float(rate if rate is not None else mean_rate), params)
     ophys = nwb.create_processing_module(name="ophys", description="ROIs and their fluorescence")
 
     rois = im.rois.reset_index(drop=True)
@@ -727,7 +818,7 @@ def write_session(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    nwb = _build_nwbfile(session, params)
+    nwb = _build_nwbfile(session, params, path)
     # hidden, same folder (same file system for the rename), ends in .nwb as pynwb expects
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.nwb")
     try:
@@ -1259,12 +1350,70 @@ def _pulses_from_series(s: Any, target: str) -> pd.DataFrame:
     )
 
 
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
+    """The raw movie: a TwoPhotonSeries in acquisition (external files or internal frames)."""
+    from pynwb.ophys import TwoPhotonSeries
+
+    found = [o for o in nwb.acquisition.values() if isinstance(o, TwoPhotonSeries)]
+    if not found:
+        return None
+    by_name = {o.name: o for o in found}
+    ts = next((by_name[n] for n in names.movie_series if n in by_name), None)
+    if ts is None:
+        if len(found) > 1:
+            raise DataError(
+                f"several TwoPhotonSeries in acquisition ({sorted(by_name)}) and none is named "
+                f"{names.movie_series}; set data.movie_series",
+                path,
+                field="acquisition",
+            )
+        ts = found[0]
+    rate, t0, stamps = _series_times(ts)
+    rate = np.nan if rate is None else rate
+    where = f"acquisition/{ts.name}"
+    if stamps is not None:
+        rate = 1.0 / float(np.median(np.diff(stamps[:]))) if len(stamps) > 1 else np.nan
+    if not (np.isfinite(rate) and rate > 0):
+        rate = float(getattr(ts.imaging_plane, "imaging_rate", np.nan) or np.nan)
+    if not (np.isfinite(rate) and rate > 0):
+        raise DataError("no frame rate (rate, timestamps or imaging_rate)", path, field=where)
+    external = getattr(ts, "external_file", None)
+    common = {"rate": float(rate), "starting_time": float(t0 or 0.0), "frame_times": stamps}
+    try:
+        if external is not None and len(external) > 0:
+            files = [f.decode() if isinstance(f, bytes) else str(f) for f in external[:]]
+            start = ts.starting_frame
+            return RawMovie(
+                files=files,
+                starting_frame=None if start is None else [int(v) for v in start],
+                n_frames=len(stamps) if stamps is not None else _opt_int(ts.num_samples),
+                base=path.parent,
+                **common,
+            )
+        if ts.data is None or len(ts.data.shape) != 3:
+            raise DataError(
+                "expected internal frames (frames x height x width) or external_file",
+                path,
+                field=where,
+            )
+        return RawMovie(data=ts.data, **common)
+    except ValueError as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(str(err), path, field=where) from None
+
+
 def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
     lever = _read_lever(nwb, path, names)
     trials = _read_trials(nwb, path, names)
     stim = _read_stimulation(nwb, path, names)
+    movie = _read_movie(nwb, path, names)
     mod = nwb.processing.get(names.ophys_module)
-    has_imaging = mod is not None and len(mod.data_interfaces) > 0
+    has_imaging = (mod is not None and len(mod.data_interfaces) > 0) or movie is not None
     info = _read_info(nwb, path, names, has_imaging, stim is not None)
     imaging = _read_imaging(nwb, path, names, info)
     image_shape = info.pop("image_shape", None)
@@ -1284,6 +1433,7 @@ def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
             imaging=imaging,
             stimulation=stim,
             source=str(path),
+            movie=movie,
         )
     except ValueError as err:
         raise DataError(str(err), path) from None
