@@ -64,3 +64,110 @@ def test_inactivation_trials_from_behaviour_table():
     with pytest.raises(DataError, match="light"):
         inactivation_trials(beh.drop(columns="light"), sessions)
     assert np.isfinite(t["similarity_to_template"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the opto stage's cross-session identity: the preprocess stage's tracking table when it exists
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def renamed_dataset(tmp_path_factory):
+    """Two opsin mice, naive (1) and expert (14) sessions; the expert session names its ROIs in
+    another order (as per-session segmentation does). Returns the dataset folder, the encoding
+    stage's rois table, the matching tracking table (cell k = true neuron k) and the true
+    expert thalamic weights per (mouse, neuron)."""
+    cfg = preset("tiny")
+    cfg.m1.n_opsin_mice = 2
+    data = tmp_path_factory.mktemp("opto_identity") / "data"
+    rng = np.random.default_rng(7)
+    enc, track, weights = [], [], {}
+    for m in range(2):
+        for day in (1, 14):
+            sess, truth = simulate_session(cfg, "all_optical", m, day)
+            rois = truth["rois"]
+            n = len(rois)
+            order = np.arange(n) if day == 1 else rng.permutation(n)
+            names = [f"roi{j}" for j in order]  # true neuron k is called names[k]
+            sess.imaging.rois["roi_name"] = names
+            mouse = sess.info.mouse
+            write_session(sess, data / f"sub-{mouse}" / f"{sess.id}.nwb")
+            enc.append(
+                pd.DataFrame(
+                    {
+                        "mouse": mouse,
+                        "session": day,
+                        "roi_name": names,
+                        "contrast": rois["encoding"].to_numpy(),
+                        "movement_related": rois["movement_related"].to_numpy(bool),
+                    }
+                )
+            )
+            track.append(
+                pd.DataFrame(
+                    {
+                        "mouse": mouse,
+                        "cell": np.arange(n),
+                        "session": day,
+                        "roi": np.arange(n),
+                        "probability": 1.0 if day == 1 else 0.9,
+                        "roi_name": names,
+                    }
+                )
+            )
+            if day == 14:
+                weights[mouse] = rois["thalamic_weight"].to_numpy()
+    return data, pd.concat(enc, ignore_index=True), pd.concat(track, ignore_index=True), weights
+
+
+def _run_opto(data, results, encoding, tracking=None):
+    from thalamocortex.config import Config
+    from thalamocortex.opto.stage import run_opto
+    from thalamocortex.pipeline.context import StageContext
+
+    (results / "encoding").mkdir(parents=True)
+    encoding.to_parquet(results / "encoding" / "rois.parquet")
+    if tracking is not None:
+        (results / "preprocess").mkdir(parents=True)
+        tracking.to_parquet(results / "preprocess" / "tracking.parquet")
+    config = Config(opto=OptoParams(n_permutations=200, n_bootstrap=100))
+    run_opto(StageContext(data, results, config, "opto"))
+    names = ("naive_vs_expert", "naive_vs_expert_identity", "naive_vs_expert_neurons")
+    return {n: pd.read_parquet(results / "opto" / f"{n}.parquet") for n in names}
+
+
+def _expert_drive_vs_true_weight(paired, weights, prefix):
+    """Per mouse Spearman rho of each tracked neuron's expert drive with the true expert
+    thalamic weight of the neuron its naive ROI is (true index = key without ``prefix``)."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for mouse, sub in paired.groupby("mouse"):
+        k = sub["identity"].str.removeprefix(prefix).astype(int).to_numpy()
+        out[mouse] = spearmanr(sub["drive_expert"], weights[mouse][k])[0]
+    return out
+
+
+def test_opto_stage_uses_the_tracking_table(renamed_dataset, tmp_path):
+    data, encoding, tracking, weights = renamed_dataset
+    t = _run_opto(data, tmp_path / "tracked", encoding, tracking)
+    ident = t["naive_vs_expert_identity"].set_index("mouse")
+    assert (ident["identity"] == "tracking").all()
+    assert ident["reason"].iloc[0] == "tracking table covers all 4 naive/expert sessions"
+    assert (ident["min_track_probability"] == 0.5).all()
+    assert (ident["n_untracked"] == 0).all() and (ident["n_low_probability"] == 0).all()
+    nve = t["naive_vs_expert"]
+    assert (nve["identity"] == "tracking").all()
+    assert nve["n_tracked"].iloc[0] == ident["n_tracked"].sum() == 120  # 2 mice x 60 neurons
+    paired = t["naive_vs_expert_neurons"]
+    assert len(paired) == nve["n_tracked"].iloc[0]
+    rho = _expert_drive_vs_true_weight(paired, weights, "cell")
+    # tracking pairs each naive ROI with the same neuron's expert ROI: its expert drive follows
+    # that neuron's true thalamic weight (observed rho 0.83, 0.87)
+    assert min(rho.values()) > 0.6
+    # without the table: roi_name, which pairs unrelated neurons (observed rho 0.12, -0.14)
+    u = _run_opto(data, tmp_path / "by_name", encoding)
+    assert (u["naive_vs_expert_identity"]["identity"] == "roi_name").all()
+    assert (u["naive_vs_expert"]["identity"] == "roi_name").all()
+    rho_name = _expert_drive_vs_true_weight(u["naive_vs_expert_neurons"], weights, "roi")
+    assert max(abs(r) for r in rho_name.values()) < 0.35
