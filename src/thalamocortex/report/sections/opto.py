@@ -160,6 +160,53 @@ def _enrichment(relation: pd.DataFrame) -> str:
     return img_tag(fig, "enrichment")
 
 
+def _identity(ident: pd.DataFrame) -> str:
+    """Which cross-session identity the naive-vs-expert comparison used, and its counts."""
+    method = str(ident["identity"].iloc[0])
+    what = {
+        "tracking": "the preprocess stage's cross-session tracking (ROIs matched with "
+        f"probability ≥ {float(ident['min_track_probability'].iloc[0]):g})",
+        "roi_name": "equal roi_name within a mouse (valid only where ROI names persist across "
+        "sessions)",
+    }.get(method, method)
+    cols = [
+        c
+        for c in ("mouse", "n_rows", "n_untracked", "n_low_probability", "n_kept", "n_tracked")
+        if c in ident.columns
+    ]
+    return (
+        f"<p>Same neuron across sessions: <b>{html.escape(method)}</b>, "
+        f"{html.escape(what)}; reason: {html.escape(str(ident['reason'].iloc[0]))}. "
+        f"{int(ident['n_tracked'].sum())} neurons seen in both naive and expert sessions.</p>"
+        + table_html(ident[cols])
+    )
+
+
+def _paired_scatter(paired: pd.DataFrame) -> str:
+    """Naive vs expert drive of the same neurons, by their expert movement-related class."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    rel = paired["related_expert"].astype(bool)
+    for m, colour, label in ((~rel, "0.6", "unrelated in expert"), (rel, "tab:red", "related")):
+        ax.scatter(
+            paired.loc[m, "drive_naive"],
+            paired.loc[m, "drive_expert"],
+            s=8,
+            color=colour,
+            label=label,
+        )
+    lim = np.nanmax(np.abs(paired[["drive_naive", "drive_expert"]].to_numpy(float)))
+    lim = float(lim) if np.isfinite(lim) and lim > 0 else 1.0
+    ax.plot([-lim, lim], [-lim, lim], color="k", lw=0.5)
+    ax.axhline(0, color="k", lw=0.3)
+    ax.axvline(0, color="k", lw=0.3)
+    ax.set_xlabel("naive drive (baseline SD)")
+    ax.set_ylabel("expert drive (baseline SD)")
+    ax.set_title(f"{len(paired)} tracked neurons, {paired['mouse'].nunique()} mice", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return img_tag(fig, "naive vs expert drive of the same neurons")
+
+
 def render(results_dir: Path, fig_dir: Path) -> str:
     d = Path(results_dir) / "opto"
     if not (d / "neurons.parquet").is_file():
@@ -219,12 +266,20 @@ def render(results_dir: Path, fig_dir: Path) -> str:
                 ]
             )
         )
+    ident = _read(d, "naive_vs_expert_identity")
+    if len(ident):
+        parts.append(_identity(ident))
     nve = _read(d, "naive_vs_expert")
     if len(nve):
         parts.append(
-            "<p class='note'>Naive vs expert on tracked neurons (same roi_name), expert − naive "
-            "per mouse, sign-flip test across mice:</p>" + table_html(nve)
+            "<p class='note'>Naive vs expert on the neurons seen in both stages. "
+            "<i>population</i>: per-session statistic on those neurons, expert − naive per "
+            "mouse; <i>paired</i>: per-mouse statistic of the same neurons' naive and expert "
+            "values. Sign-flip test of the per-mouse values across mice:</p>" + table_html(nve)
         )
+    paired = _read(d, "naive_vs_expert_neurons")
+    if len(paired):
+        parts.append(_paired_scatter(paired))
     mm = _read(d, "naive_vs_expert_model")
     if len(mm):
         parts.append(
