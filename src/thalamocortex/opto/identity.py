@@ -11,7 +11,8 @@ that names one neuron in every session of a mouse. Two choices (``OptoParams.ide
   (``results/preprocess/tracking.parquet``: ``mouse``, ``cell``, ``session``, ``roi``,
   ``roi_name``, ``probability``; ``roi`` -1, ``roi_name`` "" and ``probability`` NaN where the
   cell is absent). A ROI becomes an observation of cell ``k`` (key ``cell<k>``) when its match
-  probability is at least ``min_track_probability``; ROIs below it and ROIs the table does not
+  probability (the tracker's same-cell probability of that observation; 1 for a cell seen in
+  one session only) is at least ``min_track_probability``; ROIs below it and ROIs the table does not
   list are left out (the convention of CellReg, Sheintuch et al. 2017, and ROICaT: analyses
   filter on the match score).
 * ``"auto"`` resolves to ``"tracking"`` when the table is non-empty and lists every session of

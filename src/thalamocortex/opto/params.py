@@ -191,8 +191,9 @@ class OptoParams(ParamGroup):
         0.5,
         "probability",
         "with tracking identity, a ROI counts as an observation of its tracked cell only when its "
-        "match probability is at least this (the tracker's same-cell posterior, CellReg/ROICaT "
-        "convention; founding ROIs have 1); lower ones and untracked ROIs are left out",
+        "match probability in the tracking table (the tracker's same-cell probability; analyses "
+        "filter on it as with CellReg/ROICaT) is at least this; lower and untracked ROIs are left "
+        "out (0.5 = the tracker's default acceptance, preprocess.track_min_probability)",
         ge=0,
         le=1,
     )
