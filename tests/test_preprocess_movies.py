@@ -162,9 +162,14 @@ def test_write_cohort_movies(tmp_path):
     from thalamocortex.simulate.movies import write_cohort_movies
     from thalamocortex.simulate.params import preset
 
+    from thalamocortex.data.layout import session_path
+    from thalamocortex.data.nwb import read_session, write_session
+
     cfg = preset("tiny")
     cfg.axon_imaging.sessions = [1]
     cfg.axon_imaging.regions = {"MTh": cfg.axon_imaging.regions["MTh"]}
+    s, truth = cohort.simulate_session(cfg, "axon_imaging", 0, 1)
+    nwb = write_session(s, session_path(tmp_path, s.info.mouse, 1))
     paths = write_cohort_movies(
         cfg,
         tmp_path,
@@ -174,7 +179,12 @@ def test_write_cohort_movies(tmp_path):
     )
     assert len(paths) == 1 and paths[0].name.endswith("_ses-1.tif")
     gt = np.load(tmp_path / "ground_truth" / "movies" / (paths[0].stem + ".npz"))
-    s, truth = cohort.simulate_session(cfg, "axon_imaging", 0, 1)
+    # the session file references the movie (external TwoPhotonSeries) with its frame times
+    with read_session(nwb) as back:
+        assert back.movie.paths() == [paths[0]] and back.movie.n_frames == 40
+        np.testing.assert_array_equal(back.movie.times(), s.imaging.times[:40])
+        np.testing.assert_array_equal(back.movie.read(), read_tiff(paths[0]))
+        assert back.imaging.n_frames == s.imaging.n_frames  # the rest of the file is intact
     # the movie shows the session's own field (the footprints in its NWB file)
     assert read_tiff(paths[0]).shape == (40, *s.imaging.image_shape)
     assert gt["shifts"].shape == (40, 2) and len(gt["roi_name"]) == len(truth["rois"])

@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from conftest import make_session
 from thalamocortex.config import Config
-from thalamocortex.data.model import Imaging
+from thalamocortex.data.model import Imaging, RawMovie
 from thalamocortex.data.nwb import read_session, write_session
 from thalamocortex.pipeline.context import StageContext
 from thalamocortex.preprocess.dff import artefact_mask
@@ -85,10 +85,11 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     rng = np.random.default_rng(0)
     n_frames, n_cells = 300, 10
     kernel = np.exp(-np.arange(90) / (0.7 * RATE))
-    for ses, shift in ((1, (0, 0)), (2, (3, -2))):
+    # the three ways a raw movie reaches the stage: a TIFF next to the session file, frames
+    # inside the NWB file, external TIFF files referenced by the NWB file
+    routes = {1: ("tiff", (0, 0)), 2: ("nwb_movie", (3, -2)), 3: ("nwb_movie", (-2, 1))}
+    for ses, (_route, shift) in routes.items():
         s = make_session(seed=ses, mouse="B2", session=ses, n_frames=n_frames, n_rois=2)
-        # the file's imaging supplies the frame times; its ROIs are replaced by the movie's
-        write_session(s, data / "sub-B2" / f"sub-B2_ses-{ses}.nwb")
         spk = (rng.random((n_frames, n_cells)) < 0.02) * rng.uniform(0.5, 1.5, (n_frames, n_cells))
         dff = np.stack([np.convolve(spk[:, j], kernel)[:n_frames] for j in range(n_cells)], 1)
         times = 0.5 + np.arange(n_frames) / RATE
@@ -97,7 +98,17 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
         # same cells every day (same seed for the scene), the field moved between days
         m = simulate_movie(dff, ["soma"] * n_cells, times, light_windows=light, seed=7)
         movie = np.roll(m.movie, shift, axis=(1, 2))
-        write_tiff(data / "sub-B2" / f"sub-B2_ses-{ses}.tif", movie, RATE)
+        nwb = data / "sub-B2" / f"sub-B2_ses-{ses}.nwb"
+        if ses == 1:
+            write_tiff(nwb.with_suffix(".tif"), movie, RATE)
+        elif ses == 2:
+            raw = np.clip(np.rint(movie), 0, 65535).astype(np.uint16)  # as a digitiser
+            s.movie = RawMovie(rate=RATE, starting_time=times[0], data=raw)
+        else:
+            tif = write_tiff(data / "sub-B2" / "raw" / "day3.tif", movie, RATE)
+            s.movie = RawMovie(rate=RATE, frame_times=times, files=[tif])
+        # the file's imaging supplies the frame times; its ROIs are replaced by the movie's
+        write_session(s, nwb)
     cfg = Config()
     cfg.pipeline.scheduler = "sync"
     cfg.preprocess.suite2p_diameter_px = 8
@@ -105,7 +116,8 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     run(ctx)
     out = tmp_path / "results" / "preprocess"
     tab = pd.read_parquet(out / "sessions.parquet")
-    assert (tab["source"] == "tiff").all() and (tab["n_rois"] >= 9).all()
+    assert tab["source"].tolist() == [r for r, _ in routes.values()]
+    assert (tab["n_rois"] >= 9).all()
     with read_session(tab["output"].iloc[0]) as back:
         back.load()
         assert back.imaging.footprints is not None and back.imaging.dff is not None
@@ -113,10 +125,17 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
         want = artefact_mask(back.imaging.times, back.stimulation.pulses, RATE)
         assert want.sum() >= 30 and np.array_equal(blank, want)
     motion = pd.read_parquet(out / "motion.parquet")
-    assert len(motion) == 2 * n_frames
+    assert len(motion) == 3 * n_frames
     tr = pd.read_parquet(out / "tracking.parquet")
-    both = tr[tr["roi"] >= 0].groupby("cell")["session"].nunique()
-    assert (both == 2).sum() >= 9  # the cells are found again on day 2
+    days = tr[tr["roi"] >= 0].groupby("cell")["session"].nunique()
+    assert (days == 3).sum() >= 9  # the cells are found again on days 2 and 3
+    # the outputs keep a reference to external raw files, never a copy of internal frames
+    for ses, path in zip(tab["session"], tab["output"]):
+        with read_session(path) as back:
+            if ses == 2:
+                assert back.movie is None
+            else:
+                assert back.movie.files is not None and back.movie.paths()[0].is_file()
     # resume: a second run keeps the session files
     mtime = [p.stat().st_mtime for p in sorted((out / "sessions").rglob("*.nwb"))]
     run(StageContext(data, tmp_path / "results", cfg, "preprocess"))

@@ -32,14 +32,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thalamocortex.data.errors import DataError
 from thalamocortex.preprocess.params import PreprocessParams
 
 
+def _nwb_has_movie(path: Path) -> bool:
+    """Whether the file's acquisition holds a TwoPhotonSeries (h5py: fast, no pynwb)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            acq = f.get("acquisition")
+            if acq is None:
+                return False
+            for obj in acq.values():
+                kind = obj.attrs.get("neurodata_type", b"")
+                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+                if kind == "TwoPhotonSeries":
+                    return True
+    except OSError:
+        return False  # not HDF5: read_session reports it with the file name
+    return False
+
+
 def raw_sources(nwb_path: str | Path) -> dict[str, Path]:
-    """Raw inputs next to a session file: ``{"tiff": path}`` and/or ``{"suite2p": folder}``."""
+    """Raw inputs of a session file, in the order they are used:
+
+    ``{"nwb_movie": path}`` when the file itself holds a raw ``TwoPhotonSeries`` (internal frames
+    or external files it references), ``{"tiff": path}`` for a multi-page TIFF next to it with
+    the same stem, ``{"suite2p": folder}`` for an existing suite2p output folder
+    ``<stem>_suite2p/``.
+    """
     p = Path(nwb_path)
     stem = p.with_suffix("")
     out: dict[str, Path] = {}
+    if p.is_file() and _nwb_has_movie(p):
+        out["nwb_movie"] = p
     for ext in (".tif", ".tiff"):
         if stem.with_suffix(ext).is_file():
             out["tiff"] = stem.with_suffix(ext)
@@ -65,17 +93,24 @@ def _roi_type(session) -> str:
     return "bouton" if session.info.experiment == "axon_imaging" else "soma"
 
 
-def _imaging_from_movie(session, movie_path: Path, params: PreprocessParams):
+def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, times=None):
+    """suite2p on ``movie`` (frames x height x width); ``times`` = frame times (default: the
+    session file's frames, see :func:`_frame_times`)."""
     from thalamocortex.data.model import Imaging
     from thalamocortex.preprocess.dff import artefact_mask, compute_dff
     from thalamocortex.preprocess.events import detect_events
     from thalamocortex.preprocess.suite2p_run import run_suite2p
     from thalamocortex.preprocess.traces import session_frame_rate
-    from thalamocortex.simulate.movies import read_tiff
 
-    movie = read_tiff(movie_path)
     rate = session_frame_rate(session)
-    times = _frame_times(session, movie.shape[0])
+    if times is None:
+        times = _frame_times(session, movie.shape[0])
+    elif len(times) != movie.shape[0]:
+        raise DataError(
+            f"{len(times)} frame times for {movie.shape[0]} movie frames",
+            session.source,
+            field="TwoPhotonSeries",
+        )
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
     p = params
@@ -143,8 +178,22 @@ def _imaging_from_suite2p(session, folder: Path, params: PreprocessParams):
     return im
 
 
+def _movie_reference(session, src: dict, imaging):
+    """What the output file says about the raw movie: a reference to external files (the
+    source's own, or the TIFF that was processed); internal frames are not copied (they stay
+    in the source file, the dataset's session file)."""
+    from thalamocortex.data.model import RawMovie
+
+    if session.movie is not None and session.movie.files is not None:
+        return session.movie
+    if "tiff" in src and "nwb_movie" not in src:
+        return RawMovie(rate=imaging.frame_rate, frame_times=imaging.times, files=[src["tiff"]])
+    return None
+
+
 def process_session(path: str, out_dir: str, params: PreprocessParams, names=None) -> dict:
     """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows."""
+    from thalamocortex.data.movie import read_movie_file
     from thalamocortex.data.nwb import read_session, write_session
     from thalamocortex.preprocess.traces import session_axons, session_dff
 
@@ -157,17 +206,26 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
         target = Path(out_dir) / "sessions" / f"sub-{s.info.mouse}" / f"{s.id}.nwb"
         session = s
         if src:
-            row["source"] = "tiff" if "tiff" in src else "suite2p"
+            row["source"] = next(iter(src))
             if not target.is_file():
                 s.load()
-                if "tiff" in src:
-                    imaging, motion, timings = _imaging_from_movie(s, src["tiff"], params)
+                if "nwb_movie" in src or "tiff" in src:
+                    if "nwb_movie" in src:
+                        frames = s.movie.read()
+                        # the movie's own clock (it may be shorter than the session's frames)
+                        times = s.movie.times(frames.shape[0])
+                    else:
+                        frames, times = read_movie_file(src["tiff"]), None
+                    imaging, motion, timings = _imaging_from_movie(s, frames, params, times)
+                    del frames
                     m = motion.assign(**keys)
                     out["motion"] = m
                     row.update({f"seconds_{k}": v for k, v in timings.items()})
                 else:
                     imaging = _imaging_from_suite2p(s, src["suite2p"], params)
-                new = dataclasses.replace(s, imaging=imaging, _closer=None)
+                new = dataclasses.replace(
+                    s, imaging=imaging, movie=_movie_reference(s, src, imaging), _closer=None
+                )
                 write_session(new, target)
             row["output"] = str(target)
         if row["output"]:

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import ndimage
 
 from thalamocortex.config import ParamGroup, param
+from thalamocortex.data.movie import read_movie_file, write_tiff  # noqa: F401 (re-exported)
 
 
 class MovieParams(ParamGroup):
@@ -460,30 +461,21 @@ def session_movie(
     )
 
 
-def write_tiff(path: str | Path, movie: np.ndarray, frame_rate: float | None = None) -> Path:
-    """Write a movie as a multi-page TIFF (one page per frame, uint16, atomic rename).
-
-    Photon counts are rounded and clipped to 0..65535.
-    """
-    import tifffile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    data = np.clip(np.rint(movie), 0, 65535).astype(np.uint16)
-    meta = {"axes": "TYX"}
-    if frame_rate:
-        meta["frame_rate_hz"] = float(frame_rate)
-    tifffile.imwrite(tmp, data, photometric="minisblack", metadata=meta)
-    tmp.replace(path)
-    return path
-
-
 def read_tiff(path: str | Path) -> np.ndarray:
     """Read a multi-page TIFF movie as (n_frames, height, width) float32."""
-    import tifffile
+    return read_movie_file(path)
 
-    return tifffile.imread(path).astype(np.float32)
+
+def _reference_movie(nwb_path: Path, tiff: Path, frame_times: np.ndarray) -> None:
+    """Reference ``tiff`` from the session's NWB file as an external ``TwoPhotonSeries`` (the
+    file is rewritten atomically with the reference added)."""
+    from thalamocortex.data.model import RawMovie
+    from thalamocortex.data.nwb import read_session, write_session
+
+    s = read_session(nwb_path, lazy=False)
+    rate = (len(frame_times) - 1) / (frame_times[-1] - frame_times[0])
+    s.movie = RawMovie(rate=float(rate), frame_times=np.asarray(frame_times), files=[tiff])
+    write_session(s, nwb_path, overwrite=True)
 
 
 def write_cohort_movies(
@@ -497,9 +489,10 @@ def write_cohort_movies(
     """Raw movies for the imaging sessions of a simulated cohort, next to their NWB files.
 
     Each session is re-simulated from ``cfg`` (exactly reproducible from its seeds) and its
-    movie written as ``sub-<m>/sub-<m>_ses-<n>.tif`` so that ``thalamocortex preprocess`` takes
-    the raw-movie route; the ground truth of the movie (footprints as ``[roi, y, x, weight]``
-    rows, centroids, rigid shifts, artefact frames) goes to
+    movie written as ``sub-<m>/sub-<m>_ses-<n>.tif`` and referenced from the session's NWB file
+    as an external ``TwoPhotonSeries`` (so that ``thalamocortex preprocess`` takes the raw-movie
+    route, with the movie's own frame times); the ground truth of the movie (footprints as
+    ``[roi, y, x, weight]`` rows, centroids, rigid shifts, artefact frames) goes to
     ``ground_truth/movies/sub-<m>_ses-<n>.npz``.
 
     Parameters
@@ -535,7 +528,10 @@ def write_cohort_movies(
             frames = slice(0, max_frames)
             m = session_movie(sess, truth, params, frames=frames, seed=seed)
             nwb = session_path(dataset_dir, spec.mouse, ses)
-            written.append(write_tiff(nwb.with_suffix(".tif"), m.movie, sess.info.frame_rate))
+            tif = write_tiff(nwb.with_suffix(".tif"), m.movie, sess.info.frame_rate)
+            written.append(tif)
+            if nwb.is_file():  # a dataset written by simulate_cohort (else: TIFF only)
+                _reference_movie(nwb, tif, sess.imaging.times[: m.movie.shape[0]])
             rows = np.concatenate(
                 [
                     np.column_stack([np.full(len(fp), k), fp]).astype(np.float32)
