@@ -198,11 +198,79 @@ class PreprocessParams(ParamGroup):
         gt=0,
     )
     suite2p_bouton_threshold_scaling: float = param(
-        1.0,
+        0.5,
         "",
-        "suite2p detection threshold scaling for bouton sessions (P 0.76 / R 0.66 at IoU 0.3 "
-        "on 30 s simulated bouton movies; longer movies detect more)",
+        "suite2p detection threshold scaling for bouton sessions. Low on purpose: suite2p only "
+        "has to find every active punctum, the refinement (suite2p_bouton_refine) removes what "
+        "is not one (suite2p alone on 30 s simulated bouton movies: P 0.81 / R 0.69 at 1.0, "
+        "P 0.14 / R 0.89 at 0.5; with the refinement P 1.00 / R 0.94-0.98 at 0.5)",
         gt=0,
+    )
+    suite2p_bouton_refine: bool = param(
+        True,
+        "",
+        "bouton sessions: replace suite2p's ROIs by the puncta of the registered mean image "
+        "that they contain (refine_bouton_rois: merged ROIs split, sprawling ROIs trimmed to "
+        "a punctum, ROIs without a punctum dropped), then extract F/Fneu with suite2p again",
+    )
+    bouton_punctum_sigma_px: float = param(
+        0.5,
+        "px",
+        "SD of the Gaussian smoothing of the mean image before puncta are found (below a "
+        "punctum's own SD, so that puncta 2.5-3 px apart stay separate maxima; 0.9 merged "
+        "them: recall 0.70-0.90 instead of 0.94-0.98 on simulated bouton movies)",
+        gt=0,
+        le=10,
+    )
+    bouton_background_sigma_px: float = param(
+        3.0,
+        "px",
+        "SD of the Gaussian background subtracted from the smoothed mean image (difference of "
+        "Gaussians; removes neuropil and axon-shaft haze wider than a bouton)",
+        gt=0,
+        le=50,
+    )
+    bouton_peak_min_sd: float = param(
+        4.0,
+        "robust SD",
+        "a punctum is a local maximum of the difference-of-Gaussians image above this many "
+        "robust SDs (1.4826 x MAD over the field) of that image",
+        gt=0,
+    )
+    bouton_min_peak_distance_px: float = param(
+        1.0,
+        "px",
+        "puncta closer than this are one punctum (half-width of the local-maximum window, "
+        "rounded down: 1 = 3 x 3 px)",
+        ge=1,
+        le=20,
+    )
+    bouton_roi_radius_px: float = param(
+        2.0,
+        "px",
+        "a refined bouton ROI holds the pixels within this distance of its punctum peak that "
+        "are nearer to it than to any other punctum",
+        gt=0,
+        le=20,
+    )
+    bouton_mask_fraction: float = param(
+        0.2,
+        "",
+        "and whose difference-of-Gaussians value is at least this fraction of the peak's "
+        "(the punctum's visible extent; pixel weights are those values)",
+        ge=0,
+        lt=1,
+    )
+    bouton_min_pixels: int = param(
+        3, "px", "refined bouton ROIs with fewer pixels are dropped", ge=1, le=1000
+    )
+    suite2p_center_reference: bool = param(
+        True,
+        "",
+        "move the registered movie by the integer median of the estimated shifts, so that "
+        "ROIs sit where the tissue is at its median position (suite2p's reference sits "
+        "wherever its reference frames happened to be, up to a pixel or two off; that "
+        "matters for few-pixel bouton ROIs)",
     )
     suite2p_maxregshift: float = param(
         0.1, "fraction of FOV", "largest rigid shift searched (suite2p maxregshift)", gt=0, le=0.5

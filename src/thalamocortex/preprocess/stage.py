@@ -99,7 +99,7 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
     from thalamocortex.data.model import Imaging
     from thalamocortex.preprocess.dff import artefact_mask, compute_dff
     from thalamocortex.preprocess.events import detect_events
-    from thalamocortex.preprocess.suite2p_run import run_suite2p
+    from thalamocortex.preprocess.suite2p_run import bouton_params, run_suite2p
     from thalamocortex.preprocess.traces import session_frame_rate
 
     rate = session_frame_rate(session)
@@ -113,16 +113,10 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
         )
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
-    p = params
-    if _roi_type(session) == "bouton":
-        p = params.model_copy(
-            update={
-                "suite2p_diameter_px": params.suite2p_bouton_diameter_px,
-                "suite2p_threshold_scaling": params.suite2p_bouton_threshold_scaling,
-                "suite2p_overrides": {"detection.soma_crop": False, **params.suite2p_overrides},
-            }
-        )
-    res = run_suite2p(movie, rate, p, badframes=blank)
+    boutons = _roi_type(session) == "bouton"
+    # bouton movies: bouton detection settings, then ROIs refined to the puncta they contain
+    p = bouton_params(params) if boutons else params
+    res = run_suite2p(movie, rate, p, badframes=blank, boutons=boutons)
     roi_types = np.full(res.n_rois, _roi_type(session))
     dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank, roi_types=roi_types)
     fps = res.footprints()

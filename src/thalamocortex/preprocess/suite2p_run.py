@@ -156,6 +156,7 @@ def run_suite2p(
     badframes=None,
     save_dir: str | Path | None = None,
     honour_badframes: bool = True,
+    boutons: bool = False,
 ) -> Suite2pResult:
     """Register a movie, detect ROIs and extract F/Fneu with suite2p.
 
@@ -172,6 +173,11 @@ def run_suite2p(
         Where suite2p writes its plane files (a temporary folder, deleted afterwards, if None).
     honour_badframes : bool
         Only for tests: False hands *no* bad frames to suite2p, to demonstrate what they guard.
+    boutons : bool
+        Bouton (axon-imaging) movie: with ``params.suite2p_bouton_refine`` suite2p's ROIs are
+        replaced by the puncta they contain (:func:`refine_bouton_rois`) and F/Fneu are
+        extracted again (suite2p's own extraction) for the refined ROIs. The caller sets the
+        bouton detection settings (:func:`bouton_params`).
 
     Returns
     -------
@@ -220,6 +226,8 @@ def run_suite2p(
         settings=settings["registration"],
         device=device,
     )
+    if p.suite2p_center_reference:
+        _center_registered(f_reg, reg, use_bad)
     timings["registration"] = time.perf_counter() - t0
 
     tmp = None
@@ -259,6 +267,12 @@ def run_suite2p(
     flagged = np.asarray(reg_outputs.get("badframes", use_bad), bool) | use_bad
     good_reg = ~(flagged | bad)
     mean_image = f_reg[good_reg].astype(np.float32).mean(axis=0)
+    if boutons and p.suite2p_bouton_refine and len(stat):
+        t0 = time.perf_counter()
+        valid = (tuple(reg["yrange"]), tuple(reg["xrange"]))
+        refined = refine_bouton_rois(stat, mean_image, p, valid=valid)
+        stat, F, Fneu, iscell = _extract(refined, f_reg, settings, device)
+        timings["bouton_refinement"] = time.perf_counter() - t0
     # suite2p's yoff/xoff are the (integer) rigid motion of each frame's content
     shifts = np.stack([np.asarray(reg["yoff"]), np.asarray(reg["xoff"])], axis=1).astype(float)
     if settings["registration"]["nonrigid"] and reg.get("yoff1") is not None:
@@ -281,3 +295,234 @@ def run_suite2p(
         reg_outputs=reg,
         timings=timings,
     )
+
+
+def bouton_params(params: PreprocessParams) -> PreprocessParams:
+    """The parameters suite2p runs with on a bouton (axon-imaging) movie.
+
+    ``suite2p_bouton_diameter_px`` and ``suite2p_bouton_threshold_scaling`` replace the soma
+    values and soma cropping is off (a punctum has no dendrites to crop); ``suite2p_overrides``
+    still apply on top.
+    """
+    return params.model_copy(
+        update={
+            "suite2p_diameter_px": params.suite2p_bouton_diameter_px,
+            "suite2p_threshold_scaling": params.suite2p_bouton_threshold_scaling,
+            "suite2p_overrides": {"detection.soma_crop": False, **params.suite2p_overrides},
+        }
+    )
+
+
+def _center_registered(f_reg: np.ndarray, reg: dict, bad: np.ndarray) -> None:
+    """Move the registered movie (in place) by the integer median shift of the good frames.
+
+    suite2p aligns every frame to its reference image, which sits wherever the frames it was
+    built from happened to be. Rolling the registered frames by ``round(median(yoff, xoff))``
+    puts the tissue at its median position instead; ``yoff``/``xoff`` and the crop ranges
+    follow (the rolled-in border lies inside the enlarged crop).
+    """
+    good = ~np.asarray(bad, bool)
+    yoff, xoff = np.asarray(reg["yoff"]), np.asarray(reg["xoff"])
+    dy = int(np.rint(np.median(yoff[good])))
+    dx = int(np.rint(np.median(xoff[good])))
+    if dy == 0 and dx == 0:
+        return
+    f_reg[:] = np.roll(f_reg, (dy, dx), axis=(1, 2))
+    reg["yoff"], reg["xoff"] = yoff - dy, xoff - dx
+    Ly, Lx = f_reg.shape[1:]
+    for key, d, n, off in (("yrange", dy, Ly, reg["yoff"]), ("xrange", dx, Lx, reg["xoff"])):
+        m = int(max(np.ceil(np.abs(off[good]).max()), abs(d), reg[key][0] + abs(d)))
+        m = min(m, n // 2 - 1)
+        reg[key] = [m, n - m]
+
+
+def punctum_image(mean_image: np.ndarray, params: PreprocessParams | None = None) -> np.ndarray:
+    """Difference-of-Gaussians image of a mean image: puncta stand out, haze does not.
+
+    Parameters
+    ----------
+    mean_image : array (height, width)
+    params : PreprocessParams, optional
+        ``bouton_punctum_sigma_px`` and ``bouton_background_sigma_px``.
+
+    Returns
+    -------
+    array (height, width) float64 (photons, like the mean image)
+    """
+    from scipy import ndimage
+
+    p = params or PreprocessParams()
+    img = np.asarray(mean_image, dtype=np.float64)
+    fine = ndimage.gaussian_filter(img, p.bouton_punctum_sigma_px, mode="nearest")
+    coarse = ndimage.gaussian_filter(img, p.bouton_background_sigma_px, mode="nearest")
+    return fine - coarse
+
+
+def find_puncta(
+    mean_image: np.ndarray, params: PreprocessParams | None = None, valid=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Puncta of a mean image: local maxima of :func:`punctum_image` above threshold.
+
+    Parameters
+    ----------
+    mean_image : array (height, width)
+    params : PreprocessParams, optional
+        ``bouton_min_peak_distance_px`` (local-maximum window half-width) and
+        ``bouton_peak_min_sd`` (threshold in robust SDs of the DoG image).
+    valid : ((y0, y1), (x0, x1)), optional
+        Region where peaks may lie (e.g. suite2p's crop after registration).
+
+    Returns
+    -------
+    peaks : array (n_puncta, 2) int
+        (y, x) of each punctum, brightest first.
+    dog : array (height, width)
+        The difference-of-Gaussians image.
+    """
+    from scipy import ndimage
+
+    p = params or PreprocessParams()
+    dog = punctum_image(mean_image, p)
+    sel = np.ones(dog.shape, bool)
+    if valid is not None:
+        (y0, y1), (x0, x1) = valid
+        sel[:] = False
+        sel[int(y0) : int(y1), int(x0) : int(x1)] = True
+    vals = dog[sel]
+    noise = 1.4826 * np.median(np.abs(vals - np.median(vals))) if vals.size else 0.0
+    size = 2 * int(np.floor(p.bouton_min_peak_distance_px)) + 1
+    is_max = (dog >= ndimage.maximum_filter(dog, size=size, mode="nearest")) & sel
+    is_max &= dog > p.bouton_peak_min_sd * max(noise, 1e-12)
+    ys, xs = np.nonzero(is_max)
+    order = np.argsort(-dog[ys, xs], kind="stable")
+    return np.stack([ys[order], xs[order]], axis=1).astype(np.int64), dog
+
+
+def refine_bouton_rois(
+    stat, mean_image: np.ndarray, params: PreprocessParams | None = None, valid=None
+) -> list[dict]:
+    """Bouton ROIs from suite2p's ROIs and the puncta of the mean image.
+
+    suite2p's sparse detection finds active pixels well but on bouton movies it merges
+    neighbouring puncta into one ROI, lets ROIs sprawl beyond a punctum and keeps fragments
+    without one. Boutons are puncta, so each suite2p ROI is replaced by the puncta it contains
+    (functional evidence from suite2p, shape from the anatomy, as in suite2p's own anatomical
+    mode):
+
+    1. puncta = local maxima of the difference-of-Gaussians mean image (:func:`find_puncta`);
+    2. a suite2p ROI claims the puncta whose peak pixel it contains (if none, the punctum
+       nearest its brightest-weight pixel within ``bouton_roi_radius_px``); ROIs claiming no
+       punctum are dropped (not punctate);
+    3. each claimed punctum (once, however many ROIs claim it) becomes one ROI: the pixels
+       within ``bouton_roi_radius_px`` of its peak that are nearer to it than to any other
+       punctum and whose DoG value is at least ``bouton_mask_fraction`` of the peak's,
+       weighted by that value; ROIs under ``bouton_min_pixels`` pixels are dropped.
+
+    Parameters
+    ----------
+    stat : sequence of dict
+        suite2p ROIs (``ypix``, ``xpix``, ``lam``).
+    mean_image : array (height, width)
+        Registered mean image of the good frames.
+    params : PreprocessParams, optional
+    valid : ((y0, y1), (x0, x1)), optional
+        Region where puncta may lie.
+
+    Returns
+    -------
+    list of dict
+        ``ypix``, ``xpix``, ``lam``, ``med`` per refined ROI (suite2p's stat layout), in the
+        order of their first claiming suite2p ROI.
+    """
+    from scipy import ndimage
+
+    p = params or PreprocessParams()
+    img = np.asarray(mean_image)
+    h, w = img.shape
+    peaks, dog = find_puncta(img, p, valid=valid)
+    if len(peaks) == 0:
+        return []
+    # nearest punctum of every pixel (and its distance)
+    seeds = np.ones((h, w), bool)
+    seeds[peaks[:, 0], peaks[:, 1]] = False
+    dist, (iy, ix) = ndimage.distance_transform_edt(seeds, return_indices=True)
+    peak_id = np.full((h, w), -1, np.int64)
+    peak_id[peaks[:, 0], peaks[:, 1]] = np.arange(len(peaks))
+    owner = peak_id[iy, ix]
+    r = p.bouton_roi_radius_px
+    claimed: list[int] = []
+    for st in stat:
+        y = np.asarray(st["ypix"], np.int64)
+        x = np.asarray(st["xpix"], np.int64)
+        lam = np.asarray(st["lam"], np.float64)
+        if y.size == 0:
+            continue
+        ids = np.unique(peak_id[y, x])
+        ids = ids[ids >= 0]
+        if ids.size == 0:
+            k = int(np.argmax(lam))
+            if dist[y[k], x[k]] <= r:
+                ids = np.array([owner[y[k], x[k]]])
+        for i in ids:
+            if int(i) not in claimed:
+                claimed.append(int(i))
+    out = []
+    yy, xx = np.mgrid[0:h, 0:w]
+    for i in claimed:
+        py, px = peaks[i]
+        y0, y1 = max(0, int(py - np.ceil(r))), min(h, int(py + np.ceil(r)) + 1)
+        x0, x1 = max(0, int(px - np.ceil(r))), min(w, int(px + np.ceil(r)) + 1)
+        sub = (slice(y0, y1), slice(x0, x1))
+        keep = (
+            (owner[sub] == i)
+            & ((yy[sub] - py) ** 2 + (xx[sub] - px) ** 2 <= r * r)
+            & (dog[sub] >= p.bouton_mask_fraction * dog[py, px])
+        )
+        if keep.sum() < p.bouton_min_pixels:
+            continue
+        out.append(
+            {
+                "ypix": yy[sub][keep].astype(int),
+                "xpix": xx[sub][keep].astype(int),
+                "lam": dog[sub][keep].astype(np.float32),
+                "med": [int(py), int(px)],
+            }
+        )
+    return out
+
+
+def _extract(stat_list: list[dict], f_reg: np.ndarray, settings: dict, device):
+    """suite2p's ROI statistics, extraction (F, Fneu) and classifier for given ROIs.
+
+    Mirrors ``suite2p.pipeline`` after detection (its ``stat=`` entry point is broken in
+    1.1.0: it returns an undefined ``detect_outputs``).
+    """
+    from scipy.stats import skew
+    from suite2p import classification
+    from suite2p.detection.stats import assign_overlaps, roi_stats
+    from suite2p.extraction import extraction_wrapper
+
+    n_frames, Ly, Lx = f_reg.shape
+    if not stat_list:
+        empty = np.zeros((0, n_frames), np.float32)
+        return np.array([], dtype=object), empty, empty.copy(), np.zeros((0, 2))
+    stat = roi_stats(
+        np.array(stat_list, dtype=object),
+        Ly,
+        Lx,
+        diameter=list(settings["diameter"]),
+        max_overlap=None,
+        do_soma_crop=False,
+        npix_norm_min=-1,
+        npix_norm_max=np.inf,
+    )
+    stat = assign_overlaps(stat, Ly, Lx)  # refined ROIs do not overlap (nearest punctum)
+    F, Fneu, _, _ = extraction_wrapper(stat, f_reg, settings=settings["extraction"], device=device)
+    dF = F - settings["extraction"]["neuropil_coefficient"] * Fneu
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = 1 - 0.5 * np.diff(dF, axis=1).var(axis=1) / dF.var(axis=1)
+    sk, sd = skew(dF, axis=1), np.std(dF, axis=1)
+    for k, st in enumerate(stat):
+        st["snr"], st["skew"], st["std"] = snr[k], sk[k], sd[k]
+    iscell = classification.classify(stat=stat, classfile=classification.builtin_classfile)
+    return stat, F, Fneu, iscell

@@ -6,7 +6,9 @@ fluorescence time course:
 * **somata** (M1 neurons): soft-edged discs of ``soma_diameter_px``, baseline
   ``soma_photons_px`` photons per pixel and frame at the centre, scaled by ``1 + dF/F``;
 * **boutons** (input axons): small Gaussian puncta (SD ``bouton_sigma_px``) spaced along a
-  smooth random path per axon, all boutons of an axon sharing its dF/F;
+  smooth random path per axon, all boutons of an axon sharing its dF/F, no two boutons closer
+  than ``bouton_min_distance_px``; :func:`plane_footprints` gives a bouton field
+  ``bouton_area_px2`` per bouton (see *Bouton scale* below);
 * **neuropil**: a spatially smooth background field whose brightness follows the smoothed
   population dF/F (``neuropil_gain``).
 
@@ -20,6 +22,22 @@ Ground truth returned: footprints (``[y, x, weight]`` per ROI, in the un-moved r
 centroids, rigid shifts per frame (``dy, dx`` in pixels: the content of frame ``t`` is the
 reference shifted by ``+dy, +dx``), the artefact frame mask and the noise-free dF/F.
 Movies are written as multi-page TIFF (one page per frame) with :func:`write_tiff`.
+
+**Bouton scale.** Somata are 8 px (12 um at 1.5 um/px); axon imaging is done at higher zoom,
+so a bouton punctum of SD 0.9 px (FWHM 2.1 px) reads as a 1-2 um varicosity blurred by the
+two-photon PSF at ~0.75 um/px. Boutons are bright per pixel (``bouton_photons_px`` 30 vs 25 for
+a soma centre: GCaMP concentrates in varicosities) but carry ~8x fewer photons per ROI than a
+soma (~150 vs ~1250 photons/frame), so per-ROI SNR is ~3x lower, as in real axon imaging.
+Earlier versions placed every bouton at random in a 64 px field whatever their number: ~90
+boutons gave a median nearest-neighbour distance of 2.5 px and 20-27 % of boutons within
+1.5 px of another (one unresolvable blob); no detector can separate those, and real fields
+are not that crowded relative to the punctum size (rough figure: ~200-500 boutons in a
+512 x 512 px, 0.25 um/px field, ~16-20 punctum FWHM^2 per bouton). Now the field is sized at
+``bouton_area_px2`` (70 px^2, ~16 FWHM^2) per bouton and boutons keep
+``bouton_min_distance_px`` (2.5 px, ~1.2 FWHM: still often only partly resolved) apart: a
+median nearest-neighbour distance of ~4.5-5 px, 25-30 % of boutons within 3.5 px of another.
+Not modelled (documented limits): the dim axon shaft between boutons, out-of-focus boutons,
+and inactive puncta of unlabelled structures (every punctum here is a true bouton).
 
 This is a documented generative model of the measurement, not a reconstruction of the paper.
 """
@@ -55,6 +73,24 @@ class MovieParams(ParamGroup):
     )
     bouton_photons_px: float = param(
         30.0, "photons/px/frame", "baseline bouton brightness at its centre", gt=0
+    )
+    bouton_min_distance_px: float = param(
+        2.5,
+        "px",
+        "boutons keep at least this centre distance from every other bouton (about one punctum "
+        "FWHM, 2.355 x bouton_sigma_px, plus a margin: two 1-2 um varicosities cannot occupy "
+        "the same volume, and puncta closer than this would be one unresolvable blob); "
+        "placement falls back to the nearest free position after 50 tries",
+        ge=0,
+    )
+    bouton_area_px2: float = param(
+        70.0,
+        "px^2",
+        "field area (inside the margins) per bouton when plane_footprints fits the field to "
+        "the ROIs: ~16 punctum FWHM^2 per bouton, i.e. a mean nearest-neighbour distance of "
+        "~4 px (random placement would otherwise crowd ~90 boutons into a 64 px field, half "
+        "of them overlapping a neighbour)",
+        gt=0,
     )
     neuropil_photons_px: float = param(
         6.0, "photons/px/frame", "mean neuropil background brightness", ge=0
@@ -166,24 +202,46 @@ def _soma_footprint(cy, cx, p: MovieParams) -> np.ndarray:
     return np.stack([yy[keep], xx[keep], w[keep]], axis=1).astype(np.float32)
 
 
-def _bouton_centres(rng, n_boutons: int, p: MovieParams) -> np.ndarray:
-    """Centres of one axon's boutons along a smooth random path through the field."""
+def _bouton_centres(rng, n_boutons: int, p: MovieParams, taken=None) -> np.ndarray:
+    """Centres of one axon's boutons along a smooth random path through the field.
+
+    Each bouton is a step of ``bouton_spacing_px`` (x 0.7-1.3) from the previous one with a
+    small turn; a candidate closer than ``bouton_min_distance_px`` to an already placed bouton
+    (``taken``, (k, 2) px, of the other axons; and this axon's own) is redrawn, up to 50 tries
+    (then the last in-field candidate is kept).
+    """
     lo = p.margin_px + 2 * p.bouton_sigma_px
-    start = np.array([rng.uniform(lo, p.height_px - lo), rng.uniform(lo, p.width_px - lo)])
+    hi = np.array([p.height_px - lo, p.width_px - lo])
+    placed = np.zeros((0, 2)) if taken is None else np.asarray(taken, dtype=np.float64)
+    dmin2 = p.bouton_min_distance_px**2
+
+    def free(c) -> bool:
+        return not len(placed) or bool(((placed - c) ** 2).sum(axis=1).min() >= dmin2)
+
+    for _try in range(50):
+        start = np.array([rng.uniform(lo, hi[0]), rng.uniform(lo, hi[1])])
+        if free(start):
+            break
     angle = rng.uniform(0, 2 * np.pi)
     pts = [start]
+    placed = np.vstack([placed, start])
     for _ in range(n_boutons - 1):
+        nxt = None
         for _try in range(50):
             angle_try = angle + rng.normal(0, 0.4)
             step = p.bouton_spacing_px * rng.uniform(0.7, 1.3)
-            nxt = pts[-1] + step * np.array([np.sin(angle_try), np.cos(angle_try)])
-            if lo <= nxt[0] <= p.height_px - lo and lo <= nxt[1] <= p.width_px - lo:
-                angle = angle_try
-                break
-            angle = angle + np.pi / 2  # turn away from the edge
-        else:
-            nxt = np.clip(nxt, lo, [p.height_px - lo, p.width_px - lo])
+            cand = pts[-1] + step * np.array([np.sin(angle_try), np.cos(angle_try)])
+            if lo <= cand[0] <= hi[0] and lo <= cand[1] <= hi[1]:
+                nxt = cand
+                if free(cand):
+                    angle = angle_try
+                    break
+            else:
+                angle = angle + np.pi / 2  # turn away from the edge
+        if nxt is None:
+            nxt = np.clip(cand, lo, hi)
         pts.append(nxt)
+        placed = np.vstack([placed, nxt])
     return np.array(pts)
 
 
@@ -234,9 +292,9 @@ def plane_footprints(
     """Footprints of every ROI of one imaging plane, in the reference (un-moved) frame.
 
     Somata are soft-edged discs placed without overlap; the boutons of one axon are Gaussian
-    puncta along one smooth path. The simulator draws them once per mouse (the same field every
-    session, so cells can be tracked) and writes them to NWB as pixel masks; raw movies render
-    the same footprints.
+    puncta along one smooth path, at least ``bouton_min_distance_px`` from every other bouton.
+    The simulator draws them once per mouse (the same field every session, so cells can be
+    tracked) and writes them to NWB as pixel masks; raw movies render the same footprints.
 
     Parameters
     ----------
@@ -246,7 +304,8 @@ def plane_footprints(
     params : MovieParams, optional
     seed : int or Generator
     fit_field : bool
-        Enlarge the field when the somata would not fit at ``min_soma_distance`` (the returned
+        Enlarge the field when the somata would not fit at ``min_soma_distance``, or when the
+        boutons would have less than ``bouton_area_px2`` each inside the margins (the returned
         params carry the size used).
 
     Returns
@@ -263,6 +322,11 @@ def plane_footprints(
         # random sequential packing reaches ~half the hexagonal density: keep 2.5x the area
         d = p.min_soma_distance * p.soma_diameter_px
         side = int(np.ceil(np.sqrt(2.5 * is_soma.sum() * d * d) + 2 * (p.margin_px + d)))
+        n_boutons = int((~is_soma).sum())
+        if n_boutons:
+            # boutons: bouton_area_px2 of field per bouton inside the margins
+            lo_b = p.margin_px + 2 * p.bouton_sigma_px
+            side = max(side, int(np.ceil(np.sqrt(n_boutons * p.bouton_area_px2) + 2 * lo_b)))
         if side > min(p.height_px, p.width_px):
             p = p.model_copy(
                 update={"height_px": max(side, p.height_px), "width_px": max(side, p.width_px)}
@@ -273,9 +337,12 @@ def plane_footprints(
         footprints[k] = _soma_footprint(cy, cx, p)
     boutons = np.flatnonzero(~is_soma)
     axon_ids = np.arange(n_rois) if axon_ids is None else np.asarray(axon_ids)
+    taken = np.zeros((0, 2))
     for a in pd.unique(axon_ids[boutons]):
         members = boutons[axon_ids[boutons] == a]
-        for k, (cy, cx) in zip(members, _bouton_centres(rng, len(members), p)):
+        centres = _bouton_centres(rng, len(members), p, taken)
+        taken = np.vstack([taken, centres])
+        for k, (cy, cx) in zip(members, centres):
             footprints[k] = _bouton_footprint(cy, cx, p)
     for k, fp in enumerate(footprints):
         y, x = fp[:, 0], fp[:, 1]
