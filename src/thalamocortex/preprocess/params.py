@@ -324,3 +324,66 @@ class PreprocessParams(ParamGroup):
         ge=-1,
         le=1,
     )
+    track_probability_model: Literal["gmm", "distance"] = param(
+        "gmm",
+        "",
+        "same-cell probability of a pair: 'gmm' = 2-Gaussian mixture on (arctanh footprint "
+        "correlation, centroid distance); 'distance' = CellReg's centroid-distance model "
+        "(Rayleigh same-cell + linear-density different-cell, EM): no false matches in the "
+        "tests but its Gaussian tail misses more true pairs at large day-to-day jitter",
+    )
+    track_min_pair_corr: float = param(
+        0.1,
+        "Pearson r",
+        "'distance' model: pairs whose registered footprints correlate less than this are "
+        "different cells (probability 0)",
+        ge=-1,
+        le=1,
+    )
+    track_em_iterations: int = param(
+        200, "iterations", "most EM iterations of the 'distance' mixture fit", ge=1
+    )
+    track_fit_radius_factor: float = param(
+        3.0,
+        "x track_max_distance_px",
+        "the same/different mixture is fitted on pairs up to this multiple of the candidate "
+        "radius, so that the different-cell population is represented (CellReg fits its model "
+        "on all neighbouring pairs)",
+        ge=1,
+        le=10,
+    )
+    track_min_fit_pairs: int = param(
+        20, "pairs", "fewer candidate pairs than this use the fallback logistic rule", ge=5
+    )
+    track_min_separation: float = param(
+        0.5,
+        "arctanh(r)",
+        "the fitted components must differ by this much in mean arctanh(footprint correlation) "
+        "to be read as same/different cells (else the fallback logistic rule)",
+        ge=0,
+    )
+    track_refine_iterations: int = param(
+        2,
+        "iterations",
+        "ROI-based refinement of the registration: each session's shift is corrected by its "
+        "fitted offset (tracked ROI centroid = cell position + session offset, alternating "
+        "trimmed means), then ROIs are scored and clustered again (0 = mean-image "
+        "registration only)",
+        ge=0,
+        le=10,
+    )
+    track_max_refine_px: float = param(
+        2.0,
+        "px",
+        "largest correction the ROI-based refinement may apply to a session's shift (larger "
+        "ones mean the clusters are not trustworthy; the mean-image shift is kept)",
+        gt=0,
+    )
+    track_refine_trim: float = param(
+        0.2,
+        "fraction",
+        "proportion cut from each end of the displacements before averaging them in the "
+        "ROI-based refinement (robust to the odd wrong match)",
+        ge=0,
+        lt=0.5,
+    )

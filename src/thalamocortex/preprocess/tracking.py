@@ -1,31 +1,47 @@
 """Cross-session tracking of the same neurons / boutons.
 
-1. **Register** each session's mean image onto the reference session's (rigid translation by
-   phase correlation with sub-pixel refinement) and move its footprints accordingly.
-2. **Score** every candidate pair (centroids within ``track_max_distance_px``) by the spatial
-   correlation of the weighted footprints and the centroid distance.
-3. **Match probability**: as in CellReg (Sheintuch et al. 2017), pair scores of candidate pairs
-   form a mixture of "same cell" and "different cells"; a two-component Gaussian mixture on
-   ``(logit(footprint correlation), centroid distance)`` gives each pair the posterior
-   probability of the same-cell component.
-4. **Assign** one-to-one with the Hungarian algorithm maximising the total probability; pairs
-   below ``track_min_probability`` stay unmatched.
+The method follows CellReg (Sheintuch et al. 2017): score every pair of ROIs from *different*
+sessions, turn the scores into same-cell probabilities with a mixture model fitted on all pairs,
+and cluster ROIs of all sessions jointly, a cluster holding at most one ROI per session.
 
-Sessions are matched in order against a growing registry of cells (each cell keeps its latest
-footprint in reference coordinates), so a cell missing on one day can be recovered later.
-Output: a sessions x cells index (ROI index per session, -1 where absent) and the match
-probabilities. ROICaT (Hermes et al.) and CellReg are the field's tools; this is a dependency-free
-default that runs offline.
+1. **Register** each session's mean image onto the reference session's (rigid translation by
+   phase correlation with sub-pixel refinement) and move its footprints accordingly (bilinear).
+2. **Score** every candidate pair of ROIs of two different sessions (registered centroids within
+   ``track_max_distance_px``) by the spatial (Pearson) correlation of the weighted footprints and
+   the centroid distance.
+3. **Match probability**: pair scores of all session pairs together form a mixture of "same
+   cell" and "different cells"; a two-component Gaussian mixture on
+   ``(arctanh(footprint correlation), centroid distance)``, fitted on the pairs within
+   ``track_fit_radius_factor`` x the candidate radius (so that the different-cell population is
+   represented), gives each candidate pair the posterior probability of the same-cell component.
+   Too few pairs, or no separated components, fall back to a logistic rule on the correlation.
+4. **Cluster** jointly: constrained average-linkage agglomeration on the pair probabilities
+   (pairs that are not candidates count as probability 0). Two clusters merge, best first, while
+   the mean probability over all their cross pairs is at least ``track_min_probability`` and
+   they share no session. Each ROI is thereby compared with *every* observation of a cell, not
+   with its latest footprint, and no order of sessions is privileged; a cell absent on a day is
+   simply absent from its cluster. A member whose mean probability to the rest of its cluster
+   is below ``track_min_probability`` is split off.
+5. **Refine the registration** (``track_refine_iterations`` times): the trimmed-mean displacement
+   of each session's clustered ROIs from their clusters' other members is a second, ROI-based
+   estimate of the residual shift; it is added to the phase-correlation shift (when it is
+   smaller than ``track_max_refine_px``) and steps 2-4 are repeated.
+
+Output: a sessions x cells index (ROI index per session, -1 where absent) and per observation
+the mean same-cell probability to the cell's other observations. ROICaT (Hermes et al.) and
+CellReg are the field's tools; this is a dependency-free default that runs offline.
 """
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
+from scipy import sparse
+from scipy.spatial import cKDTree
+from scipy.stats import trim_mean
 
 from thalamocortex.data.errors import DataError
 from thalamocortex.preprocess.params import PreprocessParams
@@ -66,18 +82,6 @@ def phase_correlation(reference: np.ndarray, image: np.ndarray) -> tuple[float, 
     return float(centre[0]), float(centre[1])
 
 
-def _dense(fp: np.ndarray, shape: tuple[int, int], shift=(0.0, 0.0)) -> np.ndarray:
-    """Footprint as a dense image, moved by ``-shift`` (into reference coordinates)."""
-    img = np.zeros(shape, dtype=np.float64)
-    y = np.asarray(fp[:, 0], dtype=np.int64)
-    x = np.asarray(fp[:, 1], dtype=np.int64)
-    ok = (y >= 0) & (y < shape[0]) & (x >= 0) & (x < shape[1])
-    np.add.at(img, (y[ok], x[ok]), np.asarray(fp[ok, 2], dtype=np.float64))
-    if shift[0] or shift[1]:
-        img = ndimage.shift(img, (-shift[0], -shift[1]), order=1, mode="constant")
-    return img
-
-
 @dataclass
 class TrackingResult:
     """Cells tracked across sessions.
@@ -85,15 +89,21 @@ class TrackingResult:
     Attributes
     ----------
     index : array (n_sessions, n_cells) int64
-        ROI index of each cell in each session, -1 where the cell was not found.
+        ROI index of each cell in each session, -1 where the cell was not found. Every ROI of
+        every session appears exactly once. Cells are ordered by the first session (reference
+        first, then session order) in which they appear, then by ROI index there.
     probability : array (n_sessions, n_cells) float64
-        Match probability of the cell's ROI in that session to the cell's earlier footprint
-        (1 for the session that founded the cell, NaN where absent).
+        Mean same-cell probability of the cell's ROI in that session to the cell's ROIs in the
+        other sessions (>= ``track_min_probability``); 1 for a cell seen in one session only
+        (it founds its own cell); NaN where absent.
     shifts : array (n_sessions, 2)
-        Rigid shift (dy, dx) of each session's mean image relative to the reference session.
+        Rigid shift (dy, dx) of each session relative to the reference session (phase
+        correlation of the mean images plus the ROI-based refinement), px.
     pairs : DataFrame
-        Every accepted match: ``session``, ``roi``, ``cell``, ``probability``,
-        ``footprint_corr``, ``distance_px``.
+        One row per ROI of a cell seen in >= 2 sessions: ``session``, ``roi``, ``cell``,
+        ``probability`` (as above), ``footprint_corr`` (mean footprint correlation to the
+        cell's other ROIs), ``distance_px`` (registered centroid distance to the mean centroid
+        of the cell's other ROIs).
     """
 
     index: np.ndarray
@@ -119,40 +129,299 @@ class TrackingResult:
         )
 
 
-def _pair_features(ref_imgs, ref_cent, imgs, cent, max_dist):
-    """Candidate pairs (registry cell, roi) with footprint correlation and distance."""
-    d = np.hypot(ref_cent[:, None, 0] - cent[None, :, 0], ref_cent[:, None, 1] - cent[None, :, 1])
-    ci, ri = np.nonzero(d <= max_dist)
-    if len(ci) == 0:
-        return ci, ri, np.zeros(0), np.zeros(0)
-    A = ref_imgs.reshape(len(ref_imgs), -1)
-    B = imgs.reshape(len(imgs), -1)
-    A = A - A.mean(1, keepdims=True)
-    B = B - B.mean(1, keepdims=True)
-    na = np.linalg.norm(A, axis=1)
-    nb = np.linalg.norm(B, axis=1)
-    num = np.einsum("ij,ij->i", A[ci], B[ri])
-    corr = num / np.maximum(na[ci] * nb[ri], 1e-12)
-    return ci, ri, corr, d[ci, ri]
+@dataclass
+class _Observations:
+    """All ROIs of all sessions in reference coordinates."""
+
+    session: np.ndarray  # (n,) session of each ROI
+    roi: np.ndarray  # (n,) ROI index within its session
+    centroid: np.ndarray  # (n, 2) registered weighted centroid, px (NaN for empty footprints)
+    footprints: sparse.csr_matrix  # (n, height*width) registered footprint weights
 
 
-def _same_cell_probability(corr: np.ndarray, dist: np.ndarray, params: PreprocessParams):
-    """Posterior of the same-cell component of a 2-Gaussian mixture on pair features.
+def _observations(footprints, shape, shifts) -> _Observations:
+    """Footprints moved by ``-shift`` (bilinear splatting, the transpose of linear interpolation,
+    identical for a translation) into one sparse matrix, with their weighted centroids."""
+    h, w = shape
+    rows, cols, vals, sess, rois = [], [], [], [], []
+    k = 0
+    for s, fps in enumerate(footprints):
+        for r, fp in enumerate(fps):
+            fp = np.asarray(fp, dtype=np.float64).reshape(-1, 3)
+            y = fp[:, 0] - shifts[s][0]
+            x = fp[:, 1] - shifts[s][1]
+            y0 = np.floor(y)
+            x0 = np.floor(x)
+            fy = y - y0
+            fx = x - x0
+            for dy, wy in ((0, 1 - fy), (1, fy)):
+                for dx, wx in ((0, 1 - fx), (1, fx)):
+                    yy = (y0 + dy).astype(np.int64)
+                    xx = (x0 + dx).astype(np.int64)
+                    ww = fp[:, 2] * wy * wx
+                    ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & (ww != 0)
+                    rows.append(np.full(ok.sum(), k))
+                    cols.append(yy[ok] * w + xx[ok])
+                    vals.append(ww[ok])
+            sess.append(s)
+            rois.append(r)
+            k += 1
+    n = k
+    rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    cols_a = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    vals_a = np.concatenate(vals) if vals else np.zeros(0)
+    mat = sparse.csr_matrix((vals_a, (rows_a, cols_a)), shape=(n, h * w))
+    mat.sum_duplicates()
+    tot = np.asarray(mat.sum(axis=1)).ravel()
+    coo = mat.tocoo()
+    cy = np.bincount(coo.row, coo.data * (coo.col // w), minlength=n)
+    cx = np.bincount(coo.row, coo.data * (coo.col % w), minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cent = np.column_stack([cy / tot, cx / tot])
+    cent[tot <= 0] = np.nan
+    return _Observations(
+        np.asarray(sess, dtype=np.int64), np.asarray(rois, dtype=np.int64), cent, mat
+    )
 
-    Falls back to a fixed logistic rule when there are too few pairs to fit a mixture.
+
+def _pair_features(obs: _Observations, radius: float, n_pixels: int):
+    """Pairs of ROIs of different sessions with centroids within ``radius``.
+
+    Returns
+    -------
+    i, j : arrays (n_pairs,) observation indices, i < j
+    corr : array (n_pairs,) Pearson correlation of the registered footprints over the field
+    dist : array (n_pairs,) registered centroid distance, px
     """
-    z = np.column_stack([np.arctanh(np.clip(corr, -0.999, 0.999)), dist])
-    if len(z) >= 20:
+    ok = np.flatnonzero(np.isfinite(obs.centroid).all(axis=1))
+    if len(ok) < 2:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0), np.zeros(0)
+    pairs = cKDTree(obs.centroid[ok]).query_pairs(radius, output_type="ndarray")
+    i, j = ok[pairs[:, 0]], ok[pairs[:, 1]]
+    diff = obs.session[i] != obs.session[j]
+    i, j = np.minimum(i[diff], j[diff]), np.maximum(i[diff], j[diff])
+    dist = np.hypot(*(obs.centroid[i] - obs.centroid[j]).T)
+    m = obs.footprints
+    s1 = np.asarray(m.sum(axis=1)).ravel()
+    s2 = np.asarray(m.multiply(m).sum(axis=1)).ravel()
+    var = np.maximum(s2 - s1 * s1 / n_pixels, 0.0)
+    gram = (m @ m.T).tocsr()
+    dot = np.asarray(gram[i, j]).ravel() if len(i) else np.zeros(0)
+    cov = dot - s1[i] * s1[j] / n_pixels
+    corr = cov / np.maximum(np.sqrt(var[i] * var[j]), 1e-12)
+    return i, j, corr, dist
+
+
+def _posterior(d, w, s2, radius):
+    """w f1 / (w f1 + (1 - w) f0) for f1 = truncated Rayleigh(s2), f0 = 2 d / radius^2 (the
+    common factor d cancels, so d = 0 is well defined)."""
+    d = np.asarray(d, dtype=np.float64)
+    s2 = np.asarray(s2, dtype=np.float64)
+    ratio = (
+        (1.0 - w)
+        / max(w, 1e-12)
+        * (2.0 * s2 / radius**2)
+        * (1.0 - np.exp(-(radius**2) / (2 * s2)))
+        * np.exp(np.minimum(d * d / (2 * s2), 700.0))
+    )
+    return 1.0 / (1.0 + ratio)
+
+
+def _distance_mixture(dist: np.ndarray, radius: float, n_iter: int):
+    """Same-cell posterior from a mixture model of centroid distances (CellReg's centroid model).
+
+    Same cell: registration error and day-to-day centroid jitter are 2-D Gaussian, so the
+    distance is Rayleigh(sigma) (truncated at ``radius``). Different cells: neighbours of
+    independently placed cells have a uniform areal density, so their number grows linearly
+    with distance, density ``2 d / radius**2`` on [0, radius]. The weight and sigma are fitted
+    by EM.
+
+    Returns
+    -------
+    posterior : array (n_pairs,)
+    weight : float, fraction of same-cell pairs
+    sigma : float, px
+    """
+    d = np.asarray(dist, dtype=np.float64)
+    w, s2 = 0.5, (radius / 12.0) ** 2
+    post = np.zeros_like(d)
+    for _ in range(n_iter):
+        post = _posterior(d, w, s2, radius)
+        w_new = float(post.mean())
+        s2_new = max(float((post * d * d).sum() / (2 * max(post.sum(), 1e-12))), 1e-4)
+        done = abs(w_new - w) < 1e-6 and abs(s2_new - s2) < 1e-8
+        w, s2 = w_new, s2_new
+        if done:
+            break
+    return post, w, float(np.sqrt(s2))
+
+
+def _same_cell_probability(
+    corr: np.ndarray, dist: np.ndarray, params: PreprocessParams, radius: float
+):
+    """Same-cell probability of each pair from the model ``track_probability_model``.
+
+    ``"distance"``: :func:`_distance_mixture` fitted on the pairs within ``radius`` (the fit
+    window), with pairs whose footprint correlation is below ``track_min_pair_corr`` set to 0.
+    ``"gmm"``: posterior of the same-cell component of a 2-Gaussian mixture on
+    ``(arctanh(corr), distance)``. Either falls back to a logistic rule on the correlation
+    (``track_min_footprint_corr`` gives 0.5, soft width 0.05) with fewer than
+    ``track_min_fit_pairs`` pairs, or (gmm) when the components are not separated by
+    ``track_min_separation`` in arctanh(correlation).
+    """
+    if len(dist) >= params.track_min_fit_pairs:
+        if params.track_probability_model == "distance":
+            post, _, _ = _distance_mixture(dist, radius, params.track_em_iterations)
+            return np.where(corr >= params.track_min_pair_corr, post, 0.0)
         from sklearn.mixture import GaussianMixture
 
+        z = np.column_stack([np.arctanh(np.clip(corr, -0.999, 0.999)), dist])
         gm = GaussianMixture(2, covariance_type="full", random_state=0, reg_covar=1e-3)
         gm.fit(z)
         same = int(np.argmax(gm.means_[:, 0] - 0.1 * gm.means_[:, 1]))
         sep = abs(gm.means_[0, 0] - gm.means_[1, 0])
-        if sep > 0.5:  # two distinct populations; otherwise the mixture is meaningless
+        if sep > params.track_min_separation:
             return gm.predict_proba(z)[:, same]
-    # logistic rule: correlation threshold track_min_footprint_corr, soft width 0.1
     return 1.0 / (1.0 + np.exp(-(corr - params.track_min_footprint_corr) / 0.05))
+
+
+def _cluster(n: int, session: np.ndarray, i, j, prob, threshold: float) -> list[list[int]]:
+    """Constrained average-linkage clustering of ``n`` observations.
+
+    Two clusters merge (highest mean first) while the mean of ``prob`` over all their cross
+    pairs (absent pairs count 0) is >= ``threshold`` and they have no session in common.
+    Returns the clusters as lists of observation indices.
+    """
+    members = {k: [k] for k in range(n)}
+    smask = {k: 1 << int(session[k]) for k in range(n)}
+    links: list[dict] = [dict() for _ in range(n)]
+    for a, b, p in zip(i.tolist(), j.tolist(), prob.tolist()):
+        if p > 0:
+            links[a][b] = links[a].get(b, 0.0) + p
+            links[b][a] = links[b].get(a, 0.0) + p
+    version = [0] * n
+    heap = [(-p, a, b, 0, 0) for a in range(n) for b, p in links[a].items() if a < b]
+    heapq.heapify(heap)
+    while heap:
+        neg, a, b, va, vb = heapq.heappop(heap)
+        if -neg < threshold:
+            break
+        if a not in members or b not in members or version[a] != va or version[b] != vb:
+            continue
+        if smask[a] & smask[b]:
+            continue
+        members[a].extend(members.pop(b))
+        smask[a] |= smask.pop(b)
+        la, lb = links[a], links[b]
+        la.pop(b, None)
+        lb.pop(a, None)
+        for c, p in lb.items():
+            la[c] = la.get(c, 0.0) + p
+            lc = links[c]
+            lc[a] = lc.get(a, 0.0) + p
+            lc.pop(b, None)
+        links[b] = {}
+        version[a] += 1
+        size = len(members[a])
+        for c, p in la.items():
+            if not smask[a] & smask[c]:
+                heapq.heappush(heap, (-p / (size * len(members[c])), a, c, version[a], version[c]))
+    return list(members.values())
+
+
+def _member_means(clusters, lookup):
+    """Mean of a pair quantity of each member to the other members of its cluster."""
+    out = {}
+    for cl in clusters:
+        for a in cl:
+            others = [b for b in cl if b != a]
+            out[a] = np.mean([lookup(a, b) for b in others]) if others else np.nan
+    return out
+
+
+def _track_once(footprints, shape, shifts, p: PreprocessParams):
+    """Steps 2-4 for given shifts.
+
+    Returns
+    -------
+    obs : _Observations
+    clusters : list of lists of observation indices
+    prob : dict observation -> same-cell probability to its cluster's other ROIs (NaN alone)
+    corr_map : dict (a, b) -> footprint correlation of candidate pairs
+    """
+    obs = _observations(footprints, shape, shifts)
+    n = len(obs.session)
+    n_pix = shape[0] * shape[1]
+    fit_radius = p.track_fit_radius_factor * p.track_max_distance_px
+    i, j, corr, dist = _pair_features(obs, fit_radius, n_pix)
+    prob = np.zeros(len(i))
+    if len(i):
+        prob = _same_cell_probability(corr, dist, p, fit_radius)
+        prob[dist > p.track_max_distance_px] = 0.0
+    clusters = _cluster(n, obs.session, i, j, prob, p.track_min_probability)
+    pmap = {(a, b): v for a, b, v in zip(i.tolist(), j.tolist(), prob.tolist())}
+    pmap.update({(b, a): v for (a, b), v in list(pmap.items())})
+    # split off members that the rest of their cluster does not vouch for
+    final = []
+    for cl in clusters:
+        cl = list(cl)
+        while len(cl) > 1:
+            means = [np.mean([pmap.get((a, b), 0.0) for b in cl if b != a]) for a in cl]
+            worst = int(np.argmin(means))
+            if means[worst] >= p.track_min_probability:
+                break
+            final.append([cl.pop(worst)])
+        final.append(cl)
+    member_prob = {}
+    for cl in final:
+        for a in cl:
+            others = [b for b in cl if b != a]
+            member_prob[a] = (
+                float(np.mean([pmap.get((a, b), 0.0) for b in others])) if others else np.nan
+            )
+    cmap = {(a, b): v for a, b, v in zip(i.tolist(), j.tolist(), corr.tolist())}
+    cmap.update({(b, a): v for (a, b), v in list(cmap.items())})
+    return obs, final, member_prob, cmap
+
+
+def _refined_shifts(obs: _Observations, clusters, shifts, reference, max_step, trim, n_iter=20):
+    """Shifts corrected by a per-session offset fitted to the clustered ROIs.
+
+    Model: registered centroid of ROI a = position of its cell + offset of its session + noise.
+    Cell positions and session offsets (reference fixed at 0) are estimated by alternating
+    means (least squares); the session offsets use a trimmed mean (robust to the odd wrong
+    match; not the median, which snaps to whole pixels when centroids lie on a pixel grid).
+    Offsets larger than ``max_step`` px are not applied.
+    """
+    n_s = len(shifts)
+    cl = [c for c in clusters if len(c) >= 2 and np.isfinite(obs.centroid[c]).all()]
+    out = np.array(shifts, dtype=np.float64)
+    if not cl:
+        return out
+    members = np.concatenate(cl)
+    cell = np.repeat(np.arange(len(cl)), [len(c) for c in cl])
+    sess = obs.session[members]
+    cent = obs.centroid[members]
+    size = np.bincount(cell).astype(np.float64)
+    off = np.zeros((n_s, 2))
+    for _ in range(n_iter):
+        x = cent - off[sess]
+        mu = np.column_stack([np.bincount(cell, x[:, k]) / size for k in range(2)])
+        resid = cent - mu[cell]
+        new = np.zeros((n_s, 2))
+        for s in range(n_s):
+            r = resid[sess == s]
+            if len(r) >= 3:
+                new[s] = trim_mean(r, trim, axis=0)
+        new -= new[reference]
+        if np.allclose(new, off, atol=1e-4):
+            off = new
+            break
+        off = new
+    ok = np.hypot(off[:, 0], off[:, 1]) <= max_step
+    out[ok] += off[ok]
+    return out
 
 
 def track_sessions(
@@ -162,16 +431,18 @@ def track_sessions(
     params: PreprocessParams | None = None,
     reference: int = 0,
 ) -> TrackingResult:
-    """Track ROIs across sessions of one field of view.
+    """Track ROIs across sessions of one field of view (see the module docstring).
 
     Parameters
     ----------
     footprints : list (n_sessions) of list (n_rois) of (k, 3) arrays [y, x, weight]
+        Pixel masks in each session's own coordinates (px).
     image_shape : (height, width)
     mean_images : list (n_sessions) of (height, width) arrays, optional
-        For rigid registration between sessions; without them no shifts are applied.
+        For rigid registration between sessions; without them the sessions start unshifted
+        and only the ROI-based refinement (at most ``track_max_refine_px``) moves them.
     params : PreprocessParams, optional
-        ``track_max_distance_px``, ``track_min_probability``, ``track_min_footprint_corr``.
+        The ``track_*`` parameters.
     reference : int
         Session whose coordinates are the reference.
 
@@ -183,6 +454,9 @@ def track_sessions(
     n_s = len(footprints)
     if n_s == 0:
         raise DataError("no sessions to track", field="footprints")
+    if not 0 <= reference < n_s:
+        raise DataError(f"reference session {reference} of {n_s}", field="reference")
+    shape = (int(image_shape[0]), int(image_shape[1]))
     shifts = np.zeros((n_s, 2))
     if mean_images is not None:
         if len(mean_images) != n_s:
@@ -193,69 +467,39 @@ def track_sessions(
             if s != reference:
                 shifts[s] = phase_correlation(mean_images[reference], mean_images[s])
 
-    def session_imgs(s):
-        imgs = np.array([_dense(fp, image_shape, shifts[s]) for fp in footprints[s]])
-        if len(imgs) == 0:
-            return np.zeros((0, *image_shape)), np.zeros((0, 2))
-        yy, xx = np.mgrid[0 : image_shape[0], 0 : image_shape[1]]
-        tot = imgs.sum(axis=(1, 2))
-        tot = np.where(tot > 0, tot, 1.0)
-        cent = np.column_stack(
-            [(imgs * yy).sum(axis=(1, 2)) / tot, (imgs * xx).sum(axis=(1, 2)) / tot]
+    obs, clusters, pmap, cmap = _track_once(footprints, shape, shifts, p)
+    for _ in range(p.track_refine_iterations):
+        new = _refined_shifts(
+            obs, clusters, shifts, reference, p.track_max_refine_px, p.track_refine_trim
         )
-        return imgs, cent
+        if np.allclose(new, shifts, atol=1e-3):
+            break
+        shifts = new
+        obs, clusters, pmap, cmap = _track_once(footprints, shape, shifts, p)
 
-    order = [reference] + [s for s in range(n_s) if s != reference]
-    imgs0, cent0 = session_imgs(reference)
-    reg_imgs = list(imgs0)
-    reg_cent = list(cent0)
-    index = [[-1] * n_s for _ in range(len(imgs0))]
-    prob = [[np.nan] * n_s for _ in range(len(imgs0))]
-    for c in range(len(imgs0)):
-        index[c][reference] = c
-        prob[c][reference] = 1.0
+    # order cells by first session (reference first) and ROI index there
+    rank = np.empty(n_s, dtype=np.int64)
+    rank[[reference] + [s for s in range(n_s) if s != reference]] = np.arange(n_s)
+    key = [min((rank[obs.session[a]], obs.roi[a]) for a in cl) for cl in clusters]
+    clusters = [clusters[k] for k in sorted(range(len(clusters)), key=key.__getitem__)]
+    index = np.full((n_s, len(clusters)), -1, dtype=np.int64)
+    prob = np.full((n_s, len(clusters)), np.nan)
     rows = []
-    for s in order[1:]:
-        imgs, cent = session_imgs(s)
-        matched_rois: set[int] = set()
-        if len(imgs) and reg_imgs:
-            # the mixture is fitted on pairs up to 3x the match radius, so that the
-            # different-cell population is represented; only close pairs can be matched
-            ci, ri, corr, dist = _pair_features(
-                np.array(reg_imgs), np.array(reg_cent), imgs, cent, 3 * p.track_max_distance_px
-            )
-            close = dist <= p.track_max_distance_px
-            if close.any():
-                pr = _same_cell_probability(corr, dist, p)
-                ci, ri, corr, dist, pr = ci[close], ri[close], corr[close], dist[close], pr[close]
-                P = np.zeros((len(reg_imgs), len(imgs)))
-                P[ci, ri] = pr
-                C = np.full_like(P, np.nan)
-                C[ci, ri] = corr
-                D = np.full_like(P, np.nan)
-                D[ci, ri] = dist
-                r_idx, c_idx = linear_sum_assignment(-P)
-                for cell, roi in zip(r_idx, c_idx):
-                    if P[cell, roi] >= p.track_min_probability:
-                        index[cell][s] = int(roi)
-                        prob[cell][s] = float(P[cell, roi])
-                        reg_imgs[cell] = imgs[roi]
-                        reg_cent[cell] = cent[roi]
-                        matched_rois.add(int(roi))
-                        rows.append(
-                            (s, int(roi), int(cell), P[cell, roi], C[cell, roi], D[cell, roi])
-                        )
-        for roi in range(len(imgs)):
-            if roi not in matched_rois:
-                index.append([-1] * n_s)
-                prob.append([np.nan] * n_s)
-                index[-1][s] = roi
-                prob[-1][s] = 1.0
-                reg_imgs.append(imgs[roi])
-                reg_cent.append(cent[roi])
+    for c, cl in enumerate(clusters):
+        for a in cl:
+            s, r = int(obs.session[a]), int(obs.roi[a])
+            index[s, c] = r
+            others = [b for b in cl if b != a]
+            if not others:
+                prob[s, c] = 1.0
+                continue
+            pr = float(pmap[a])
+            prob[s, c] = pr
+            fcs = [cmap[(a, b)] for b in others if (a, b) in cmap]
+            fc = float(np.mean(fcs)) if fcs else np.nan
+            d = float(np.hypot(*(obs.centroid[a] - obs.centroid[others].mean(axis=0))))
+            rows.append((s, r, c, pr, fc, d))
     pairs = pd.DataFrame(
         rows, columns=["session", "roi", "cell", "probability", "footprint_corr", "distance_px"]
     )
-    idx = np.array(index, dtype=np.int64).reshape(-1, n_s).T
-    pr = np.array(prob, dtype=np.float64).reshape(-1, n_s).T
-    return TrackingResult(index=idx, probability=pr, shifts=shifts, pairs=pairs)
+    return TrackingResult(index=index, probability=prob, shifts=shifts, pairs=pairs)
