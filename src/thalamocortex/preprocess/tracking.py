@@ -10,11 +10,13 @@ and cluster ROIs of all sessions jointly, a cluster holding at most one ROI per 
    ``track_max_distance_px``) by the spatial (Pearson) correlation of the weighted footprints and
    the centroid distance.
 3. **Match probability**: pair scores of all session pairs together form a mixture of "same
-   cell" and "different cells"; a two-component Gaussian mixture on
-   ``(arctanh(footprint correlation), centroid distance)``, fitted on the pairs within
-   ``track_fit_radius_factor`` x the candidate radius (so that the different-cell population is
-   represented), gives each candidate pair the posterior probability of the same-cell component.
-   Too few pairs, or no separated components, fall back to a logistic rule on the correlation.
+   cell" and "different cells", fitted on the pairs within ``track_fit_radius_factor`` x the
+   candidate radius (so that the different-cell population is represented). Default
+   (``track_probability_model="gmm"``): a two-component Gaussian mixture on
+   ``(arctanh(footprint correlation), centroid distance)``; option ``"distance"``: CellReg's
+   centroid-distance model (Rayleigh same-cell distances, different-cell neighbours at uniform
+   areal density), more conservative. Too few pairs, or no separated components, fall back to a
+   logistic rule on the correlation.
 4. **Cluster** jointly: constrained average-linkage agglomeration on the pair probabilities
    (pairs that are not candidates count as probability 0). Two clusters merge, best first, while
    the mean probability over all their cross pairs is at least ``track_min_probability`` and
@@ -22,10 +24,11 @@ and cluster ROIs of all sessions jointly, a cluster holding at most one ROI per 
    with its latest footprint, and no order of sessions is privileged; a cell absent on a day is
    simply absent from its cluster. A member whose mean probability to the rest of its cluster
    is below ``track_min_probability`` is split off.
-5. **Refine the registration** (``track_refine_iterations`` times): the trimmed-mean displacement
-   of each session's clustered ROIs from their clusters' other members is a second, ROI-based
-   estimate of the residual shift; it is added to the phase-correlation shift (when it is
-   smaller than ``track_max_refine_px``) and steps 2-4 are repeated.
+5. **Refine the registration** (``track_refine_iterations`` times): tracked ROI centroids are
+   modelled as cell position + session offset (reference offset 0), fitted by alternating
+   trimmed means; each session's offset (a second, ROI-based estimate of the residual shift,
+   robust to a mean image dominated by neuropil or vessels) is added to its phase-correlation
+   shift when smaller than ``track_max_refine_px``, and steps 2-4 are repeated.
 
 Output: a sessions x cells index (ROI index per session, -1 where absent) and per observation
 the mean same-cell probability to the cell's other observations. ROICaT (Hermes et al.) and
