@@ -314,7 +314,13 @@ class PreprocessParams(ParamGroup):
         6.0, "px", "candidate pairs have registered centroids at most this far apart", gt=0
     )
     track_min_probability: float = param(
-        0.5, "", "pairs with a lower same-cell probability stay unmatched", ge=0, le=1
+        0.5,
+        "",
+        "tracking clusters merge while the mean same-cell probability over their cross-session "
+        "pairs is at least this; a ROI whose mean probability to the rest of its cell is lower "
+        "founds its own cell",
+        ge=0,
+        le=1,
     )
     track_min_footprint_corr: float = param(
         0.5,
