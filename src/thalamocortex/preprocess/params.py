@@ -381,8 +381,8 @@ class PreprocessParams(ParamGroup):
     track_max_refine_px: float = param(
         2.0,
         "px",
-        "largest correction the ROI-based refinement may apply to a session's shift (larger "
-        "ones mean the clusters are not trustworthy; the mean-image shift is kept)",
+        "largest correction one ROI-based refinement iteration may apply to a session's shift "
+        "(larger ones mean the clusters are not trustworthy; that session's shift is kept)",
         gt=0,
     )
     track_refine_trim: float = param(
