@@ -194,6 +194,7 @@ def test_bouton_merging_from_the_movie_more_sessions(mouse, session):
     ari = adjusted_rand_score(
         axon[mt["truth"].to_numpy(int)], m.labels[mt["detected"].to_numpy(int)]
     )
-    # observed (whole sessions): see the report in the module docstring
+    # observed (whole sessions, 1491 frames): (1, 1) P 1.00 / R 0.98 / ARI 1.000;
+    # (0, 7) and (0, 14) P 1.00 / R 0.95 / ARI 0.960
     assert sc["precision"] >= 0.9 and sc["recall"] >= 0.9, sc
     assert ari >= 0.9, ari
