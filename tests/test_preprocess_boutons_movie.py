@@ -198,3 +198,60 @@ def test_bouton_merging_from_the_movie_more_sessions(mouse, session):
     # (0, 7) and (0, 14) P 1.00 / R 0.95 / ARI 0.960
     assert sc["precision"] >= 0.9 and sc["recall"] >= 0.9, sc
     assert ari >= 0.9, ari
+
+
+@pytest.mark.imaging
+@needs_suite2p
+def test_bad_frames_never_produce_bouton_rois():
+    """A punctum present only on photostimulation frames never becomes a bouton ROI; the control
+    without bad frames does, so the test can fail. The scene has no line artefacts (suite2p
+    flags such frames itself, which would hide the control), so the blob is the only bad-frame
+    signal."""
+    from thalamocortex.preprocess.suite2p_run import bouton_params, run_suite2p
+    from thalamocortex.simulate.movies import MovieParams, simulate_movie
+
+    s, truth = cohort.simulate_session(
+        sim_params.preset("tiny"), "axon_imaging", 0, 1, return_traces=True
+    )
+    n, rate = 300, float(s.info.frame_rate)
+    rois = truth["rois"]
+    light = np.array([[5.0, 5.6], [12.0, 12.6], [20.0, 20.6]])
+    movie = simulate_movie(
+        truth["traces"]["dff"][:n],
+        rois["roi_type"].to_numpy(),
+        s.imaging.times[:n],
+        axon_ids=rois["axon_id"].to_numpy(),
+        light_windows=s.imaging.times[0] + light,
+        seed=0,
+        footprints=s.imaging.footprints,
+        params=MovieParams(
+            height_px=s.imaging.image_shape[0],
+            width_px=s.imaging.image_shape[1],
+            artefact_photons_px=0.0,
+        ),
+    )
+    # a free spot: no bouton within 6 px
+    cy, cx = movie.rois["centroid_y"].to_numpy(), movie.rois["centroid_x"].to_numpy()
+    h, w = movie.image_shape
+    spot = next(
+        (y, x)
+        for y in range(10, h - 10)
+        for x in range(10, w - 10)
+        if np.hypot(cy - y, cx - x).min() > 6
+    )
+    yy, xx = np.mgrid[0:h, 0:w]
+    blob = 400.0 * np.exp(-((yy - spot[0]) ** 2 + (xx - spot[1]) ** 2) / (2 * 0.9**2))
+    m = movie.movie.copy()
+    m[movie.artefact] += blob.astype(np.float32)
+    assert 15 <= movie.artefact.sum() <= 40  # 18 frames (6 per 0.6 s pulse at 10 Hz)
+
+    def hit(res):
+        return any(np.hypot(*(np.asarray(st["med"]) - spot)) <= 2 for st in res.stat)
+
+    p = bouton_params(PreprocessParams())
+    honoured = run_suite2p(m, rate, p, badframes=movie.artefact, boutons=True)
+    assert not hit(honoured)
+    ignored = run_suite2p(
+        m, rate, p, badframes=movie.artefact, boutons=True, honour_badframes=False
+    )
+    assert hit(ignored)

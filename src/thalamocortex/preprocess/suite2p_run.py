@@ -280,7 +280,9 @@ def run_suite2p(
         Fneu = np.zeros((0, n_frames), np.float32)
         iscell = np.zeros((0, 2))
     flagged = np.asarray(reg_outputs.get("badframes", use_bad), bool) | use_bad
-    good_reg = ~(flagged | bad)
+    # (with honour_badframes=False the test-only control also lets them into the mean image,
+    # which the bouton refinement finds puncta in)
+    good_reg = ~flagged
     mean_image = f_reg[good_reg].astype(np.float32).mean(axis=0)
     if boutons and p.suite2p_bouton_refine and len(stat):
         t0 = time.perf_counter()
