@@ -80,7 +80,7 @@ class MovieParams(ParamGroup):
         "boutons keep at least this centre distance from every other bouton (about one punctum "
         "FWHM, 2.355 x bouton_sigma_px, plus a margin: two 1-2 um varicosities cannot occupy "
         "the same volume, and puncta closer than this would be one unresolvable blob); "
-        "placement falls back to the nearest free position after 50 tries",
+        "a crowded field keeps the last in-field candidate after 50 tries",
         ge=0,
     )
     bouton_area_px2: float = param(
