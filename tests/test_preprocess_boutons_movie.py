@@ -88,6 +88,27 @@ def test_center_registered_moves_movie_to_median_position():
     assert reg["yrange"] == [4, 12] and reg["xrange"] == [2, 14]
 
 
+def test_simulated_bouton_field_is_not_crowded():
+    from thalamocortex.simulate.movies import MovieParams, plane_footprints
+
+    rng = np.random.default_rng(0)
+    axon = np.repeat(np.arange(40), rng.integers(1, 5, 40))  # ~100 boutons on 40 axons
+    fps, p = plane_footprints(["bouton"] * len(axon), axon, seed=1)
+    mp = MovieParams()
+    # field sized at bouton_area_px2 per bouton inside the margins (64 px would hold ~30)
+    inner = p.height_px - 2 * (mp.margin_px + 2 * mp.bouton_sigma_px)
+    assert inner**2 >= len(axon) * mp.bouton_area_px2 and p.height_px == p.width_px
+    c = np.array([np.average(f[:, :2], axis=0, weights=f[:, 2]) for f in fps])
+    d = np.hypot(*(c[:, None] - c[None]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    nn = d.min(axis=1)
+    # observed: 103 boutons in 101 x 101 px, nearest neighbour >= 2.55 px, median 4.24 px
+    assert nn.min() >= mp.bouton_min_distance_px - 0.1 and np.median(nn) >= 4.0, (
+        nn.min(),
+        np.median(nn),
+    )
+
+
 # --- end to end ----------------------------------------------------------------------------
 
 
