@@ -93,6 +93,18 @@ def _roi_type(session) -> str:
     return "bouton" if session.info.experiment == "axon_imaging" else "soma"
 
 
+def _after_light(times: np.ndarray, pulses, seconds: float) -> np.ndarray:
+    """Frames starting within ``seconds`` after the end of any light pulse."""
+    out = np.zeros(len(times), bool)
+    if pulses is None or len(pulses) == 0 or seconds <= 0:
+        return out
+    ends = (pulses["start_time"] + pulses["duration"]).to_numpy(np.float64)
+    starts = pulses["start_time"].to_numpy(np.float64)
+    for a, b in zip(starts, ends):
+        out |= (times >= a) & (times < b + seconds)
+    return out
+
+
 def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, times=None):
     """suite2p on ``movie`` (frames x height x width); ``times`` = frame times (default: the
     session file's frames, see :func:`_frame_times`)."""
@@ -113,10 +125,13 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
         )
     pulses = None if session.stimulation is None else session.stimulation.pulses
     blank = artefact_mask(times, pulses, rate, params.artefact_extra_frames)
+    # frames kept out of the registration reference and of detection: the artefact frames and
+    # the synchronous evoked responses just after each pulse (traces are extracted for all)
+    exclude = blank | _after_light(times, pulses, params.detection_exclude_after_light_s)
     boutons = _roi_type(session) == "bouton"
     # bouton movies: bouton detection settings, then ROIs refined to the puncta they contain
     p = bouton_params(params) if boutons else params
-    res = run_suite2p(movie, rate, p, badframes=blank, boutons=boutons)
+    res = run_suite2p(movie, rate, p, badframes=exclude, boutons=boutons)
     roi_types = np.full(res.n_rois, _roi_type(session))
     dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank, roi_types=roi_types)
     fps = res.footprints()
@@ -149,6 +164,7 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
             "dy": res.shifts[:, 0],
             "dx": res.shifts[:, 1],
             "bad": res.badframes,
+            "artefact": blank,
         }
     )
     return imaging, motion, res.timings

@@ -182,8 +182,9 @@ def run_suite2p(
     frame_rate : float (Hz)
     params : PreprocessParams, optional
     badframes : array (n_frames,) bool, optional
-        Photostimulation artefact frames: excluded from the reference, from detection and from
-        the mean image.
+        Photostimulation artefact frames (and whatever else must not shape ROIs): excluded from
+        the registration reference, from detection (removed from the movie suite2p detects on)
+        and from the mean image; registered and extracted like every other frame.
     save_dir : path, optional
         Where suite2p writes its plane files (a temporary folder, deleted afterwards, if None).
     honour_badframes : bool
@@ -254,13 +255,19 @@ def run_suite2p(
     try:
         np.save(save_dir / "reg_outputs.npy", reg, allow_pickle=True)
         t0 = time.perf_counter()
+        # Detection sees the good frames only. suite2p's own bad-frame handling is not enough:
+        # its binning (detection.detect.bin_movie, 1.1.0) drops a batch's bad frames only when
+        # more than half of that batch is good, so bad frames enter detection wherever they are
+        # dense (frequent pulses, or the post-pulse frames the stage adds) and swamp it.
+        # Traces are extracted for every frame afterwards (suite2p's extraction).
+        detect_on = f_reg[~use_bad] if use_bad.any() else f_reg
         try:
             out = s2p.pipeline(
                 str(save_dir),
-                f_reg,
+                detect_on,
                 run_registration=False,
                 settings=copy.deepcopy(settings),
-                badframes=use_bad.copy() if use_bad.any() else None,
+                badframes=None,
                 device=device,
             )
         except ValueError as err:
@@ -268,6 +275,13 @@ def run_suite2p(
                 raise
             # suite2p raises when detection finds nothing; an empty field is a valid result
             out = (reg, None, None, None, None, None, None, None, None)
+        if use_bad.any() and out[2] is not None and len(out[2]):
+            from suite2p.extraction import extraction_wrapper
+
+            F_all, Fneu_all, _, _ = extraction_wrapper(
+                out[2], f_reg, settings=settings["extraction"], device=device
+            )
+            out = (*out[:3], F_all, Fneu_all, *out[5:])
         timings["detection_extraction"] = time.perf_counter() - t0
     finally:
         if tmp is not None:
