@@ -57,13 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--movies",
         action="store_true",
-        help="also write raw two-photon movies (TIFF) next to the imaging sessions",
+        help="also write raw two-photon movies (TIFF, referenced from the NWB files) of the "
+        "imaging sessions",
     )
     p.add_argument(
         "--movie-frames",
         type=int,
-        default=600,
-        help="frames per raw movie (0 = the whole session; default 600)",
+        default=0,
+        help="frames per raw movie (default 0 = the whole session; a short movie covers only "
+        "the session's first frames, too few for bouton merging or photostimulation maps)",
     )
     p.add_argument("--quiet", action="store_true")
 

@@ -549,7 +549,7 @@ def write_cohort_movies(
     cfg,
     dataset_dir: str | Path,
     params: MovieParams | None = None,
-    max_frames: int | None = 600,
+    max_frames: int | None = None,
     experiments: tuple[str, ...] = ("all_optical", "axon_imaging"),
     seed: int = 0,
 ) -> list[Path]:
@@ -571,7 +571,7 @@ def write_cohort_movies(
     params : MovieParams, optional
         The field must hold all somata of a session (e.g. 128 x 128 px for 60 neurons).
     max_frames : int or None
-        Keep movies short: only the first ``max_frames`` frames (None = whole session).
+        Only the first ``max_frames`` frames (None = the whole session, the default).
     experiments : experiments whose sessions get movies.
 
     Returns
