@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--null", action="store_true", help="a null cohort (no learning effects)")
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--scheduler", default=None, help="Dask scheduler (local | sync | address)")
+    p.add_argument(
+        "--movies",
+        action="store_true",
+        help="also simulate raw movies of every imaging session, so that preprocessing starts "
+        "from raw frames (suite2p) instead of the simulated F/Fneu (slower; try --preset tiny)",
+    )
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("run", help="run every analysis stage on a dataset and write the report")
@@ -209,6 +215,12 @@ def cmd_demo(args) -> int:
         simulate_cohort(cfg, dataset, progress=not args.quiet)
     else:
         print(f"using the existing simulated dataset in {dataset}")
+    if args.movies and not (dataset / "ground_truth" / "movies").is_dir():
+        from thalamocortex.simulate.movies import write_cohort_movies
+
+        t = time.perf_counter()
+        paths = write_cohort_movies(cfg, dataset)
+        print(f"wrote {len(paths)} raw movies in {time.perf_counter() - t:.1f} s")
     _run(dataset, out / "results", _config(args), None, args.quiet)
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     return 0

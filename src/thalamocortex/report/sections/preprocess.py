@@ -25,6 +25,17 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         f"<p>{len(s)} sessions; {int(s['n_blanked'].sum())} photostimulation artefact frames "
         "blanked (NaN) before any baseline or analysis.</p>" + table_html(src)
     )
+    cols = [
+        c
+        for c in ("mouse", "session", "source", "n_rois", "n_frames", "n_blanked", "n_boutons")
+        if c in s.columns
+    ]
+    raw = s[s["source"] != "nwb"] if "source" in s else s.iloc[:0]
+    if len(raw):
+        parts.append(
+            "<p>Sessions extracted from raw data (ROIs found, frames, blanked frames):</p>"
+            + table_html(raw[cols].head(40))
+        )
     if (s["n_boutons"] > 0).any():
         b = s[s["n_boutons"] > 0]
         fig, ax = plt.subplots(1, 2, figsize=(9, 3))
@@ -61,11 +72,29 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         t = pd.read_parquet(tpath)
         if len(t):
             found = t[t["roi"] >= 0]
-            n_ses = found.groupby(["mouse", "cell"])["session"].nunique()
-            summary = (
-                n_ses.groupby(level=0)
-                .agg(cells="size", in_all_sessions=lambda x: int((x == x.max()).sum()))
-                .reset_index()
+            n_ses = found.groupby(["mouse", "cell"])["session"].nunique().rename("days")
+            total = t.groupby("mouse")["session"].nunique()
+            rows = []
+            for mouse, days in n_ses.groupby(level=0):
+                multi = found[found["mouse"] == mouse]
+                rows.append(
+                    {
+                        "mouse": mouse,
+                        "sessions": int(total[mouse]),
+                        "cells": int(len(days)),
+                        "in_every_session": int((days == total[mouse]).sum()),
+                        "in_one_session_only": int((days == 1).sum()),
+                        "median_match_probability": float(
+                            multi.loc[
+                                multi["cell"].isin(days[days > 1].index.get_level_values(1)),
+                                "probability",
+                            ].median()
+                        ),
+                    }
+                )
+            parts.append(
+                "<p>Cross-session tracking (cells per mouse; the probability is each ROI's mean "
+                "same-cell probability to its cell's other sessions):</p>"
+                + table_html(pd.DataFrame(rows))
             )
-            parts.append("<p>Cross-session tracking (cells per mouse):</p>" + table_html(summary))
     return "".join(parts)
