@@ -44,6 +44,7 @@ This is a documented generative model of the measurement, not a reconstruction o
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,14 @@ class MovieParams(ParamGroup):
         0.5, "px", "SD of independent frame-to-frame rigid jitter", ge=0
     )
     motion_max_px: float = param(4.0, "px", "rigid shifts are clipped to +- this", ge=0)
+    session_offset_sd_px: float = param(
+        2.0,
+        "px",
+        "SD (per axis) of the rigid offset of a session's field from the mouse's first session "
+        "(the field is found again each day; write_cohort_movies): cross-session tracking has "
+        "to register the sessions",
+        ge=0,
+    )
     nonrigid_px: float = param(
         0.3, "px", "amplitude of the smooth non-rigid displacement field (per frame)", ge=0
     )
@@ -359,6 +368,7 @@ def simulate_movie(
     params: MovieParams | None = None,
     seed: int | np.random.Generator = 0,
     footprints: list | None = None,
+    field_offset=(0.0, 0.0),
 ) -> SimulatedMovie:
     """Render a raw movie from noise-free dF/F.
 
@@ -432,7 +442,8 @@ def simulate_movie(
     a = np.exp(-1.0 / max(60.0 * frame_rate, 1.0))
     drift = 1.0 + p.drift_sd * np.sqrt(1 - a * a) * _ar1(rng.standard_normal(n_frames), a)
     gain = (1.0 - p.bleach_fraction * t_rel) * drift
-    shifts = rigid_shifts(rng, n_frames, p)
+    # within-session motion around the session's field offset (the day's repositioning)
+    shifts = rigid_shifts(rng, n_frames, p) + np.asarray(field_offset, dtype=np.float64)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
     movie = np.empty((n_frames, H, W), dtype=np.float32)
     light_rows = _line_artefacts(frame_times, frame_rate, H, light_windows)
@@ -491,6 +502,7 @@ def session_movie(
     params: MovieParams | None = None,
     frames: slice | None = None,
     seed: int = 0,
+    field_offset=(0.0, 0.0),
 ) -> SimulatedMovie:
     """Movie of a simulated session (``simulate_session(..., return_traces=True)``).
 
@@ -525,6 +537,7 @@ def session_movie(
         params=p,
         seed=seed,
         footprints=footprints,
+        field_offset=field_offset,
     )
 
 
@@ -559,8 +572,10 @@ def write_cohort_movies(
     movie written as ``sub-<m>/sub-<m>_ses-<n>.tif`` and referenced from the session's NWB file
     as an external ``TwoPhotonSeries`` (so that ``thalamocortex preprocess`` takes the raw-movie
     route, with the movie's own frame times); the ground truth of the movie (footprints as
-    ``[roi, y, x, weight]`` rows, centroids, rigid shifts, artefact frames) goes to
-    ``ground_truth/movies/sub-<m>_ses-<n>.npz``.
+    ``[roi, y, x, weight]`` rows and centroids in the mouse's first-session coordinates, rigid
+    shifts per frame including the session's ``field_offset`` (``session_offset_sd_px``),
+    artefact frames) goes to ``ground_truth/movies/sub-<m>_ses-<n>.npz``. Every session has
+    its own noise and motion (seeded from ``seed``, the mouse and the session).
 
     Parameters
     ----------
@@ -585,6 +600,7 @@ def write_cohort_movies(
     gt = dataset_dir / "ground_truth" / "movies"
     gt.mkdir(parents=True, exist_ok=True)
     written = []
+    p = params or MovieParams()
     for spec in cohort_design(cfg, list(experiments)):
         for ses in spec.sessions:
             sess, truth = simulate_session(
@@ -593,7 +609,15 @@ def write_cohort_movies(
             if sess.imaging is None:
                 continue
             frames = slice(0, max_frames)
-            m = session_movie(sess, truth, params, frames=frames, seed=seed)
+            # each session its own noise and motion; the first session of a mouse defines the
+            # field's reference position, later ones are offset (the field is found again)
+            rng = np.random.default_rng([seed, zlib.crc32(spec.mouse.encode()), int(ses)])
+            offset = np.zeros(2)
+            if ses != min(spec.sessions):
+                offset = rng.normal(0.0, p.session_offset_sd_px, 2)
+            m = session_movie(
+                sess, truth, p, frames=frames, seed=int(rng.integers(2**31)), field_offset=offset
+            )
             nwb = session_path(dataset_dir, spec.mouse, ses)
             tif = write_tiff(nwb.with_suffix(".tif"), m.movie, sess.info.frame_rate)
             written.append(tif)
@@ -610,6 +634,7 @@ def write_cohort_movies(
                 footprints=rows,
                 centroids=m.rois[["centroid_y", "centroid_x"]].to_numpy(),
                 shifts=m.shifts,
+                field_offset=offset,
                 artefact=m.artefact,
                 roi_name=truth["rois"]["roi_name"].to_numpy().astype("U"),
             )
