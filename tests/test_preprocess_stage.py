@@ -140,3 +140,5 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     mtime = [p.stat().st_mtime for p in sorted((out / "sessions").rglob("*.nwb"))]
     run(StageContext(data, tmp_path / "results", cfg, "preprocess"))
     assert mtime == [p.stat().st_mtime for p in sorted((out / "sessions").rglob("*.nwb"))]
+    # ... and still reports every session's motion
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "motion.parquet"), motion)

@@ -205,6 +205,7 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows."""
     from thalamocortex.data.movie import read_movie_file
     from thalamocortex.data.nwb import read_session, write_session
+    from thalamocortex.pipeline.io import write_table
     from thalamocortex.preprocess.traces import session_axons, session_dff
 
     out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None, "footprints": None}
@@ -214,9 +215,14 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
         keys = {"mouse": s.info.mouse, "session": int(s.info.session)}
         row = {**keys, "session_id": s.id, "source": "nwb", "output": ""}
         target = Path(out_dir) / "sessions" / f"sub-{s.info.mouse}" / f"{s.id}.nwb"
+        # per-session motion, kept beside the outputs so that a resumed run still reports it
+        motion_file = Path(out_dir) / "motion_sessions" / f"{s.id}.parquet"
         session = s
+        written = None
         if src:
             row["source"] = next(iter(src))
+            if target.is_file() and motion_file.is_file():
+                out["motion"] = pd.read_parquet(motion_file)
             if not target.is_file():
                 s.load()
                 if "nwb_movie" in src or "tiff" in src:
@@ -229,6 +235,7 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
                     imaging, motion, timings = _imaging_from_movie(s, frames, params, times)
                     del frames
                     m = motion.assign(**keys)
+                    write_table(m, motion_file)
                     out["motion"] = m
                     row.update({f"seconds_{k}": v for k, v in timings.items()})
                 else:
@@ -237,8 +244,11 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
                     s, imaging=imaging, movie=_movie_reference(s, src, imaging), _closer=None
                 )
                 write_session(new, target)
+                written = new
             row["output"] = str(target)
-        if row["output"]:
+        if written is not None:
+            session = written  # just written: analyse the in-memory copy, not a re-read
+        elif row["output"]:
             session = read_session(target, names=names)
         try:
             im = session.imaging
