@@ -159,11 +159,10 @@ def test_deconvolution_finds_spikes():
 
 def test_write_cohort_movies(tmp_path):
     cohort = pytest.importorskip("thalamocortex.simulate.cohort")
-    from thalamocortex.simulate.movies import write_cohort_movies
-    from thalamocortex.simulate.params import preset
-
     from thalamocortex.data.layout import session_path
     from thalamocortex.data.nwb import read_session, write_session
+    from thalamocortex.simulate.movies import write_cohort_movies
+    from thalamocortex.simulate.params import preset
 
     cfg = preset("tiny")
     cfg.axon_imaging.sessions = [1]
