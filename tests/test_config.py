@@ -14,6 +14,9 @@ def test_defaults_validate_and_every_parameter_is_documented():
     for r in rows:
         assert r["doc"], f"{r['key']} has no doc line"
     assert cfg.pipeline.n_workers == 2
+    ranges = {r["key"]: r["range"] for r in rows}
+    assert ranges["opto.identity"] == "one of 'auto', 'roi_name', 'tracking'"
+    assert ranges["stats.alpha"].startswith(">")
 
 
 def test_yaml_round_trip(tmp_path):

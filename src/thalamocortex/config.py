@@ -45,7 +45,23 @@ def _range_text(info: Any) -> str:
             v = getattr(meta, attr, None)
             if v is not None:
                 parts.append(f"{sym} {v}")
+    if not parts:
+        choices = _literal_choices(info.annotation)
+        if choices:
+            return "one of " + ", ".join(repr(c) for c in choices)
     return ", ".join(parts) if parts else "any"
+
+
+def _literal_choices(ann: Any) -> list:
+    """The allowed values of a ``Literal[...]`` annotation (also inside ``Optional``)."""
+    import typing
+
+    if typing.get_origin(ann) is typing.Literal:
+        return list(typing.get_args(ann))
+    out = []
+    for arg in typing.get_args(ann):
+        out += _literal_choices(arg)
+    return out
 
 
 def describe(model: type[BaseModel], prefix: str = "") -> list[dict[str, Any]]:
