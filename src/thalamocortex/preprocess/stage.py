@@ -3,11 +3,14 @@ cross-session tracking.
 
 Per session (in parallel, resumable per session):
 
-* **raw data** next to the session file: a multi-page TIFF movie
-  ``sub-<m>/sub-<m>_ses-<n>.tif`` (or ``.tiff``) is registered and segmented with suite2p
-  (:func:`~thalamocortex.preprocess.suite2p_run.run_suite2p`, photostimulation frames as bad
-  frames); an existing suite2p output folder ``sub-<m>/sub-<m>_ses-<n>_suite2p/`` is imported
-  instead (:func:`~thalamocortex.preprocess.suite2p_io.read_suite2p`). dF/F and events are
+* **raw data** (:func:`raw_sources`, first found wins): the session file's own raw
+  ``TwoPhotonSeries`` (frames inside the NWB file or external TIFFs it references), a
+  multi-page TIFF movie ``sub-<m>/sub-<m>_ses-<n>.tif`` (or ``.tiff``) next to it — registered
+  and segmented with suite2p (:func:`~thalamocortex.preprocess.suite2p_run.run_suite2p`;
+  photostimulation artefact frames and the evoked responses just after each pulse are kept out
+  of the reference and of detection) — or an existing suite2p output folder
+  ``sub-<m>/sub-<m>_ses-<n>_suite2p/``, imported
+  (:func:`~thalamocortex.preprocess.suite2p_io.read_suite2p`). dF/F and events are
   computed with artefact frames blanked and the session is written to
   ``results/preprocess/sessions/sub-<m>/sub-<m>_ses-<n>.nwb`` (ROIs with pixel masks, F, Fneu,
   dF/F, events, mean image). An existing output file is kept (resume).
@@ -19,7 +22,8 @@ Then per mouse, **tracking** across sessions whose ROIs have footprints and a me
 Tables: ``sessions`` (one row per session: source, ROI/frame counts, blanked frames, bouton and
 axon counts, timings), ``axons`` (mouse, session, axon, n_boutons, boutons, mean_within_r),
 ``boutons`` (mouse, session, roi_name, axon), ``motion`` (per frame registration shifts of
-movie sessions), ``tracking`` (mouse, cell, session, roi, roi_name, probability).
+movie sessions; ``bad`` = kept out of reference and detection, ``artefact`` = blanked), ``tracking``
+(mouse, cell, session, roi, roi_name, probability).
 """
 
 from __future__ import annotations
