@@ -39,8 +39,11 @@ package never needs them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +160,23 @@ class Suite2pResult:
         ]
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Silence messages that say nothing about the data: torch's beta-status warnings for the
+    sparse tensors suite2p's extraction builds, and suite2p's notice that deconvolution is off
+    (we deconvolve, optionally, with OASIS). suite2p's own data warnings still show."""
+    log = logging.getLogger("suite2p.pipeline_s2p")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse invariant checks")
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _int16_movie(movie: np.ndarray) -> np.ndarray:
     m = np.asarray(movie)
     if m.dtype == np.int16:
@@ -262,14 +282,15 @@ def run_suite2p(
         # Traces are extracted for every frame afterwards (suite2p's extraction).
         detect_on = f_reg[~use_bad] if use_bad.any() else f_reg
         try:
-            out = s2p.pipeline(
-                str(save_dir),
-                detect_on,
-                run_registration=False,
-                settings=copy.deepcopy(settings),
-                badframes=None,
-                device=device,
-            )
+            with _quiet():
+                out = s2p.pipeline(
+                    str(save_dir),
+                    detect_on,
+                    run_registration=False,
+                    settings=copy.deepcopy(settings),
+                    badframes=None,
+                    device=device,
+                )
         except ValueError as err:
             if "no ROIs were found" not in str(err):
                 raise
@@ -278,9 +299,10 @@ def run_suite2p(
         if use_bad.any() and out[2] is not None and len(out[2]):
             from suite2p.extraction import extraction_wrapper
 
-            F_all, Fneu_all, _, _ = extraction_wrapper(
-                out[2], f_reg, settings=settings["extraction"], device=device
-            )
+            with _quiet():
+                F_all, Fneu_all, _, _ = extraction_wrapper(
+                    out[2], f_reg, settings=settings["extraction"], device=device
+                )
             out = (*out[:3], F_all, Fneu_all, *out[5:])
         timings["detection_extraction"] = time.perf_counter() - t0
     finally:
@@ -548,7 +570,10 @@ def _extract(stat_list: list[dict], f_reg: np.ndarray, settings: dict, device):
         npix_norm_max=np.inf,
     )
     stat = assign_overlaps(stat, Ly, Lx)  # refined ROIs do not overlap (nearest punctum)
-    F, Fneu, _, _ = extraction_wrapper(stat, f_reg, settings=settings["extraction"], device=device)
+    with _quiet():
+        F, Fneu, _, _ = extraction_wrapper(
+            stat, f_reg, settings=settings["extraction"], device=device
+        )
     dF = F - settings["extraction"]["neuropil_coefficient"] * Fneu
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = 1 - 0.5 * np.diff(dF, axis=1).var(axis=1) / dF.var(axis=1)
