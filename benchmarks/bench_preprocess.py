@@ -25,6 +25,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -139,12 +140,7 @@ def bench_session(n_frames: int, repeats: int = 5) -> dict:
         t = time.perf_counter()
         movie = read_movie_file(nwb.with_suffix(".tif"))
         t_read = time.perf_counter() - t
-
-        class _Movie:  # what _suite2p_alone needs
-            pass
-
-        mv = _Movie()
-        mv.movie, mv.artefact = movie, m.artefact
+        mv = SimpleNamespace(movie=movie, artefact=m.artefact)  # what _suite2p_alone needs
         t_s2p, t_ours, own = [], [], []
         for k in range(repeats):  # as in bench_movie; each of ours writes a fresh folder
             for route in ("alone", "ours") if k % 2 == 0 else ("ours", "alone"):

@@ -610,6 +610,7 @@ def test_internal_movie_round_trip_lazy(tmp_path):
     path = write_session(s, tmp_path / "s.nwb")
     with read_session(path) as back:
         assert isinstance(back.movie.data, h5py.Dataset) and back.movie.n_frames == 300
+        assert back.info.frame_rate == RATE  # no ROI traces: the movie's frame rate
         np.testing.assert_array_equal(back.movie.read(), mv)
 
 

@@ -94,6 +94,25 @@ def read_movie_files(paths: list[Path], starting_frame: list[int] | None = None)
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+def tiff_layout(files: list[Path]) -> tuple[list[int], int, tuple[int, int]]:
+    """First frame of each TIFF file, the total frame count and the frame size (height, width),
+    from the page headers (no pixels are read)."""
+    import tifffile
+
+    starts, n, shape = [], 0, None
+    for f in files:
+        starts.append(n)
+        try:
+            with tifffile.TiffFile(f) as tf:
+                n += len(tf.pages)
+                shape = shape or tuple(int(v) for v in tf.pages[0].shape[-2:])
+        except Exception as err:
+            raise DataError(
+                f"cannot read as TIFF ({type(err).__name__}: {err})", f, field="external_file"
+            ) from None
+    return starts, n, shape
+
+
 def write_tiff(path: str | Path, movie: np.ndarray, frame_rate: float | None = None) -> Path:
     """Write a movie as a multi-page TIFF (one page per frame, uint16; atomic rename).
 

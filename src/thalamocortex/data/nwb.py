@@ -89,6 +89,7 @@ from thalamocortex.data.model import (
     SessionInfo,
     Stimulation,
 )
+from thalamocortex.data.movie import tiff_layout
 
 __all__ = ["NWBNames", "NWBWriteParams", "read_session", "write_session"]
 
@@ -546,7 +547,7 @@ def _add_movie(nwb: Any, session: Session, path: Path | None, params: NWBWritePa
         files = mv.paths()
         folder = (path.parent if path is not None else Path.cwd()).resolve()
         rel = [os.path.relpath(Path(f).resolve(), folder) for f in files]
-        start, n_frames, (height, width) = _tiff_layout(files)
+        start, n_frames, (height, width) = tiff_layout(files)
         if mv.starting_frame is not None and [int(v) for v in mv.starting_frame] != start:
             raise DataError(
                 f"starting_frame {list(mv.starting_frame)} disagrees with the files' frame "
@@ -581,25 +582,6 @@ def _add_movie(nwb: Any, session: Session, path: Path | None, params: NWBWritePa
             **kw,
         )
     nwb.add_acquisition(series)
-
-
-def _tiff_layout(files: list[Path]) -> tuple[list[int], int, tuple[int, int]]:
-    """First frame of each TIFF file, the total frame count and the frame size (height, width),
-    from the page headers (no pixels are read)."""
-    import tifffile
-
-    starts, n, shape = [], 0, None
-    for f in files:
-        starts.append(n)
-        try:
-            with tifffile.TiffFile(f) as tf:
-                n += len(tf.pages)
-                shape = shape or tuple(int(v) for v in tf.pages[0].shape[-2:])
-        except Exception as err:
-            raise DataError(
-                f"cannot read as TIFF ({type(err).__name__}: {err})", f, field="external_file"
-            ) from None
-    return starts, n, shape
 
 
 def _add_imaging(nwb: Any, session: Session, image_shape: Any, params: NWBWriteParams) -> None:
@@ -1419,8 +1401,12 @@ def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
     image_shape = info.pop("image_shape", None)
     if imaging is not None and imaging.image_shape is None and image_shape is not None:
         imaging.image_shape = image_shape
-    if imaging is not None and not np.isfinite(info.get("frame_rate", np.nan)):
-        info["frame_rate"] = imaging.frame_rate
+    if not np.isfinite(info.get("frame_rate", np.nan)):
+        # the ROI traces' frames, else the raw movie's (a file holding only raw frames)
+        if imaging is not None:
+            info["frame_rate"] = imaging.frame_rate
+        elif movie is not None:
+            info["frame_rate"] = movie.rate
     try:
         session_info = SessionInfo(**info)
     except (TypeError, ValueError) as err:

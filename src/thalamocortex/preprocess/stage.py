@@ -228,7 +228,6 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
             if target.is_file() and motion_file.is_file():
                 out["motion"] = pd.read_parquet(motion_file)
             if not target.is_file():
-                s.load()
                 if "nwb_movie" in src or "tiff" in src:
                     if "nwb_movie" in src:
                         frames = s.movie.read()
