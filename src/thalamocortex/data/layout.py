@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from thalamocortex.data.errors import DataError
-from thalamocortex.data.nwb import NWBNames, _check_file, read_session
+from thalamocortex.data.nwb import NWBNames, read_session
+from thalamocortex.data.nwb.read import _check_file
 
 __all__ = [
     "SESSION_COLUMNS",

@@ -1,0 +1,681 @@
+"""Reading NWB files (ours and other tools') into a lazy
+:class:`~thalamocortex.data.model.Session` (:func:`read_session`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from thalamocortex.data.errors import DataError
+from thalamocortex.data.model import (
+    EXPERIMENT_KINDS,
+    Imaging,
+    Lever,
+    RawMovie,
+    Session,
+    SessionInfo,
+    Stimulation,
+)
+from thalamocortex.data.nwb.names import (
+    _INFO_COLUMNS,
+    NWBNames,
+    _as_array,
+    _regular_rate,
+)
+
+__all__ = ["read_session"]
+
+
+class _LazyTransformed:
+    """Lazy view of a dataset: optional column of a 2-D array, then ``x * scale + offset``.
+
+    Used when a foreign file stores a lever as a column of a 2-D series or with a
+    ``conversion``/``offset`` other than 1/0, so the Session still sees physical units lazily.
+    """
+
+    def __init__(self, ds: Any, column: int | None, scale: float, offset: float):
+        self.ds, self.column, self.scale, self.offset = ds, column, float(scale), float(offset)
+        self.shape = tuple(ds.shape[:1]) if column is not None else tuple(ds.shape)
+        self.dtype = np.dtype(np.float64)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if key is Ellipsis or (isinstance(key, tuple) and key == ()):
+            key = slice(None)
+        raw = self.ds[key, self.column] if self.column is not None else self.ds[key]
+        return np.asarray(raw, dtype=np.float64) * self.scale + self.offset
+
+
+def _physical(data: Any, ts: Any, column: int | None = None) -> Any:
+    conv = float(getattr(ts, "conversion", 1.0) or 1.0)
+    off = float(getattr(ts, "offset", 0.0) or 0.0)
+    if column is None and conv == 1.0 and off == 0.0:
+        return data
+    return _LazyTransformed(data, column, conv, off)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DataError("file not found", path)
+    if not path.is_file():
+        raise DataError("not a file (expected an .nwb file)", path)
+    if path.stat().st_size == 0 or not h5py.is_hdf5(path):
+        raise DataError("not an HDF5 file, so not an NWB file (NWB files are HDF5)", path)
+    try:
+        with h5py.File(path, "r") as f:
+            version = f.attrs.get("nwb_version")
+            groups = sorted(f.keys())
+    except OSError as err:
+        raise DataError(
+            f"cannot open as HDF5, the file is truncated or corrupt ({err})", path
+        ) from None
+    if version is None:
+        raise DataError(
+            f"HDF5 file without the 'nwb_version' attribute, so not an NWB file; "
+            f"top-level groups: {groups}",
+            path,
+        )
+
+
+def _children(obj: Any) -> list[Any]:
+    return list(getattr(obj, "children", []) or [])
+
+
+def _contents(nwb: Any) -> str:
+    def names(container: Any) -> list[str]:
+        out = []
+        for name, obj in container.items():
+            kids = [c.name for c in _children(obj) if hasattr(c, "name")]
+            out.append(f"{name}[{', '.join(kids)}]" if kids else name)
+        return out
+
+    acq = names(nwb.acquisition)
+    proc = {m: names(mod.data_interfaces) for m, mod in nwb.processing.items()}
+    return f"acquisition: {acq}, processing: {proc}"
+
+
+def _find_series(container: Any, name: str) -> Any:
+    """A TimeSeries named ``name`` in a dict of interfaces, directly or one level down."""
+    from pynwb import TimeSeries
+
+    obj = container.get(name)
+    if isinstance(obj, TimeSeries):
+        return obj
+    for obj in container.values():
+        for kid in _children(obj):
+            if isinstance(kid, TimeSeries) and kid.name == name:
+                return kid
+    return None
+
+
+def _series_times(ts: Any) -> tuple[float | None, float, Any]:
+    """(rate or None, t0, timestamps dataset or None)."""
+    if ts.timestamps is not None:
+        stamps = ts.timestamps
+        return None, float(stamps[0]) if len(stamps) else 0.0, stamps
+    return float(ts.rate), float(ts.starting_time or 0.0), None
+
+
+def _read_lever(nwb: Any, path: Path, names: NWBNames) -> Lever | None:
+    mod = nwb.processing.get(names.behavior_module)
+    places = [mod.data_interfaces] if mod is not None else []
+    places.append(nwb.acquisition)
+    ts = None
+    for name in names.lever_series:
+        for place in places:
+            ts = _find_series(place, name)
+            if ts is not None:
+                break
+        if ts is not None:
+            break
+    if ts is None:
+        if not names.require_lever:
+            return None
+        raise DataError(
+            f"no lever series: looked for {names.lever_series} in "
+            f"processing[{names.behavior_module!r}] and acquisition; the file contains: "
+            f"{_contents(nwb)}",
+            path,
+            field="lever",
+        )
+    data = ts.data
+    column = None
+    if len(data.shape) == 2:
+        if names.lever_column >= data.shape[1]:
+            raise DataError(
+                f"lever series {ts.name!r} has {data.shape[1]} columns; lever_column="
+                f"{names.lever_column} is out of range",
+                path,
+                field="lever",
+            )
+        column = names.lever_column
+    elif len(data.shape) != 1:
+        raise DataError(f"lever series {ts.name!r} has shape {data.shape}", path, field="lever")
+    rate, t0, stamps = _series_times(ts)
+    if stamps is not None:
+        t = np.asarray(stamps[()], dtype=np.float64)
+        rate = _regular_rate(t, tol=0.25 * np.median(np.diff(t)) if len(t) > 1 else 0.0)
+        if rate is None:
+            raise DataError(
+                f"lever series {ts.name!r} has irregular timestamps; the Lever model needs a "
+                f"regular sampling rate (resample it before writing)",
+                path,
+                field="lever",
+            )
+    return Lever(data=_physical(data, ts, column), rate=rate, units=ts.unit or "a.u.", t0=t0)
+
+
+def _decode(arr: Any) -> Any:
+    arr = np.asarray(arr)
+    if arr.dtype.kind in "OS" and len(arr) and isinstance(arr.flat[0], bytes):
+        return np.array([v.decode() for v in arr], dtype=object)
+    return arr
+
+
+def _scalar_columns(table: Any, skip: set[str]) -> dict[str, np.ndarray]:
+    """1-D, non-ragged, non-reference columns of a DynamicTable as numpy arrays."""
+    from hdmf.common import DynamicTableRegion, VectorIndex
+
+    out = {}
+    for name in table.colnames:
+        if name in skip:
+            continue
+        col = table[name]
+        if isinstance(col, VectorIndex | DynamicTableRegion) or not hasattr(col, "data"):
+            continue
+        data = col.data
+        if hasattr(data, "shape") and len(data.shape) != 1:
+            continue
+        arr = _decode(data[()] if hasattr(data, "shape") else data)
+        if arr.dtype.names is not None:  # compound columns are not scalar
+            continue
+        out[name] = arr
+    return out
+
+
+def _pick(columns: dict[str, Any], candidates: list[str]) -> str | None:
+    return next((c for c in candidates if c in columns), None)
+
+
+def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
+    if nwb.trials is None:
+        return None
+    cols = _scalar_columns(nwb.trials, set())
+    out: dict[str, Any] = {
+        "start_time": cols.pop("start_time").astype(np.float64),
+        "stop_time": cols.pop("stop_time").astype(np.float64),
+    }
+    for target, candidates in names.trial_columns.items():
+        found = _pick(cols, candidates)
+        if found is None:
+            if target == "cue_time":
+                raise DataError(
+                    f"trials table has no cue time column: looked for {candidates}; the table "
+                    f"has {list(nwb.trials.colnames)}",
+                    path,
+                    field="trials.cue_time",
+                )
+            continue
+        out[target] = cols.pop(found)
+    out.update(cols)
+    df = pd.DataFrame(out)
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].astype(str)
+    return df
+
+
+def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_stim: bool) -> dict:
+    mod_name, _, table_name = names.metadata_table.partition("/")
+    mod = nwb.processing.get(mod_name)
+    table = mod.data_interfaces.get(table_name) if mod is not None else None
+    start = nwb.session_start_time.isoformat() if nwb.session_start_time else None
+    if table is not None:
+        cols = _scalar_columns(table, set())
+        row = {k: (v[0].item() if hasattr(v[0], "item") else v[0]) for k, v in cols.items()}
+        shape = (int(row.pop("image_height", -1)), int(row.pop("image_width", -1)))
+        if "session_description" in row:
+            row["description"] = row.pop("session_description")
+        info = {k: row[k] for k in (*_INFO_COLUMNS, "description") if k in row}
+        info["image_shape"] = shape if min(shape) > 0 else None
+    else:
+        info = {"image_shape": None}
+        mouse = nwb.subject.subject_id if nwb.subject is not None else None
+        m = re.match(r"^sub-(?P<mouse>[^_]+)_ses-(?P<session>\d+)", path.name)
+        sid = re.search(r"ses-(\d+)", nwb.session_id or "") if nwb.session_id else None
+        if mouse is None and m is not None:
+            mouse = m["mouse"]
+        if mouse is None:
+            raise DataError(
+                "no subject: the file has no subject.subject_id and its name is not "
+                "sub-<mouse>_ses-<n>.nwb",
+                path,
+                field="subject",
+            )
+        if sid is not None:
+            session = int(sid.group(1))
+        elif m is not None:
+            session = int(m["session"])
+        elif nwb.session_id and nwb.session_id.isdigit():
+            session = int(nwb.session_id)
+        else:
+            raise DataError(
+                f"no session number: session_id {nwb.session_id!r} has no 'ses-<n>' and the "
+                f"file name is not sub-<mouse>_ses-<n>.nwb",
+                path,
+                field="session_id",
+            )
+        experiment = names.default_experiment
+        if experiment is None:
+            raw = [] if nwb.keywords is None else _as_array(nwb.keywords).ravel().tolist()
+            keywords = [k.decode() if isinstance(k, bytes) else str(k) for k in raw]
+            experiment = next((k for k in keywords if k in EXPERIMENT_KINDS), None)
+        if experiment is None:
+            experiment = (
+                "all_optical"
+                if has_imaging and has_stim
+                else "inactivation"
+                if has_stim
+                else "axon_imaging"
+            )
+        info.update(
+            mouse=str(mouse).replace("_", "-"),
+            session=session,
+            experiment=experiment,
+            region=names.default_region,
+            indicator=names.default_indicator,
+            description=nwb.session_description or "",
+        )
+        planes = list(nwb.imaging_planes.values())
+        if planes and planes[0].indicator:
+            info["indicator"] = planes[0].indicator
+    if start is not None:
+        info["session_start_time"] = start
+    return info
+
+
+def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging | None:
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation
+
+    mod = nwb.processing.get(names.ophys_module)
+    if mod is None:
+        return None
+    interfaces = mod.data_interfaces
+    segs = [o for o in interfaces.values() if isinstance(o, ImageSegmentation)]
+    planes = [ps for s in segs for ps in s.plane_segmentations.values()]
+    fluo = sorted(
+        (o for o in interfaces.values() if isinstance(o, Fluorescence)),
+        key=lambda o: (o.name != "Fluorescence", o.name == "Deconvolved"),
+    )
+    dffs = [o for o in interfaces.values() if isinstance(o, DfOverF)]
+    if not planes and not fluo and not dffs:
+        return None
+
+    def find(kind: str, containers: list[Any], exclude: set[int]) -> Any:
+        for name in names.response_series[kind]:
+            for c in containers:
+                s = c.roi_response_series.get(name)
+                if s is not None and id(s) not in exclude:
+                    return s
+        return None
+
+    used: set[int] = set()
+    found = {}
+    for kind, containers in (
+        ("F", [c for c in fluo if c.name != "Deconvolved"] or fluo),
+        ("Fneu", fluo),
+        ("events", sorted(fluo, key=lambda c: c.name != "Deconvolved")),
+        ("dff", dffs),
+    ):
+        s = find(kind, containers, used)
+        if s is not None:
+            used.add(id(s))
+        found[kind] = s
+    if found["F"] is None:
+        raise DataError(
+            f"no raw fluorescence series: looked for {names.response_series['F']} in the "
+            f"Fluorescence containers of processing[{names.ophys_module!r}]; the file contains: "
+            f"{_contents(nwb)}",
+            path,
+            field="imaging.F",
+        )
+    F = found["F"]
+    if len(F.data.shape) != 2:
+        raise DataError(
+            f"RoiResponseSeries {F.name!r} has shape {F.data.shape}; expected (frames, ROIs)",
+            path,
+            field="imaging.F",
+        )
+    n_frames, n_rois = F.data.shape
+    ps = F.rois.table if F.rois is not None else (planes[0] if planes else None)
+    rate, t0, stamps = _series_times(F)
+    frame_times = stamps if stamps is not None else t0 + np.arange(n_frames) / rate
+
+    # ROI table
+    region_default = info.get("region") or names.default_region
+    roi_type_default = names.default_roi_type or (
+        "bouton" if info.get("experiment") == "axon_imaging" else "soma"
+    )
+    footprints, image_shape = None, info.get("image_shape")
+    if ps is not None:
+        cols = _scalar_columns(ps, {"image_mask"})
+        ids = np.asarray(ps.id.data[()])
+        if F.rois is not None:  # the series' own ROI selection, in its order
+            sel = np.asarray(F.rois.data[()], dtype=np.int64)
+            cols = {k: v[sel] for k, v in cols.items()}
+            ids = ids[sel]
+        else:
+            sel = np.arange(len(ids))
+        rois: dict[str, Any] = {}
+        for target, candidates in names.roi_columns.items():
+            found_col = _pick(cols, candidates)
+            if found_col is not None:
+                rois[target] = cols.pop(found_col).astype(str)
+        rois.setdefault("roi_name", np.array([f"roi{i:04d}" for i in ids], dtype=object))
+        rois.setdefault("roi_type", np.full(len(ids), roi_type_default, dtype=object))
+        rois.setdefault("region", np.full(len(ids), region_default, dtype=object))
+        rois.update(cols)
+        roi_df = pd.DataFrame(rois)
+        for c in roi_df.columns:
+            if roi_df[c].dtype == object:
+                roi_df[c] = roi_df[c].astype(str)
+        footprints, shape_from_masks = _read_masks(ps, sel)
+        image_shape = image_shape or shape_from_masks
+    else:
+        roi_df = pd.DataFrame(
+            {
+                "roi_name": [f"roi{i:04d}" for i in range(n_rois)],
+                "roi_type": roi_type_default,
+                "region": region_default,
+            }
+        )
+    if len(roi_df) != n_rois:
+        raise DataError(
+            f"ROI table has {len(roi_df)} rows but {F.name!r} has {n_rois} columns",
+            path,
+            field="imaging.rois",
+        )
+    mean_image = None
+    summary = interfaces.get("SummaryImages")
+    if summary is not None and "mean" in getattr(summary, "images", {}):
+        mean_image = np.asarray(summary.images["mean"].data[()], dtype=np.float32)
+        image_shape = image_shape or tuple(mean_image.shape[:2])
+    traces = {}
+    for kind in ("Fneu", "dff", "events"):
+        s = found[kind]
+        if s is not None and tuple(s.data.shape) != (n_frames, n_rois):
+            raise DataError(
+                f"{kind} series {s.name!r} has shape {s.data.shape}; expected "
+                f"{(n_frames, n_rois)} like {F.name!r}",
+                path,
+                field=f"imaging.{kind}",
+            )
+        traces[kind] = None if s is None else _physical(s.data, s)
+    return Imaging(
+        rois=roi_df,
+        F=_physical(F.data, F),
+        frame_times=frame_times,
+        footprints=footprints,
+        image_shape=image_shape,
+        mean_image=mean_image,
+        **traces,
+    )
+
+
+def _read_masks(ps: Any, sel: np.ndarray) -> tuple[list | None, tuple | None]:
+    """Footprints [y, x, weight] per selected ROI from pixel_mask (or image_mask)."""
+    from hdmf.common import VectorIndex
+
+    if "pixel_mask" in ps.colnames:
+        vi = ps["pixel_mask"]
+        if isinstance(vi, VectorIndex):
+            ends = np.asarray(vi.data[()], dtype=np.int64)
+            values = vi.target.data[()] if len(vi.target.data) else np.zeros(0)
+            if len(values) == 0:
+                return None, None
+            values = np.asarray(values)
+            if values.dtype.names is not None:
+                x, y, w = (values[f].astype(np.float64) for f in values.dtype.names[:3])
+            else:
+                x, y, w = (values[:, i].astype(np.float64) for i in range(3))
+            yxw = np.column_stack([y, x, w])
+            starts = np.concatenate([[0], ends[:-1]])
+            return [yxw[starts[i] : ends[i]] for i in sel], None
+    if "image_mask" in ps.colnames:
+        masks = ps["image_mask"].data
+        out = []
+        for i in sel:
+            m = np.asarray(masks[int(i)])
+            yy, xx = np.nonzero(m)
+            out.append(np.column_stack([yy, xx, m[yy, xx]]).astype(np.float64))
+        return out, tuple(masks.shape[1:3])
+    return None, None
+
+
+def _read_stimulation(nwb: Any, path: Path, names: NWBNames) -> Stimulation | None:
+    from pynwb.ogen import OptogeneticSeries
+
+    sites = list(nwb.ogen_sites.values())
+    site = sites[0] if sites else None
+    table = next((nwb.intervals[n] for n in names.pulse_tables if n in nwb.intervals), None)
+    default_target = site.location if site is not None else "unknown"
+    if table is not None:
+        cols = _scalar_columns(table, set())
+        start = cols.pop("start_time").astype(np.float64)
+        stop = cols.pop("stop_time").astype(np.float64)
+        pulses: dict[str, Any] = {"start_time": start, "duration": stop - start}
+        p = _pick(cols, names.pulse_columns["power"])
+        pulses["power"] = (
+            cols.pop(p).astype(np.float64) if p is not None else np.full(len(start), np.nan)
+        )
+        tcol = _pick(cols, names.pulse_columns["target"])
+        pulses["target"] = (
+            cols.pop(tcol).astype(str)
+            if tcol is not None
+            else np.full(len(start), default_target, dtype=object)
+        )
+        pulses.update(cols)
+        df = pd.DataFrame(pulses)
+    else:
+        series = [
+            s
+            for place in (nwb.stimulus, nwb.acquisition)
+            for s in place.values()
+            if isinstance(s, OptogeneticSeries)
+        ]
+        if not series:
+            return None
+        s = series[0]
+        site = s.site
+        df = _pulses_from_series(s, site.location if site is not None else "unknown")
+    for c in df.columns:
+        if df[c].dtype == object:
+            df[c] = df[c].astype(str)
+    return Stimulation(
+        pulses=df,
+        wavelength_nm=float(site.excitation_lambda) if site is not None else float("nan"),
+        site_description=site.description if site is not None else "",
+        device=site.device.name if site is not None and site.device is not None else "",
+    )
+
+
+def _pulses_from_series(s: Any, target: str) -> pd.DataFrame:
+    """Pulses (power > 0 bouts) of an OptogeneticSeries in W, for files without a pulse table."""
+    v = np.asarray(s.data[()], dtype=np.float64) * float(s.conversion or 1.0)
+    if v.ndim == 2:
+        v = v.max(axis=1)
+    rate, t0, stamps = _series_times(s)
+    t = np.asarray(stamps[()], np.float64) if stamps is not None else t0 + np.arange(len(v)) / rate
+    on = v > 0
+    edges = np.diff(np.concatenate([[0], on.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    # a bout ends at the first sample that is off (or, for sampled series, one period later)
+    end_t = np.array([t[j] if j < len(t) else t[-1] + (1.0 / rate if rate else 0.0) for j in stops])
+    power = np.array([v[a:b].max() * 1000.0 for a, b in zip(starts, stops)])
+    return pd.DataFrame(
+        {
+            "start_time": t[starts],
+            "duration": end_t - t[starts],
+            "power": power,
+            "target": [target] * len(starts),
+        }
+    )
+
+
+def _opt_int(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
+    """The raw movie: a TwoPhotonSeries in acquisition (external files or internal frames)."""
+    from pynwb.ophys import TwoPhotonSeries
+
+    found = [o for o in nwb.acquisition.values() if isinstance(o, TwoPhotonSeries)]
+    if not found:
+        return None
+    by_name = {o.name: o for o in found}
+    ts = next((by_name[n] for n in names.movie_series if n in by_name), None)
+    if ts is None:
+        if len(found) > 1:
+            raise DataError(
+                f"several TwoPhotonSeries in acquisition ({sorted(by_name)}) and none is named "
+                f"{names.movie_series}; set data.movie_series",
+                path,
+                field="acquisition",
+            )
+        ts = found[0]
+    rate, t0, stamps = _series_times(ts)
+    rate = np.nan if rate is None else rate
+    where = f"acquisition/{ts.name}"
+    if stamps is not None:
+        rate = 1.0 / float(np.median(np.diff(stamps[:]))) if len(stamps) > 1 else np.nan
+    if not (np.isfinite(rate) and rate > 0):
+        rate = float(getattr(ts.imaging_plane, "imaging_rate", np.nan) or np.nan)
+    if not (np.isfinite(rate) and rate > 0):
+        raise DataError("no frame rate (rate, timestamps or imaging_rate)", path, field=where)
+    external = getattr(ts, "external_file", None)
+    common = {"rate": float(rate), "starting_time": float(t0 or 0.0), "frame_times": stamps}
+    try:
+        if external is not None and len(external) > 0:
+            files = [f.decode() if isinstance(f, bytes) else str(f) for f in external[:]]
+            start = ts.starting_frame
+            return RawMovie(
+                files=files,
+                starting_frame=None if start is None else [int(v) for v in start],
+                n_frames=len(stamps) if stamps is not None else _opt_int(ts.num_samples),
+                base=path.parent,
+                **common,
+            )
+        if ts.data is None or len(ts.data.shape) != 3:
+            raise DataError(
+                "expected internal frames (frames x height x width) or external_file",
+                path,
+                field=where,
+            )
+        return RawMovie(data=ts.data, **common)
+    except ValueError as err:
+        if isinstance(err, DataError):
+            raise
+        raise DataError(str(err), path, field=where) from None
+
+
+def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
+    lever = _read_lever(nwb, path, names)
+    trials = _read_trials(nwb, path, names)
+    stim = _read_stimulation(nwb, path, names)
+    movie = _read_movie(nwb, path, names)
+    mod = nwb.processing.get(names.ophys_module)
+    has_imaging = (mod is not None and len(mod.data_interfaces) > 0) or movie is not None
+    info = _read_info(nwb, path, names, has_imaging, stim is not None)
+    imaging = _read_imaging(nwb, path, names, info)
+    image_shape = info.pop("image_shape", None)
+    if imaging is not None and imaging.image_shape is None and image_shape is not None:
+        imaging.image_shape = image_shape
+    if not np.isfinite(info.get("frame_rate", np.nan)):
+        # the ROI traces' frames, else the raw movie's (a file holding only raw frames)
+        if imaging is not None:
+            info["frame_rate"] = imaging.frame_rate
+        elif movie is not None:
+            info["frame_rate"] = movie.rate
+    try:
+        session_info = SessionInfo(**info)
+    except (TypeError, ValueError) as err:
+        raise DataError(f"invalid session metadata: {err}", path, field="session_info") from None
+    try:
+        return Session(
+            info=session_info,
+            lever=lever,
+            trials=trials,
+            imaging=imaging,
+            stimulation=stim,
+            source=str(path),
+            movie=movie,
+        )
+    except ValueError as err:
+        raise DataError(str(err), path) from None
+
+
+def read_session(
+    path: str | os.PathLike, names: NWBNames | None = None, lazy: bool = True
+) -> Session:
+    """Read one session from an NWB file.
+
+    Parameters
+    ----------
+    path : path-like
+        An NWB (HDF5) file, written by :func:`write_session` or by another tool.
+    names : NWBNames, optional
+        Where to look for each part in files written by other tools.
+    lazy : bool
+        True: traces and the lever stay ``h5py.Dataset`` objects and the file stays open until
+        ``session.close()`` (use ``with read_session(p) as s:``); ``session.load()`` reads
+        them. False: everything is read and the file is closed before returning.
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    DataError
+        Missing file, not HDF5/NWB, truncated or corrupt file, or a required part (the lever,
+        the raw fluorescence of an imaging module, the trials' cue times) is missing; the
+        message names the file, what was looked for and what the file contains.
+    """
+    from pynwb import NWBHDF5IO
+
+    path = Path(path)
+    names = names or NWBNames()
+    _check_file(path)
+    try:
+        io = NWBHDF5IO(str(path), "r")
+    except Exception as err:
+        raise DataError(f"cannot open as NWB ({type(err).__name__}: {err})", path) from None
+    try:
+        nwb = io.read()
+        session = _session_from_nwbfile(nwb, path, names)
+        if not lazy:
+            session.load()
+    except DataError:
+        io.close()
+        raise
+    except Exception as err:
+        io.close()
+        raise DataError(
+            f"cannot read as NWB, the file may be truncated or corrupt "
+            f"({type(err).__name__}: {err})",
+            path,
+        ) from None
+    if lazy:
+        session._closer = io.close
+    else:
+        io.close()
+    return session
