@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow test-all bench lint format docs clean
+.PHONY: install demo test test-slow test-all bench lint format docs clean realdata
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-slow: install
 
 test-all: install
 	$(TEST_ENV) $(BIN)/pytest -m "" -n 2 --dist loadfile
+
+# the real two-photon movie of the realdata tests, fetched into its cache ahead of time
+realdata: install
+	$(BIN)/python tests/_realdata.py
 
 bench: install
 	$(BIN)/python benchmarks/run.py

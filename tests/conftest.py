@@ -137,3 +137,25 @@ def small_session() -> Session:
 def session_factory():
     """The :func:`make_session` builder, for tests that need variants."""
     return make_session
+
+
+@pytest.fixture(scope="session")
+def real_movie():
+    """Path of the real mouse two-photon movie (``tests/_realdata.py``), downloaded on first use.
+
+    Without network access the test is skipped, unless ``THALAMOCORTEX_REQUIRE_REALDATA`` is set
+    (CI sets it), in which case it fails.
+    """
+    import os
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _realdata import real_movie_path
+
+    try:
+        return real_movie_path()
+    except Exception as err:  # no network, no pip: say so
+        if os.environ.get("THALAMOCORTEX_REQUIRE_REALDATA"):
+            pytest.fail(f"real movie unavailable: {err}")
+        pytest.skip(f"real movie unavailable: {err}")
