@@ -213,6 +213,7 @@ def test_inactivation_lowers_template_weight_only_with_effect():
         experiments=["inactivation"],
         behavior={"n_trials": 100, "lever_rate_hz": 500.0},
         inactivation={"n_mice": 1, "sessions": [14], "light_fraction": 0.3},
+        effect_mouse_sd=0.0,  # the population effect (one mouse; between-mouse spread tested below)
     )
     for c, lo, hi in ((cfg, 0.3, 1.0), (cfg.null(), -0.1, 0.1)):
         sess, truth = simulate_session(c, "inactivation", 0, 14)
@@ -279,8 +280,9 @@ def test_any_region_can_carry_the_learning_effect():
             frac[region, s] = truth["sessions"]["axon_movement_fraction"].iloc[0]
     assert frac["M2", 14] - frac["M2", 1] > 0.2
     assert abs(frac["MTh", 14] - frac["MTh", 1]) < 0.08
-    # effect_scale 2 doubles the change of the population fraction (clipped to [0, 1])
-    big = cfg.model_copy(update={"effect_scale": 2.0})
+    # effect_scale 2 doubles the change of the population fraction (clipped to [0, 1]); with
+    # no between-mouse spread every mouse has exactly that change
+    big = cfg.model_copy(update={"effect_scale": 2.0, "effect_mouse_sd": 0.0})
     _, t = simulate_session(big, "axon_imaging", 1, 14)
     naive, expert = demo["MTh"].naive.movement_fraction, demo["MTh"].expert.movement_fraction
     assert t["sessions"]["region_movement_fraction"].iloc[0] == pytest.approx(
@@ -374,8 +376,11 @@ def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
         cfg, tmp_path / "cohort", progress=False, experiments=["all_optical", "inactivation"]
     )
     gt = out / "ground_truth"
-    for name in ("rois", "trials", "movements", "sessions", "templates"):
+    for name in ("rois", "trials", "movements", "sessions", "templates", "mice"):
         assert (gt / f"{name}.parquet").is_file()
+    mice = pd.read_parquet(gt / "mice.parquet")
+    assert set(mice["mouse"]) == {"aoOpsin01", "aoCtrl01", "inact01"}
+    assert {"effect", "z", "multiplier", "change_population", "change_mouse"} <= set(mice)
     meta = yaml.safe_load((gt / "cohort.yaml").read_text())
     assert SimulationConfig.model_validate(meta["config"]) == cfg
     assert meta["seed"] == cfg.seed
@@ -437,3 +442,118 @@ def test_footprints_are_one_field_per_mouse_and_files_pass_nwbinspector(tmp_path
         with read_session(path) as back:
             assert back.imaging.image_shape == sess.imaging.image_shape
             assert np.allclose(back.imaging.footprints[3], sess.imaging.footprints[3])
+
+
+# ----------------------------------------------------------------------------- between mice
+def _mice_cfg(n_mice: int = 40) -> SimulationConfig:
+    return (
+        preset("tiny")
+        .model_copy(update={"experiments": ["axon_imaging", "all_optical", "inactivation"]})
+        .with_overrides(
+            {
+                "axon_imaging": {"mice_per_region": n_mice},
+                "m1": {"n_opsin_mice": n_mice // 4, "n_no_opsin_mice": 0},
+                "inactivation": {"n_mice": n_mice},
+            }
+        )
+    )
+
+
+def _mice_table(cfg: SimulationConfig) -> pd.DataFrame:
+    from thalamocortex.simulate.cohort import mouse_truth
+
+    return pd.concat([mouse_truth(cfg, m) for m in cohort_design(cfg)], ignore_index=True)
+
+
+def test_each_mouse_has_its_own_change_around_the_population_change():
+    cfg = _mice_cfg()
+    t = _mice_table(cfg)
+    assert set(t["effect"]) >= {
+        "behavior.template_weight",
+        "input.movement_fraction",
+        "input.lag",
+        "m1.encoding",
+        "m1.refinement",
+        "inactivation.efficacy",
+    }
+    # multiplier = 1 + effect_mouse_sd * z; mice differ; realised change = multiplier x change
+    np.testing.assert_allclose(t["multiplier"], 1.0 + cfg.effect_mouse_sd * t["z"])
+    mth = t[(t.effect == "input.movement_fraction") & (t.region == "MTh")]
+    assert len(mth) == 40 and mth["change_mouse"].nunique() == 40
+    np.testing.assert_allclose(mth["change_mouse"], mth["multiplier"] * 0.3, atol=1e-12)
+    rel_sd = (mth["change_mouse"] / mth["change_population"]).std()
+    assert 0.2 < rel_sd < 0.4, rel_sd  # effect_mouse_sd 0.3 over 40 mice
+    # z differs between effects of one mouse and between mice (independent draws)
+    wide = t.pivot_table(index="mouse", columns="effect", values="z")
+    c = np.corrcoef(wide[["behavior.template_weight", "behavior.reaction_time"]].dropna().T)
+    assert abs(c[0, 1]) < 0.35
+    # the session simulation uses the mouse's own value: expert session = p 1
+    spec = cohort_design(cfg, ["axon_imaging"])[3]
+    _, truth = simulate_session(cfg, "axon_imaging", spec.mouse_index, 14)
+    row = t[(t.mouse == spec.mouse) & (t.effect == "input.movement_fraction")].iloc[0]
+    assert truth["sessions"]["region_movement_fraction"].iloc[0] == pytest.approx(
+        row["expert_mouse"]
+    )
+    # no spread: every mouse has the population change
+    same = _mice_table(cfg.model_copy(update={"effect_mouse_sd": 0.0}))
+    np.testing.assert_allclose(same["change_mouse"], same["change_population"])
+
+
+def test_null_kinds_zero_and_varied():
+    cfg = _mice_cfg()
+    zero = _mice_table(cfg.null())
+    assert (zero["change_population"] == 0).all() and (zero["change_mouse"] == 0).all()
+    assert cfg.null().null_mouse_change_sd == 0.0
+    varied_cfg = cfg.null(kind="varied")
+    assert varied_cfg.null_mouse_change_sd == pytest.approx(0.5)
+    assert not any(varied_cfg.effects.model_dump().values())
+    v = _mice_table(varied_cfg)
+    assert (v["change_population"] == 0).all()
+    # each mouse changes around zero, SD = 0.5 x the default effect size
+    mth = v[(v.effect == "input.movement_fraction") & (v.region == "MTh")]
+    rel = mth["change_mouse"] / 0.3
+    assert abs(rel.mean()) < 3 * 0.5 / np.sqrt(40), rel.mean()
+    assert 0.35 < rel.std() < 0.65, rel.std()
+    assert (rel > 0).sum() >= 10 and (rel < 0).sum() >= 10
+    # the same mice (same z) as the effect cohort, only the centre and spread differ
+    eff = _mice_table(cfg)
+    np.testing.assert_array_equal(v["z"].to_numpy(), eff["z"].to_numpy())
+    # inactivation: light changes the learned component in either direction per mouse
+    inact = v[v.effect == "inactivation.efficacy"]["change_mouse"]
+    assert (inact > 0).any() and (inact < 0).any()
+    with pytest.raises(ValueError, match="unknown kind"):
+        cfg.null(kind="random")
+    assert cfg.null(kind="varied", mouse_change_sd=0.2).null_mouse_change_sd == 0.2
+
+
+def test_varied_null_mice_differ_in_simulated_sessions():
+    # expert minus naive movement fraction of MTh axons: 0 in every mouse in the zero null,
+    # spread around 0 in the varied null
+    base = _mice_cfg(8).with_overrides({"axon_imaging": {"n_axons": 200}})
+    for kind, check in (("zero", lambda d: np.all(d == 0)), ("varied", lambda d: d.std() > 0.05)):
+        cfg = base.null(kind=kind)
+        diffs = []
+        for spec in cohort_design(cfg, ["axon_imaging"])[:8]:
+            frac = [
+                simulate_session(cfg, "axon_imaging", spec.mouse_index, s)[1]["sessions"][
+                    "region_movement_fraction"
+                ].iloc[0]
+                for s in (1, 14)
+            ]
+            diffs.append(frac[1] - frac[0])
+        assert check(np.array(diffs)), (kind, diffs)
+
+
+def test_cli_null_kind(tmp_path):
+    from thalamocortex.cli import _simulation_config, build_parser
+
+    args = build_parser().parse_args(
+        ["simulate", "--preset", "tiny", "--out", str(tmp_path), "--null-kind", "varied"]
+    )
+    cfg = _simulation_config(args.preset, args.seed, args.null, args.config, args.null_kind)
+    assert cfg.null_mouse_change_sd > 0 and not any(cfg.effects.model_dump().values())
+    args = build_parser().parse_args(["demo", "--null"])
+    cfg = _simulation_config(args.preset, args.seed, args.null, None, args.null_kind)
+    assert cfg.null_mouse_change_sd == 0 and not any(cfg.effects.model_dump().values())
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--null-kind", "other"])

@@ -37,6 +37,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_null_kind(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--null-kind",
+        choices=("zero", "varied"),
+        default=None,
+        help="kind of null cohort (implies --null): 'zero' (default) = every mouse's change is "
+        "exactly 0; 'varied' = no population change, each mouse's change drawn around zero",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from thalamocortex.pipeline.stages import STAGES
 
@@ -52,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output dataset folder")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
     p.add_argument("--null", action="store_true", help="switch off every learning-related change")
+    _add_null_kind(p)
     p.add_argument("--config", type=Path, default=None, help="YAML simulation config (overrides)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     p.add_argument(
@@ -77,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="demo", help="simulation preset (tiny | demo | paper)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--null", action="store_true", help="a null cohort (no learning effects)")
+    _add_null_kind(p)
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--scheduler", default=None, help="Dask scheduler (local | sync | address)")
     p.add_argument(
@@ -117,7 +129,7 @@ def _results_dir(args) -> Path:
     return args.out if args.out is not None else args.dataset.resolve().parent / "results"
 
 
-def _simulation_config(preset: str, seed, null: bool, config: Path | None):
+def _simulation_config(preset: str, seed, null: bool, config: Path | None, null_kind=None):
     from thalamocortex.config import load_yaml
     from thalamocortex.simulate.params import SimulationConfig
     from thalamocortex.simulate.params import preset as get_preset
@@ -129,8 +141,8 @@ def _simulation_config(preset: str, seed, null: bool, config: Path | None):
         cfg = cfg.with_overrides(over.model_dump(exclude_unset=True), str(config))
     if seed is not None:
         cfg = cfg.model_copy(update={"seed": seed})
-    if null:
-        cfg = cfg.null()
+    if null or null_kind is not None:
+        cfg = cfg.null(kind=null_kind or "zero")
     return cfg
 
 
@@ -151,7 +163,7 @@ def _prepare_simulation_dir(out: Path, overwrite: bool) -> None:
 def cmd_simulate(args) -> int:
     from thalamocortex.simulate.cohort import simulate_cohort
 
-    cfg = _simulation_config(args.preset, args.seed, args.null, args.config)
+    cfg = _simulation_config(args.preset, args.seed, args.null, args.config, args.null_kind)
     _prepare_simulation_dir(args.out, args.overwrite)
     t = time.perf_counter()
     out = simulate_cohort(cfg, args.out, progress=not args.quiet)
@@ -209,7 +221,7 @@ def cmd_demo(args) -> int:
     t0 = time.perf_counter()
     out = args.out
     dataset = out / "dataset"
-    cfg = _simulation_config(args.preset, args.seed, args.null, None)
+    cfg = _simulation_config(args.preset, args.seed, args.null, None, args.null_kind)
     if not (dataset / "ground_truth" / "cohort.yaml").is_file():
         _prepare_simulation_dir(dataset, overwrite=True)
         simulate_cohort(cfg, dataset, progress=not args.quiet)

@@ -24,12 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from thalamocortex.simulate.effects import MouseEffects
 from thalamocortex.simulate.params import BehaviorSimParams, SimulationConfig
-
-
-def interpolate(naive: float, expert: float, progress: float, scale: float) -> float:
-    """``naive + scale * progress * (expert - naive)``: a learning-dependent value."""
-    return float(naive + scale * progress * (expert - naive))
 
 
 def learning_progress(session: int, n_days: int, tau_sessions: float) -> float:
@@ -173,6 +169,41 @@ def movement_samples(
     return x
 
 
+def behavior_state(
+    cfg: SimulationConfig, progress: float, effects: MouseEffects | None = None
+) -> dict[str, float]:
+    """The learning-dependent behaviour parameters of a session at progress ``progress``.
+
+    Returns ``template_weight`` (session mean), ``rt_median_s``, ``p_engage``,
+    ``spont_rate_hz`` and ``inactivation_loss`` (fraction of thalamic drive light removes;
+    negative in a varied null, where light then strengthens the learned component), with the
+    mouse's multipliers ``effects`` (default: the population's).
+    """
+    bp = cfg.behavior
+    fx = effects if effects is not None else MouseEffects.population(cfg)
+    w = fx.value(
+        "behavior.template_weight", bp.template_weight_naive, bp.template_weight_expert, progress
+    )
+    log_rt = fx.value(
+        "behavior.reaction_time",
+        np.log(bp.rt_median_naive_s),
+        np.log(bp.rt_median_expert_s),
+        progress,
+    )
+    engage = fx.value("behavior.engagement", bp.p_engage_naive, bp.p_engage_expert, progress)
+    spont = fx.value(
+        "behavior.spontaneous_rate", bp.spont_rate_naive_hz, bp.spont_rate_expert_hz, progress
+    )
+    loss = fx.value("inactivation.efficacy", 0.0, cfg.inactivation.efficacy, 1.0)
+    return dict(
+        template_weight=float(np.clip(w, 1e-3, 1 - 1e-3)),
+        rt_median_s=float(np.exp(log_rt)),
+        p_engage=float(np.clip(engage, 0.0, 1.0)),
+        spont_rate_hz=float(max(0.0, spont)),
+        inactivation_loss=float(np.clip(loss, -1.0, 1.0)),
+    )
+
+
 def simulate_behavior(
     rng: np.random.Generator,
     cfg: SimulationConfig,
@@ -180,6 +211,7 @@ def simulate_behavior(
     progress: float,
     light_fraction: float = 0.0,
     extra_s: float = 0.0,
+    effects: MouseEffects | None = None,
 ) -> BehaviorResult:
     """Simulate the lever and trials of one session.
 
@@ -196,6 +228,8 @@ def simulate_behavior(
     extra_s : float
         Recording time (s) appended after the task (e.g. the photostimulation block); the lever
         keeps recording and spontaneous movements continue.
+    effects : MouseEffects, optional
+        The mouse's multipliers of the learning-related changes (default: the population's).
 
     Returns
     -------
@@ -203,27 +237,11 @@ def simulate_behavior(
     """
     bp = cfg.behavior
     rate = bp.lever_rate_hz
-    sb = cfg.scale("behavior_learning")
-    w_mean = float(
-        np.clip(
-            interpolate(bp.template_weight_naive, bp.template_weight_expert, progress, sb),
-            1e-3,
-            1 - 1e-3,
-        )
-    )
-    rt_med = float(
-        np.exp(
-            interpolate(np.log(bp.rt_median_naive_s), np.log(bp.rt_median_expert_s), progress, sb)
-        )
-    )
-    p_engage = float(
-        np.clip(interpolate(bp.p_engage_naive, bp.p_engage_expert, progress, sb), 0, 1)
-    )
-    spont_rate = max(
-        0.0, interpolate(bp.spont_rate_naive_hz, bp.spont_rate_expert_hz, progress, sb)
-    )
+    state = behavior_state(cfg, progress, effects)
+    w_mean, rt_med = state["template_weight"], state["rt_median_s"]
+    p_engage, spont_rate = state["p_engage"], state["spont_rate_hz"]
     inact = cfg.inactivation
-    loss = float(np.clip(inact.efficacy * cfg.scale("inactivation"), 0.0, 1.0))
+    loss = state["inactivation_loss"]
     conc = bp.template_weight_concentration
 
     n = bp.n_trials
@@ -267,8 +285,8 @@ def simulate_behavior(
         w = float(rng.beta(w_mean * conc, (1.0 - w_mean) * conc))
         rt = float(rt_med * np.exp(bp.rt_sigma * rng.standard_normal()))
         if light[i]:
-            w *= 1.0 - inact.thalamic_dependence * loss
-            rt *= 1.0 + inact.rt_increase * loss
+            w = min(w * (1.0 - inact.thalamic_dependence * loss), 1.0 - 1e-3)
+            rt *= max(1.0 + inact.rt_increase * loss, 0.1)
         onset = offset = np.nan
         if engaged:
             onset = max(t_cue + rt, busy_until + 0.05)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from thalamocortex.simulate.behavior import Movement, interpolate, moving_mask
+from thalamocortex.simulate.behavior import Movement, moving_mask
+from thalamocortex.simulate.effects import MouseEffects
 from thalamocortex.simulate.params import SimulationConfig
 
 
@@ -125,23 +126,45 @@ def draw_axon_field(rng: np.random.Generator, cfg: SimulationConfig, region: str
     )
 
 
-def axon_properties(field: AxonField, cfg: SimulationConfig, progress: float) -> dict:
-    """Per-axon session properties (arrays (n_axons,)) at learning progress ``progress``."""
+def region_state(
+    cfg: SimulationConfig, region: str, progress: float, effects: MouseEffects | None = None
+) -> dict[str, float]:
+    """An input region's population properties at ``progress`` for one mouse: keys
+    ``movement_fraction``, ``lag_s``, ``reliability``, ``encoding`` (``effects``: the mouse's
+    multipliers of the learning changes; default the population's)."""
+    eff = cfg.axon_imaging.regions[region]
+    fx = effects if effects is not None else MouseEffects.population(cfg)
+    n, x = eff.naive, eff.expert
+    return dict(
+        movement_fraction=float(
+            np.clip(
+                fx.value(
+                    "input.movement_fraction", n.movement_fraction, x.movement_fraction, progress
+                ),
+                0,
+                1,
+            )
+        ),
+        lag_s=fx.value("input.lag", n.lag_s, x.lag_s, progress),
+        reliability=float(
+            np.clip(fx.value("input.reliability", n.reliability, x.reliability, progress), 0, 1)
+        ),
+        encoding=float(np.clip(fx.value("input.encoding", n.encoding, x.encoding, progress), 0, 1)),
+    )
+
+
+def axon_properties(
+    field: AxonField,
+    cfg: SimulationConfig,
+    progress: float,
+    effects: MouseEffects | None = None,
+) -> dict:
+    """Per-axon session properties (arrays (n_axons,)) at learning progress ``progress``
+    (``effects``: the mouse's multipliers of the learning changes; default the population's)."""
     ap = cfg.axon_imaging
     eff = ap.regions[field.region]
-    s = cfg.scale("input_learning")
-    fm = float(
-        np.clip(
-            interpolate(eff.naive.movement_fraction, eff.expert.movement_fraction, progress, s),
-            0,
-            1,
-        )
-    )
-    lag = interpolate(eff.naive.lag_s, eff.expert.lag_s, progress, s)
-    rel = float(
-        np.clip(interpolate(eff.naive.reliability, eff.expert.reliability, progress, s), 0, 1)
-    )
-    enc = float(np.clip(interpolate(eff.naive.encoding, eff.expert.encoding, progress, s), 0, 1))
+    st = region_state(cfg, field.region, progress, effects)
+    fm, lag, rel, enc = st["movement_fraction"], st["lag_s"], st["reliability"], st["encoding"]
     movement = field.rank < fm
     quiescence = (field.rank >= 1.0 - eff.quiescence_fraction) & ~movement
     return dict(
@@ -234,15 +257,22 @@ def draw_m1_population(rng: np.random.Generator, cfg: SimulationConfig) -> M1Pop
     )
 
 
-def m1_properties(pop: M1Population, cfg: SimulationConfig, progress: float) -> dict:
+def m1_properties(
+    pop: M1Population,
+    cfg: SimulationConfig,
+    progress: float,
+    effects: MouseEffects | None = None,
+) -> dict:
     """Per-neuron session properties (arrays (n_neurons,)) at learning progress ``progress``.
 
-    Encoding and weights interpolate from the naive to the expert values; with
-    ``effects.m1_encoding`` / ``effects.m1_refinement`` off they stay naive.
+    Encoding and weights interpolate from the naive to the expert values with the mouse's
+    multipliers (``effects``, default the population's); with ``effects.m1_encoding`` /
+    ``effects.m1_refinement`` off they stay naive in the zero null.
     """
     mp = cfg.m1
-    se = cfg.scale("m1_encoding")
-    sr = cfg.scale("m1_refinement")
+    fx = effects if effects is not None else MouseEffects.population(cfg)
+    se = fx.k["m1.encoding"]
+    sr = fx.k["m1.refinement"]
     enc = np.clip(
         pop.encoding_naive + se * progress * (pop.encoding_expert - pop.encoding_naive), 0.0, 1.0
     )

@@ -32,6 +32,7 @@ import pandas as pd
 from thalamocortex.data.model import Imaging, Lever, Session, SessionInfo, Stimulation
 from thalamocortex.pipeline.io import atomic_write, write_arrays
 from thalamocortex.simulate.behavior import (
+    behavior_state,
     learning_progress,
     mouse_template,
     movement_table,
@@ -45,7 +46,9 @@ from thalamocortex.simulate.circuits import (
     draw_m1_population,
     m1_properties,
     m1_rates,
+    region_state,
 )
+from thalamocortex.simulate.effects import EFFECTS, MouseEffects
 from thalamocortex.simulate.measurement import calcium_dff, measure, ou_process, spike_counts
 from thalamocortex.simulate.params import SIM_EXPERIMENTS, SimulationConfig
 
@@ -123,6 +126,95 @@ def mouse_tau(cfg: SimulationConfig, spec: MouseSpec) -> float:
     )
 
 
+def mouse_effects(cfg: SimulationConfig, spec: MouseSpec) -> MouseEffects:
+    """The mouse's multipliers of every learning-related change (:mod:`.effects`)."""
+    return MouseEffects.draw(cfg, SIM_EXPERIMENTS.index(spec.experiment), spec.mouse_index)
+
+
+#: effects that act in each experiment (the others are drawn but have no consequence)
+_EXPERIMENT_EFFECTS = {
+    "axon_imaging": ("behavior.", "input."),
+    "all_optical": ("behavior.", "m1."),
+    "inactivation": ("behavior.", "inactivation."),
+}
+
+
+def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
+    """Each effect acting on the mouse, with its population and its own naive->expert change.
+
+    One row per effect: ``mouse, experiment, region, effect, switch, switch_on, z,
+    multiplier, quantity`` (what ``naive``/``expert_*`` measure), ``naive``,
+    ``expert_population``, ``expert_mouse``, ``change_population`` and ``change_mouse``
+    (expert - naive, at learning progress 0 and 1). ``change_mouse`` is the truth a
+    mouse-level test estimates; in a null cohort ``change_population`` is 0.
+    """
+    fx = mouse_effects(cfg, spec)
+    pop = MouseEffects.population(cfg)
+    values: dict[str, tuple[str, object]] = {}  # effect -> (quantity, function of effects)
+    beh = {
+        "behavior.template_weight": ("mean template weight", "template_weight"),
+        "behavior.reaction_time": ("median reaction time (s)", "rt_median_s"),
+        "behavior.engagement": ("probability of responding to a cue", "p_engage"),
+        "behavior.spontaneous_rate": ("spontaneous movement rate (Hz)", "spont_rate_hz"),
+        "inactivation.efficacy": ("fraction of thalamic drive removed by light", ""),
+    }
+    for e, (q, key) in beh.items():
+        if key:
+            values[e] = (q, lambda f, p, key=key: behavior_state(cfg, p, f)[key])
+        else:
+            values[e] = (q, lambda f, p: behavior_state(cfg, 1.0, f)["inactivation_loss"] * p)
+    if spec.experiment == "axon_imaging":
+        for e, key in (
+            ("input.movement_fraction", "movement_fraction"),
+            ("input.lag", "lag_s"),
+            ("input.reliability", "reliability"),
+            ("input.encoding", "encoding"),
+        ):
+            q = f"{spec.region} {key.replace('_s', ' (s)').replace('_', ' ')}"
+            values[e] = (q, lambda f, p, key=key: region_state(cfg, spec.region, p, f)[key])
+    if spec.experiment == "all_optical":
+        m1pop = draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+        encoders = m1pop.encoding_expert > 0
+
+        def frac(f, p):
+            return float(m1_properties(m1pop, cfg, p, f)["movement_related"].mean())
+
+        def contrast(f, p):
+            w = m1_properties(m1pop, cfg, p, f)["thalamic_weight"]
+            return float(w[encoders].mean() - w[~encoders].mean()) if encoders.any() else np.nan
+
+        values["m1.encoding"] = ("fraction of movement-encoding neurons", frac)
+        values["m1.refinement"] = (
+            "thalamic weight of expert-encoding neurons minus the others",
+            contrast,
+        )
+    rows = []
+    for e, (q, fn) in values.items():
+        if not e.startswith(_EXPERIMENT_EFFECTS[spec.experiment]):
+            continue
+        naive = fn(fx, 0.0)
+        ex_pop, ex_mouse = fn(pop, 1.0), fn(fx, 1.0)
+        rows.append(
+            dict(
+                mouse=spec.mouse,
+                experiment=spec.experiment,
+                region=spec.region,
+                effect=e,
+                switch=EFFECTS[e],
+                switch_on=bool(getattr(cfg.effects, EFFECTS[e])),
+                z=fx.z[e],
+                multiplier=fx.k[e],
+                quantity=q,
+                naive=naive,
+                expert_population=ex_pop,
+                expert_mouse=ex_mouse,
+                change_population=ex_pop - fn(pop, 0.0),
+                change_mouse=ex_mouse - naive,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
 def session_progress(cfg: SimulationConfig, spec: MouseSpec, session: int) -> float:
     return learning_progress(session, cfg.learning.n_days, mouse_tau(cfg, spec))
 
@@ -166,6 +258,7 @@ def simulate_session(
     if not 1 <= session <= cfg.learning.n_days:
         raise ValueError(f"session {session}: expected 1..{cfg.learning.n_days}")
     p = session_progress(cfg, spec, session)
+    fx = mouse_effects(cfg, spec)
     template = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
     mp = cfg.measurement
     keys = dict(mouse=spec.mouse, session=session)
@@ -197,6 +290,7 @@ def simulate_session(
         p,
         light_fraction=light_fraction,
         extra_s=stim_len,
+        effects=fx,
     )
     if len(pulses):
         pulses[:, 0] += beh.task_end
@@ -261,7 +355,7 @@ def simulate_session(
         rn = _rng(cfg, spec, session, _NEURAL)
         if experiment == "axon_imaging":
             field = draw_axon_field(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
-            props = axon_properties(field, cfg, p)
+            props = axon_properties(field, cfg, p, fx)
             rates = axon_rates(rn, field, props, cfg, times, beh.movements)
             axon_spikes = spike_counts(rn, rates, fr)
             ap = cfg.axon_imaging
@@ -297,7 +391,7 @@ def simulate_session(
             light = None
         else:
             pop = draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
-            props = m1_properties(pop, cfg, p)
+            props = m1_properties(pop, cfg, p, fx)
             rates = m1_rates(rn, pop, props, cfg, times, beh.movements, pulses, spec.opsin)
             spikes = spike_counts(rn, rates, fr)
             dff = calcium_dff(spikes, mp.indicator, fr)
@@ -436,7 +530,8 @@ def simulate_cohort(
     Writes ``out_dir/sub-<mouse>/sub-<mouse>_ses-<n>.nwb`` (via
     :func:`thalamocortex.data.nwb.write_session`, each file written under a temporary name and
     renamed) and ``out_dir/ground_truth/`` with ``rois``, ``trials``, ``movements``, ``sessions``,
-    ``templates`` (Parquet), ``cohort.yaml`` (config, seed, package version) and, when
+    ``templates`` and ``mice`` (each mouse's own learning-related changes, :func:`mouse_truth`;
+    Parquet), ``cohort.yaml`` (config, seed, package version) and, when
     ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
     frames x ROIs float32, and the ``artefact`` frame mask).
 
@@ -504,6 +599,8 @@ def simulate_cohort(
         atomic_write(gt / f"{k}.parquet", partial(df.to_parquet, index=False))
     templates_df = pd.concat(templates, ignore_index=True) if templates else pd.DataFrame()
     atomic_write(gt / "templates.parquet", partial(templates_df.to_parquet, index=False))
+    mice_df = pd.concat([mouse_truth(cfg, m) for m in mice], ignore_index=True)
+    atomic_write(gt / "mice.parquet", partial(mice_df.to_parquet, index=False))
     meta = dict(
         seed=cfg.seed,
         package_version=__version__,

@@ -1,14 +1,17 @@
 """Parameters of the in-silico experiment (:class:`SimulationConfig`) and its presets.
 
 Every constant of the generative model is a parameter with a unit, a range and a doc line.
-Learning-related quantities come as *naive* and *expert* values; the value used in a session is
+Learning-related quantities come as *naive* and *expert* values; the value used in a session of
+mouse ``m`` is
 
-    value(p) = naive + scale * p * (expert - naive),
+    value(p) = naive + k[m, e] * p * (expert - naive),
 
-where ``p`` in [0, 1] is the mouse's learning progress in that session and ``scale`` is
-``effect_scale`` when the effect's switch in :class:`EffectSwitches` is on and 0 when it is off.
-:meth:`SimulationConfig.null` turns every switch off (expert = naive): the null cohort on which
-no analysis may reject more often than its nominal alpha.
+where ``p`` in [0, 1] is the mouse's learning progress in that session and ``k[m, e]`` the
+mouse's multiplier of effect ``e`` (:mod:`thalamocortex.simulate.effects`): ``effect_scale x
+(1 + effect_mouse_sd x z[m, e])`` when the effect's switch in :class:`EffectSwitches` is on,
+``null_mouse_change_sd x z[m, e]`` when it is off. :meth:`SimulationConfig.null` turns every
+switch off: kind ``"zero"`` (every change exactly 0) and kind ``"varied"`` (mice change around
+zero), the null cohorts on which no analysis may reject more often than its nominal alpha.
 
 Where the paper does not pin a number down, the default is a documented reconstruction (see
 SCIENCE.md section 4) and says so in its doc line.
@@ -23,6 +26,14 @@ from thalamocortex.config import ParamGroup, param
 #: Experiments simulated by :func:`thalamocortex.simulate.cohort.simulate_cohort`, in the fixed
 #: order used to derive random seeds.
 SIM_EXPERIMENTS: tuple[str, ...] = ("axon_imaging", "all_optical", "inactivation")
+
+#: Kinds of null cohort (:meth:`SimulationConfig.null`).
+NULL_KINDS: tuple[str, ...] = ("zero", "varied")
+
+#: Default spread of the varied null: each mouse's change has SD 0.5 x the default effect size,
+#: larger than the spread of the effect cohorts (``effect_mouse_sd`` 0.3), so that the null
+#: probes tests that ignore between-mouse variation hard (reconstruction; a parameter).
+VARIED_NULL_MOUSE_CHANGE_SD = 0.5
 
 
 class EffectSwitches(ParamGroup):
@@ -375,6 +386,24 @@ class SimulationConfig(ParamGroup):
     effect_scale: float = param(
         1.0, "", "multiplies every naive->expert difference (0 = null, >1 = larger)", ge=0
     )
+    effect_mouse_sd: float = param(
+        0.3,
+        "",
+        "per-mouse spread of every learning-related change: mouse m's change of effect e is the "
+        "population change x (1 + effect_mouse_sd x z[m, e]), z ~ N(0, 1) seeded per mouse and "
+        "effect (simulate/effects.py). 0.3 (reconstruction): the learning changes of these "
+        "studies keep their sign in every mouse (a reversal needs z < -1/0.3, P = 0.04 %) while "
+        "the largest of 5 mice changes about twice as much as the smallest",
+        ge=0,
+    )
+    null_mouse_change_sd: float = param(
+        0.0,
+        "",
+        "for switched-off effects: per-mouse change drawn around zero, SD relative to the "
+        "configured (default) effect size; 0 = every change exactly 0 (the 'zero' null), "
+        "> 0 = the 'varied' null (SimulationConfig.null(kind='varied'))",
+        ge=0,
+    )
     effects: EffectSwitches = Field(default_factory=EffectSwitches)
     experiments: list[str] = Field(
         default_factory=lambda: list(SIM_EXPERIMENTS), description="experiments to simulate"
@@ -425,10 +454,35 @@ class SimulationConfig(ParamGroup):
 
         return validate(SimulationConfig, merge(self.model_dump(), overrides or {}), source)
 
-    def null(self) -> SimulationConfig:
-        """A copy with every learning-related change switched off (expert = naive)."""
+    def null(self, kind: str = "zero", mouse_change_sd: float | None = None) -> SimulationConfig:
+        """A copy with every learning-related population change switched off.
+
+        Parameters
+        ----------
+        kind : {"zero", "varied"}
+            ``"zero"``: every mouse's change is exactly 0 (expert = naive). ``"varied"``: no
+            population change, but each mouse's change of each effect is drawn around zero with
+            SD ``mouse_change_sd`` x the configured effect size (``null_mouse_change_sd``): the
+            null in which tests that ignore between-mouse variation reject too often.
+        mouse_change_sd : float, optional
+            Spread of the varied null (default :data:`VARIED_NULL_MOUSE_CHANGE_SD`, or this
+            config's ``null_mouse_change_sd`` when it is already > 0).
+        """
+        if kind not in NULL_KINDS:
+            raise ValueError(f"null: unknown kind {kind!r}; expected one of {NULL_KINDS}")
         cfg = self.model_copy(deep=True)
         cfg.effects = EffectSwitches(**{k: False for k in EffectSwitches.model_fields})
+        if kind == "zero":
+            if mouse_change_sd not in (None, 0, 0.0):
+                raise ValueError("null: mouse_change_sd applies to kind='varied' only")
+            cfg.null_mouse_change_sd = 0.0
+        else:
+            sd = mouse_change_sd
+            if sd is None:
+                sd = self.null_mouse_change_sd or VARIED_NULL_MOUSE_CHANGE_SD
+            if not sd > 0:
+                raise ValueError(f"null: kind='varied' needs mouse_change_sd > 0, got {sd}")
+            cfg.null_mouse_change_sd = float(sd)
         return cfg
 
 

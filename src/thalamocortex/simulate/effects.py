@@ -1,0 +1,93 @@
+"""Learning-related effects per mouse: the population change and each mouse's own change.
+
+Every learning-related quantity of the generative model (an *effect*, listed in
+:data:`EFFECTS` with the switch of :class:`~.params.EffectSwitches` that controls it) takes the
+value
+
+    value_m(p) = naive + k[m, e] * p * (expert - naive)
+
+in a session of mouse ``m`` at learning progress ``p``, where ``expert - naive`` is the
+configured population change and ``k[m, e]`` the mouse's multiplier of effect ``e``:
+
+* switch on:  ``k = effect_scale * (1 + effect_mouse_sd * z[m, e])``
+  (the population change, scaled per mouse around its mean; ``effect_mouse_sd = 0`` gives
+  every mouse exactly the population change);
+* switch off: ``k = null_mouse_change_sd * z[m, e]``
+  (no population change; ``null_mouse_change_sd = 0`` is the "zero" null in which every change
+  is exactly 0, ``> 0`` the "varied" null in which mice change around zero with a spread set
+  relative to the configured effect size -- :meth:`~.params.SimulationConfig.null`).
+
+``z[m, e] ~ N(0, 1)`` is drawn from its own generator, seeded by the root seed, the mouse and a
+hash of the effect name, so adding an effect or a mouse never changes the others' draws.
+Inactivation is handled the same way with ``naive = 0`` and ``expert = efficacy``: the mouse's
+fraction of thalamic drive removed by light.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from thalamocortex.simulate.params import SimulationConfig
+
+#: effect name -> the switch (field of EffectSwitches) that turns it on
+EFFECTS: dict[str, str] = {
+    "behavior.template_weight": "behavior_learning",
+    "behavior.reaction_time": "behavior_learning",
+    "behavior.engagement": "behavior_learning",
+    "behavior.spontaneous_rate": "behavior_learning",
+    "input.movement_fraction": "input_learning",
+    "input.lag": "input_learning",
+    "input.reliability": "input_learning",
+    "input.encoding": "input_learning",
+    "m1.encoding": "m1_encoding",
+    "m1.refinement": "m1_refinement",
+    "inactivation.efficacy": "inactivation",
+}
+
+#: stream index of the per-mouse effect draws (cohort.py's mouse-level streams are 0..3)
+EFFECT_STREAM = 4
+
+
+def effect_z(seed: int, experiment_index: int, mouse_index: int, name: str) -> float:
+    """The standard-normal draw ``z[m, e]`` of one mouse and effect (reproducible)."""
+    key = (experiment_index, mouse_index, 0, EFFECT_STREAM, zlib.crc32(name.encode()))
+    return float(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key)).normal())
+
+
+@dataclass(frozen=True)
+class MouseEffects:
+    """The multipliers ``k[m, e]`` of one mouse (see the module docstring).
+
+    Attributes
+    ----------
+    k : dict effect name -> multiplier of the population change
+    z : dict effect name -> the standard-normal draw behind it (0 for the population)
+    """
+
+    k: dict[str, float]
+    z: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def population(cls, cfg: SimulationConfig) -> MouseEffects:
+        """The population effects (every mouse's ``z = 0``): ``k = scale(switch)``."""
+        return cls({e: cfg.scale(sw) for e, sw in EFFECTS.items()}, dict.fromkeys(EFFECTS, 0.0))
+
+    @classmethod
+    def draw(cls, cfg: SimulationConfig, experiment_index: int, mouse_index: int) -> MouseEffects:
+        """The multipliers of one mouse, drawn from its seeds."""
+        k, z = {}, {}
+        for e, sw in EFFECTS.items():
+            z[e] = effect_z(cfg.seed, experiment_index, mouse_index, e)
+            on = bool(getattr(cfg.effects, sw))
+            if on:
+                k[e] = cfg.effect_scale * (1.0 + cfg.effect_mouse_sd * z[e])
+            else:
+                k[e] = cfg.null_mouse_change_sd * z[e]
+        return cls(k, z)
+
+    def value(self, effect: str, naive: float, expert: float, progress: float) -> float:
+        """``naive + k * progress * (expert - naive)`` for this mouse."""
+        return float(naive + self.k[effect] * progress * (expert - naive))
