@@ -74,7 +74,7 @@ def _suite2p_alone(movie, params, rate=RATE):
     with tempfile.TemporaryDirectory() as d:
         s2p.pipeline(
             d,
-            _int16_movie(movie.movie),
+            _int16_movie(movie.movie)[0],
             run_registration=True,
             settings=copy.deepcopy(settings),
             badframes=movie.artefact.copy(),

@@ -291,9 +291,13 @@ def test_foreign_file_lever_in_acquisition_via_nwbnames(tmp_path):
         lever_series=["joystick_mm"],
         trial_columns={"cue_time": ["tone_onset"], "outcome": ["hit"]},
     )
+    # nothing in the file says what its ROIs are: an error, not a guess
+    with pytest.raises(DataError, match=r"other\.nwb.*ROI type is not declared.*'imaging'"):
+        read_session(path, names=names)
+    names.default_roi_type = "bouton"
     with read_session(path, names=names) as s:
         assert s.info.mouse == "mouseX" and s.info.session == 7
-        assert s.info.experiment == "axon_imaging" and s.info.indicator == "GCaMP7f"
+        assert s.info.experiment == "imaging" and s.info.indicator == "GCaMP7f"
         assert s.lever.rate == 500.0 and s.lever.t0 == 2.0 and s.lever.units == "mm"
         assert not isinstance(s.lever.data, np.ndarray)  # lazy view with the conversion
         np.testing.assert_allclose(s.lever.data[10:20], lever_mm[10:20], rtol=1e-12)
@@ -302,7 +306,7 @@ def test_foreign_file_lever_in_acquisition_via_nwbnames(tmp_path):
         assert s.trials["outcome"].tolist() == [False, True, False, True]
         im = s.imaging
         assert im.F.shape == (50, 3) and im.Fneu.shape == (50, 3)
-        assert im.rois["roi_type"].tolist() == ["bouton"] * 3  # axon_imaging default
+        assert im.rois["roi_type"].tolist() == ["bouton"] * 3  # declared by default_roi_type
         assert im.rois["region"].tolist() == ["unknown"] * 3
         assert im.frame_rate == pytest.approx(15.0)
         assert im.image_shape == (8, 10)

@@ -19,9 +19,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-ExperimentKind = Literal["axon_imaging", "all_optical", "inactivation"]
-EXPERIMENT_KINDS: tuple[str, ...] = ("axon_imaging", "all_optical", "inactivation")
+ExperimentKind = Literal["axon_imaging", "all_optical", "inactivation", "imaging"]
+#: The study's three experiments, plus ``imaging``: a lab's own imaging session that is none of
+#: them (no light stimulation; behaviour optional; its ROI type must be declared).
+EXPERIMENT_KINDS: tuple[str, ...] = ("axon_imaging", "all_optical", "inactivation", "imaging")
 ROI_TYPES: tuple[str, ...] = ("soma", "bouton", "axon")
+#: ROI type each experiment kind implies: axon imaging images input boutons, the all-optical
+#: experiment M1 somata. ``imaging`` and ``inactivation`` imply none (declare ``roi_type``).
+KIND_ROI_TYPE: dict[str, str] = {"axon_imaging": "bouton", "all_optical": "soma"}
 
 #: Columns of the trials table. ``movement_onset`` etc. are optional (NaN when unknown); the
 #: behaviour analysis derives them from the lever trace.
@@ -55,7 +60,9 @@ class SessionInfo:
         Subject identifier (DANDI ``sub-<mouse>``; no ``_`` or spaces).
     session : int
         Session number within the mouse's training (1 = first training day).
-    experiment : {"axon_imaging", "all_optical", "inactivation"}
+    experiment : {"axon_imaging", "all_optical", "inactivation", "imaging"}
+        The study's experiment the session belongs to, or ``imaging`` for an imaging session
+        outside them (no light stimulation, lever optional).
     region : str
         Source region of the imaged ROIs: the input region whose axons are imaged
         (``MTh``, ``M2``, ``S1``, ``cM1``...) or ``M1`` for M1 somata.
@@ -69,6 +76,10 @@ class SessionInfo:
         Opsin expressed in the stimulated population (``"none"`` for controls).
     session_start_time : str
         ISO-8601 start time.
+    roi_type : {"soma", "bouton"} or None
+        What the imaged ROIs are, as declared by the experimenter. None = not declared: then
+        the experiment kind decides (:data:`KIND_ROI_TYPE`), and for kinds that imply none
+        :meth:`declared_roi_type` is None and raw movies are refused rather than guessed.
     """
 
     mouse: str
@@ -81,8 +92,15 @@ class SessionInfo:
     opsin: str = "none"
     session_start_time: str = "2025-01-01T09:00:00+00:00"
     description: str = ""
+    roi_type: str | None = None
 
     def __post_init__(self) -> None:
+        if self.roi_type in ("", "n/a", "nan"):
+            self.roi_type = None
+        if self.roi_type is not None and self.roi_type not in ("soma", "bouton"):
+            raise ValueError(
+                f"SessionInfo.roi_type: {self.roi_type!r} is not 'soma' or 'bouton' (or None)"
+            )
         if self.experiment not in EXPERIMENT_KINDS:
             raise ValueError(
                 f"SessionInfo.experiment: {self.experiment!r} is not one of {EXPERIMENT_KINDS}"
@@ -97,6 +115,10 @@ class SessionInfo:
     @property
     def session_id(self) -> str:
         return f"sub-{self.mouse}_ses-{self.session}"
+
+    def declared_roi_type(self) -> str | None:
+        """``roi_type`` if declared, else the one the experiment kind implies, else None."""
+        return self.roi_type or KIND_ROI_TYPE.get(self.experiment)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ``encoding`` stage: movement encoding of inputs and M1 neurons across learning.
 
-Per imaging session (axon imaging and all-optical experiments), in parallel:
+Per imaging session with behaviour (axon imaging, all-optical and plain imaging), in parallel:
 movement-related classification, peri-movement timing and reliability, decoding of the lever
 with a ROI count matched across every analysed session, and the relation of each trial's
 decoding to its similarity to the learned movement. Then, across sessions: naive vs expert
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ANALYSED_EXPERIMENTS: tuple[str, ...] = ("axon_imaging", "all_optical")
+ANALYSED_EXPERIMENTS: tuple[str, ...] = ("axon_imaging", "all_optical", "imaging")
 
 
 def matched_roi_count(n_rois: pd.Series, params) -> int:
@@ -115,6 +115,16 @@ def run(ctx) -> None:
     todo = sessions[sessions["experiment"].isin(ANALYSED_EXPERIMENTS)]
     if "n_rois" in todo.columns:
         todo = todo[pd.to_numeric(todo["n_rois"], errors="coerce").fillna(0) > 0]
+    if "lever_rate" in todo.columns:
+        # imaging sessions without behaviour have nothing to encode: said once, then skipped
+        no_lever = pd.to_numeric(todo["lever_rate"], errors="coerce").isna()
+        if no_lever.any():
+            ids = [
+                f"sub-{m}_ses-{s}"
+                for m, s in zip(todo["mouse"][no_lever], todo["session"][no_lever])
+            ]
+            ctx.log(f"{len(ids)} imaging sessions without a lever skipped: {', '.join(ids)}")
+            todo = todo[~no_lever]
     if todo.empty:
         ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
         for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):

@@ -94,7 +94,22 @@ def _frame_times(session, n_frames: int) -> np.ndarray:
 
 
 def _roi_type(session) -> str:
-    return "bouton" if session.info.experiment == "axon_imaging" else "soma"
+    """What the session's raw movie images: declared, or implied by the experiment kind.
+
+    Never guessed: soma and bouton movies take different detection routes, and a soma movie
+    processed as boutons is silently wrong (ROIs cut into puncta, then merged into "axons").
+    """
+    kind = session.info.declared_roi_type()
+    if kind is None:
+        raise DataError(
+            f"the ROI type of this {session.info.experiment!r} session is not declared, so the "
+            f"movie cannot be segmented (somata and boutons take different routes); declare "
+            f"roi_type: soma or bouton (sessions sheet of `thalamocortex convert`, or "
+            f"SessionInfo.roi_type)",
+            session.source,
+            field="roi_type",
+        )
+    return kind
 
 
 def _after_light(times: np.ndarray, pulses, seconds: float) -> np.ndarray:
@@ -132,11 +147,12 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
     # frames kept out of the registration reference and of detection: the artefact frames and
     # the synchronous evoked responses just after each pulse (traces are extracted for all)
     exclude = blank | _after_light(times, pulses, params.detection_exclude_after_light_s)
-    boutons = _roi_type(session) == "bouton"
+    roi_type = _roi_type(session)
+    boutons = roi_type == "bouton"
     # bouton movies: bouton detection settings, then ROIs refined to the puncta they contain
     p = bouton_params(params) if boutons else params
     res = run_suite2p(movie, rate, p, badframes=exclude, boutons=boutons)
-    roi_types = np.full(res.n_rois, _roi_type(session))
+    roi_types = np.full(res.n_rois, roi_type)
     dff = compute_dff(res.F, res.Fneu, rate, params, blank_mask=blank, roi_types=roi_types)
     fps = res.footprints()
     cy = [float(np.average(f[:, 0], weights=f[:, 2])) for f in fps]
@@ -144,7 +160,7 @@ def _imaging_from_movie(session, movie: np.ndarray, params: PreprocessParams, ti
     rois = pd.DataFrame(
         {
             "roi_name": [f"roi{k}" for k in range(res.n_rois)],
-            "roi_type": _roi_type(session),
+            "roi_type": roi_type,
             "region": session.info.region,
             "centroid_y": cy,
             "centroid_x": cx,

@@ -177,11 +177,31 @@ def _quiet():
         log.setLevel(level)
 
 
-def _int16_movie(movie: np.ndarray) -> np.ndarray:
+def _int16_movie(movie: np.ndarray) -> tuple[np.ndarray, float]:
+    """The movie as the int16 frames suite2p works on, and the factor it was divided by.
+
+    A movie within int16's range is only rounded (factor 1). Beyond it (a uint16 movie above
+    32,767, or larger float values) values are divided by the smallest power of two that
+    brings them into range, as suite2p's own readers halve uint16 data, instead of being
+    clipped; :func:`run_suite2p` multiplies F, Fneu and the mean image back, so traces stay in
+    the movie's native units.
+
+    Returns
+    -------
+    frames : array (n_frames, height, width) int16 (a copy)
+    scale : float
+        Native value = int16 value x ``scale``.
+    """
     m = np.asarray(movie)
     if m.dtype == np.int16:
-        return m.copy()
-    return np.clip(np.rint(m), -32768, 32767).astype(np.int16)
+        return m.copy(), 1.0
+    lo, hi = float(np.min(m)), float(np.max(m))
+    scale = 1.0
+    while hi / scale > 32767.5 or lo / scale < -32768.5:
+        scale *= 2.0
+    if scale != 1.0:
+        m = np.multiply(m, 1.0 / scale, dtype=np.float32)
+    return np.clip(np.rint(m), -32768, 32767).astype(np.int16), scale
 
 
 def run_suite2p(
@@ -198,7 +218,9 @@ def run_suite2p(
     Parameters
     ----------
     movie : array (n_frames, height, width)
-        Raw frames (photon counts; converted to int16 as suite2p expects).
+        Raw frames at their native bit depth (photon counts or digitiser values; converted to
+        int16 as suite2p expects, divided by a power of two when beyond int16's range, see
+        :func:`_int16_movie`; F, Fneu and the mean image are returned in the movie's units).
     frame_rate : float (Hz)
     params : PreprocessParams, optional
     badframes : array (n_frames,) bool, optional
@@ -247,7 +269,7 @@ def run_suite2p(
         )
     device = torch.device("cpu")
     timings: dict[str, float] = {}
-    f_reg = _int16_movie(mov)
+    f_reg, scale = _int16_movie(mov)
     use_bad = bad if honour_badframes else np.zeros(n_frames, bool)
 
     t0 = time.perf_counter()
@@ -339,10 +361,10 @@ def run_suite2p(
     return Suite2pResult(
         shifts=shifts,
         stat=np.asarray(stat, dtype=object)[keep],
-        F=np.ascontiguousarray(np.asarray(F)[keep].T, dtype=np.float32),
-        Fneu=np.ascontiguousarray(np.asarray(Fneu)[keep].T, dtype=np.float32),
+        F=np.ascontiguousarray(np.asarray(F)[keep].T * scale, dtype=np.float32),
+        Fneu=np.ascontiguousarray(np.asarray(Fneu)[keep].T * scale, dtype=np.float32),
         iscell=np.asarray(iscell)[keep],
-        mean_image=mean_image,
+        mean_image=(mean_image * scale).astype(np.float32),
         badframes=flagged | bad,
         settings=settings,
         reg_outputs=reg,

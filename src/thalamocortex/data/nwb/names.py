@@ -86,13 +86,15 @@ class NWBNames(ParamGroup):
     default_roi_type: str | None = param(
         None,
         "",
-        "roi_type when the ROI table has none; None = 'bouton' for axon_imaging, else 'soma'",
+        "roi_type when the ROI table has none; None = the session's declared roi_type, else "
+        "'bouton' for axon_imaging and 'soma' for all_optical; other kinds are an error",
     )
     default_experiment: str | None = param(
         None,
         "",
-        "experiment kind when the file has no session_info table; None = infer (imaging + "
-        "stimulation -> all_optical, stimulation only -> inactivation, else axon_imaging)",
+        "experiment kind when the file has no session_info table; None = its keywords, else "
+        "imaging + stimulation -> all_optical, stimulation only -> inactivation, else 'imaging' "
+        "(a plain imaging session: its ROI type must be declared, never guessed)",
     )
     default_region: str = param(
         "unknown", "", "source region when neither session_info nor the ROI table gives one"
@@ -138,6 +140,7 @@ _INFO_COLUMNS = (
     "session_description",
     "image_height",
     "image_width",
+    "roi_type",
 )
 
 

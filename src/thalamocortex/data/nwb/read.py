@@ -15,6 +15,7 @@ import pandas as pd
 from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import (
     EXPERIMENT_KINDS,
+    KIND_ROI_TYPE,
     Imaging,
     Lever,
     RawMovie,
@@ -124,7 +125,7 @@ def _series_times(ts: Any) -> tuple[float | None, float, Any]:
     return float(ts.rate), float(ts.starting_time or 0.0), None
 
 
-def _read_lever(nwb: Any, path: Path, names: NWBNames) -> Lever | None:
+def _read_lever(nwb: Any, path: Path, names: NWBNames, required: bool = True) -> Lever | None:
     mod = nwb.processing.get(names.behavior_module)
     places = [mod.data_interfaces] if mod is not None else []
     places.append(nwb.acquisition)
@@ -137,7 +138,7 @@ def _read_lever(nwb: Any, path: Path, names: NWBNames) -> Lever | None:
         if ts is not None:
             break
     if ts is None:
-        if not names.require_lever:
+        if not (required and names.require_lever):
             return None
         raise DataError(
             f"no lever series: looked for {names.lever_series} in "
@@ -279,12 +280,15 @@ def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_sti
             keywords = [k.decode() if isinstance(k, bytes) else str(k) for k in raw]
             experiment = next((k for k in keywords if k in EXPERIMENT_KINDS), None)
         if experiment is None:
+            # stimulation says which experiment; without it nothing says whether a session is
+            # the study's axon imaging: a plain imaging session (its ROI type then has to be
+            # declared, see SessionInfo.declared_roi_type)
             experiment = (
                 "all_optical"
                 if has_imaging and has_stim
                 else "inactivation"
                 if has_stim
-                else "axon_imaging"
+                else "imaging"
             )
         info.update(
             mouse=str(mouse).replace("_", "-"),
@@ -361,9 +365,25 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
 
     # ROI table
     region_default = info.get("region") or names.default_region
-    roi_type_default = names.default_roi_type or (
-        "bouton" if info.get("experiment") == "axon_imaging" else "soma"
+    roi_type_default = (
+        names.default_roi_type or info.get("roi_type") or KIND_ROI_TYPE.get(info.get("experiment"))
     )
+
+    def roi_types(n: int) -> np.ndarray:
+        # the ROIs' type when the ROI table has none: declared, or implied by the experiment
+        # kind; a plain imaging session could hold somata or boutons, so it is not guessed
+        if roi_type_default is None:
+            raise DataError(
+                f"the ROI type is not declared: the ROI table has no "
+                f"{names.roi_columns['roi_type']} column, session_info has no roi_type and "
+                f"experiment kind {info.get('experiment')!r} implies none; declare it "
+                f"(data.default_roi_type: soma or bouton, or a roi_type column of the sessions "
+                f"sheet given to convert)",
+                path,
+                field="roi_type",
+            )
+        return np.full(n, roi_type_default, dtype=object)
+
     footprints, image_shape = None, info.get("image_shape")
     if ps is not None:
         cols = _scalar_columns(ps, {"image_mask"})
@@ -380,7 +400,8 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
             if found_col is not None:
                 rois[target] = cols.pop(found_col).astype(str)
         rois.setdefault("roi_name", np.array([f"roi{i:04d}" for i in ids], dtype=object))
-        rois.setdefault("roi_type", np.full(len(ids), roi_type_default, dtype=object))
+        if "roi_type" not in rois:
+            rois["roi_type"] = roi_types(len(ids))
         rois.setdefault("region", np.full(len(ids), region_default, dtype=object))
         rois.update(cols)
         roi_df = pd.DataFrame(rois)
@@ -393,7 +414,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         roi_df = pd.DataFrame(
             {
                 "roi_name": [f"roi{i:04d}" for i in range(n_rois)],
-                "roi_type": roi_type_default,
+                "roi_type": roi_types(n_rois),
                 "region": region_default,
             }
         )
@@ -588,13 +609,16 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
 
 
 def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
-    lever = _read_lever(nwb, path, names)
-    trials = _read_trials(nwb, path, names)
     stim = _read_stimulation(nwb, path, names)
     movie = _read_movie(nwb, path, names)
     mod = nwb.processing.get(names.ophys_module)
     has_imaging = (mod is not None and len(mod.data_interfaces) > 0) or movie is not None
     info = _read_info(nwb, path, names, has_imaging, stim is not None)
+    # the study's experiments are lever tasks, and so is any session with trials; a plain
+    # imaging session without trials may have no behaviour
+    task = info.get("experiment") != "imaging" or nwb.trials is not None
+    lever = _read_lever(nwb, path, names, required=task)
+    trials = _read_trials(nwb, path, names)
     imaging = _read_imaging(nwb, path, names, info)
     image_shape = info.pop("image_shape", None)
     if imaging is not None and imaging.image_shape is None and image_shape is not None:

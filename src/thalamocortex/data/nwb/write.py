@@ -216,12 +216,14 @@ def _build_nwbfile(session: Session, params: NWBWriteParams, path: Path | None =
         "session_description": [info.description],
         "image_height": np.array([image_shape[0] if image_shape else -1], dtype=np.int64),
         "image_width": np.array([image_shape[1] if image_shape else -1], dtype=np.int64),
+        "roi_type": [info.roi_type or ""],
     }
     meta_docs = {
         "frame_rate": "imaging frame rate (Hz); NaN without imaging",
         "session_description": "SessionInfo.description (may be empty)",
         "image_height": "imaging field height (pixels); -1 when unknown",
         "image_width": "imaging field width (pixels); -1 when unknown",
+        "roi_type": "declared ROI type of the imaging (soma or bouton); empty = not declared",
     }
     meta = DynamicTable(
         name="session_info",
@@ -553,6 +555,7 @@ def write_session(
     path: str | os.PathLike,
     overwrite: bool = False,
     params: NWBWriteParams | None = None,
+    additions: list | None = None,
 ) -> Path:
     """Write a session to an NWB file, atomically.
 
@@ -569,6 +572,9 @@ def write_session(
         Replace an existing file. Without it an existing ``path`` raises ``FileExistsError``
         and is left untouched.
     params : NWBWriteParams, optional
+    additions : list of callables, optional
+        Each is called with the built ``pynwb.NWBFile`` before it is written (e.g. a neuroconv
+        imaging interface adding raw frames with its iterative, bounded-memory writer).
 
     Returns
     -------
@@ -582,6 +588,8 @@ def write_session(
         raise FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     nwb = _build_nwbfile(session, params, path)
+    for add in additions or ():
+        add(nwb)
     # hidden, same folder (same file system for the rename), ends in .nwb as pynwb expects
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.nwb")
     try:
