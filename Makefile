@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install "torch==2.13.0"
-	$(BIN)/pip install -e ".[imaging,test]"
+	$(BIN)/pip install -e ".[imaging,alignment,cebra,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

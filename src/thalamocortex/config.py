@@ -167,6 +167,7 @@ def _build_config() -> type[ParamGroup]:
     # Stage modules keep their parameter group next to their code and import ParamGroup from
     # here, so the assembled Config is built on first use (PEP 562 module __getattr__), never
     # at import time: that keeps `import thalamocortex.behavior.params` free of import cycles.
+    from thalamocortex.alignment.params import AlignmentParams
     from thalamocortex.behavior.params import BehaviorParams
     from thalamocortex.data.nwb import NWBNames
     from thalamocortex.encoding.params import EncodingParams
@@ -182,6 +183,7 @@ def _build_config() -> type[ParamGroup]:
         preprocess: PreprocessParams = Field(default_factory=PreprocessParams)
         encoding: EncodingParams = Field(default_factory=EncodingParams)
         opto: OptoParams = Field(default_factory=OptoParams)
+        alignment: AlignmentParams = Field(default_factory=AlignmentParams)
         stats: StatsParams = Field(default_factory=StatsParams)
         pipeline: PipelineParams = Field(default_factory=PipelineParams)
 

@@ -49,6 +49,11 @@ STAGES: dict[str, StageSpec] = {
         requires=("traces", "encoding"),
         help="photostimulation-driven/suppressed M1 neurons and their relation to encoding",
     ),
+    "alignment": StageSpec(
+        "thalamocortex.alignment.stage:run",
+        requires=("traces", "behavior"),
+        help="shared movement-relevant representations across mice per region and stage",
+    ),
     "inactivation": StageSpec(
         "thalamocortex.opto.stage:run_inactivation",
         requires=("behavior",),

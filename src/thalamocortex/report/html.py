@@ -19,6 +19,7 @@ SECTIONS: list[str] = [
     "thalamocortex.report.sections.encoding",
     "thalamocortex.report.sections.opto",
     "thalamocortex.report.sections.inactivation",
+    "thalamocortex.report.sections.alignment",
 ]
 
 _CSS = """
