@@ -68,6 +68,7 @@ def test_assignment_is_validated():
         "thalamocortex.encoding.params",
         "thalamocortex.opto.params",
         "thalamocortex.stats.params",
+        "thalamocortex.alignment.params",
         "thalamocortex.data.nwb",
     ],
 )
@@ -82,4 +83,5 @@ def test_any_parameter_module_can_be_imported_first(module):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert int(r.stdout) == 7  # data, behavior, preprocess, encoding, opto, stats, pipeline
+    # data, behavior, preprocess, encoding, opto, alignment, stats, pipeline
+    assert int(r.stdout) == 8
