@@ -502,7 +502,9 @@ def _movie_files(row: SheetRow) -> list[Path]:
     base = row.sheet.parent
     p = Path(str(spec)).expanduser()
     p = p if p.is_absolute() else base / p
-    if p.is_dir():
+    if p.is_dir() and str(row.get("movie_format", "")).lower() in _FOLDER_FORMATS:
+        files = [p]  # the acquisition folder itself
+    elif p.is_dir():
         files = [f for f in p.iterdir() if f.suffix.lower() in (".tif", ".tiff")]
     elif any(ch in p.name for ch in "*?["):
         files = list(p.parent.glob(p.name))
@@ -528,6 +530,9 @@ def _movie_format(row: SheetRow, files: list[Path]) -> str:
     return fmt
 
 
+_FOLDER_FORMATS = ("brukertiff", "micromanagertiff")
+
+
 def _neuroconv_interface(fmt: str, files: list[Path], rate: float | None):
     """The neuroconv imaging interface reading ``files`` (lazy; frames read when written)."""
     import neuroconv.datainterfaces as ndi
@@ -537,9 +542,11 @@ def _neuroconv_interface(fmt: str, files: list[Path], rate: float | None):
         return cls(file_paths=files, sampling_frequency=rate)
     if fmt == "scanimage":
         return cls(file_paths=files) if len(files) > 1 else cls(file_path=files[0])
-    if fmt in ("brukertiff", "micromanagertiff", "thor", "femtonics"):
-        return cls(folder_path=files[0].parent if files[0].is_file() else files[0])
-    return cls(file_path=files[0])
+    if fmt in _FOLDER_FORMATS:
+        return cls(folder_path=files[0] if files[0].is_dir() else files[0].parent)
+    if fmt in ("sbx", "hdf5"):
+        return cls(file_path=files[0], sampling_frequency=rate)
+    return cls(file_path=files[0])  # thor, femtonics: the rate is in the file
 
 
 def _place_movie(files: list[Path], folder: Path) -> list[Path]:
@@ -632,10 +639,10 @@ def build_session(row: SheetRow, out_file: Path, movie_mode: str = "external"):
         files = _movie_files(row)
         fmt = _movie_format(row, files)
         t0 = row.number("movie_t0", 0.0)
-        if fmt == "scanimage" and rate is None:
-            rate = float(
-                _neuroconv_interface(fmt, files, None).imaging_extractor.get_sampling_frequency()
-            )
+        if fmt != "tiff" and rate is None:  # the acquisition's own metadata knows it
+            extractor = _neuroconv_interface(fmt, files, None).imaging_extractor
+            rate = extractor.get_sampling_frequency()
+            rate = float(rate) if rate else None
         if rate is None or not rate > 0:
             raise row.error("frame_rate", f"{row.label}: the movie's frame rate is not given")
         if fmt == "tiff" and movie_mode != "internal":
