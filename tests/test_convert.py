@@ -264,3 +264,33 @@ def test_sheet_errors_name_file_line_and_column(tmp_path):
     rows = [base, base]
     with pytest.raises(DataError, match=r"line 3.*also on line 2"):
         convert(_sheet(tmp_path, rows, "u.tsv"), tmp_path / "dsy")
+
+
+def test_tiff_series_referenced_in_order_with_starting_frames(tmp_path):
+    # a ScanImage-style acquisition split over files: natural order (file_2 before file_10)
+    rng = np.random.default_rng(4)
+    movie = rng.integers(0, 65535, (25, 12, 10)).astype(np.uint16)
+    chunks = {
+        "run_1.tif": movie[:10],
+        "run_2.tif": movie[10:20],
+        "run_10.tif": movie[20:],
+    }
+    for name, part in chunks.items():
+        tifffile.imwrite(tmp_path / name, part, photometric="minisblack")
+    row = {
+        "mouse": "s",
+        "session": 3,
+        "experiment": "imaging",
+        "region": "M1",
+        "roi_type": "soma",
+        "frame_rate": 15.0,
+        "movie": "run_*.tif",
+        "movie_t0": 1.5,
+    }
+    convert(_sheet(tmp_path, [row]), tmp_path / "ds")
+    with read_session(tmp_path / "ds" / "sub-s" / "sub-s_ses-3.nwb") as s:
+        assert [p.name for p in s.movie.files] == list(chunks)
+        assert s.movie.starting_frame == [0, 10, 20] and s.movie.starting_time == 1.5
+        np.testing.assert_array_equal(s.movie.read(), movie)
+        assert all(p.is_file() and "sub-s_ses-3_movie" in str(p) for p in s.movie.paths())
+    assert _inspector_findings(tmp_path / "ds") == []
