@@ -11,7 +11,12 @@ Writes under ``results/behavior/``:
 - ``session_matrix``: per mouse, session x session median trial-to-trial correlation;
 - ``templates``: per mouse, the learned template (mean expert rewarded trajectory);
 - ``examples``: example naive (first session) and expert (last session) rewarded lever traces;
-- ``trends``: across-mice slope tests of the learning curves;
+- ``tests``: behavioural learning, mice as units — each mouse's expert - naive change (first /
+  last sessions, :mod:`thalamocortex.stats.stages`), one-sample t-test across mice (primary:
+  stereotypy; the other metrics secondary, corrected), :func:`~thalamocortex.behavior.learning.
+  learning_tests`; ``per_mouse``: the per-mouse changes;
+- ``trends``: secondary across-mice tests of per-mouse slopes over sessions (mice with at least
+  ``min_trend_sessions`` sessions);
 - ``snippets.npz``: every trial's lever snippet in 10 ms bins (row-aligned with ``trials``).
 """
 
@@ -25,6 +30,7 @@ import pandas as pd
 from thalamocortex.behavior.learning import (
     bin_traces,
     expert_sessions,
+    learning_tests,
     learning_trend,
     movement_template,
     session_matrix,
@@ -103,7 +109,11 @@ def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
     }
 
 
-def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataFrame]:
+#: Fewest sessions of a mouse for its slope to enter the (secondary) trend tests.
+MIN_TREND_SESSIONS = 4
+
+
+def summarise(results: list[dict], params: BehaviorParams, stats=None) -> dict[str, pd.DataFrame]:
     """Combine per-session results into the stage's tables (pure; no I/O)."""
     ok = [r for r in results if r["status"] == "ok"]
     trials = pd.concat([r["trials"] for r in ok], ignore_index=True) if ok else pd.DataFrame()
@@ -205,16 +215,22 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
     done = sessions[sessions["status"] == "ok"] if len(sessions) else sessions
     for metric in TREND_METRICS:
         if len(done) and metric in done:
-            tr = learning_trend(done, metric)
+            tr = learning_trend(done, metric, min_sessions=MIN_TREND_SESSIONS)
             trend_rows.append(
                 {
                     "metric": metric,
+                    "role": "secondary",
                     "mean_slope_per_session": tr["mean_slope"],
                     "t": tr["t"],
                     "p": tr["p"],
                     "n_mice": tr["n_mice"],
+                    "min_sessions": MIN_TREND_SESSIONS,
                 }
             )
+    if len(done):
+        tests, per_mouse = learning_tests(done, stats)
+    else:
+        tests, per_mouse = pd.DataFrame(), pd.DataFrame()
     return {
         "trials": trials,
         "sessions": sessions,
@@ -223,6 +239,8 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
         "templates": pd.concat(templates, ignore_index=True) if templates else pd.DataFrame(),
         "examples": pd.concat(examples, ignore_index=True) if examples else pd.DataFrame(),
         "trends": pd.DataFrame(trend_rows),
+        "tests": tests,
+        "per_mouse": per_mouse,
     }
 
 
@@ -236,7 +254,7 @@ def run(ctx) -> None:
     n_bad = sum(r["status"] != "ok" for r in results)
     if n_bad:
         ctx.log(f"{n_bad} of {len(results)} sessions excluded (see sessions.exclusion)")
-    tables = summarise(results, params)
+    tables = summarise(results, params, ctx.config.stats)
     for name, df in tables.items():
         ctx.write_table(df, name)
     ok = [r for r in results if r["status"] == "ok"]

@@ -129,10 +129,3 @@ class EncodingParams(ParamGroup):
         "otherwise an all-optical session's stimulation block counts as 'quiescence')",
         ge=0,
     )
-    # --- across learning ------------------------------------------------------------------
-    naive_sessions: tuple[int, int] = param(
-        (1, 3), "sessions", "first and last session counted as naive"
-    )
-    expert_sessions: tuple[int, int] = param(
-        (12, 14), "sessions", "first and last session counted as expert"
-    )

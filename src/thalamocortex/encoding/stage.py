@@ -12,8 +12,12 @@ Tables written under ``results/encoding/``:
 ``sessions``        region x session summary (fractions, timing, reliability, decoding)
 ``peri``            trial-averaged movement- and cue-aligned dF/F per ROI (for heatmaps)
 ``trials``          per rewarded trial: decoding r, population-pattern and lever similarity
-``learning``        per region x metric: naive, expert, change, CI, p (perm/boot), slope, q
-``regions``         per metric: which region changes most, permutation test across regions
+``per_mouse``       per mouse x metric: naive and expert means and the change (naive/expert
+                    sessions chosen per mouse, :mod:`thalamocortex.stats.stages`)
+``learning``        region x learning tests per region x metric (primary: two-stage t-test over
+                    mice with pooled variance, Holm over regions; secondary: sign-flip,
+                    bootstrap, random-slope trend), :mod:`thalamocortex.encoding.learning`
+``regions``         which input region changes most, per metric and region (max-T permutation)
 """
 
 from __future__ import annotations
@@ -106,8 +110,9 @@ def _one_session(
 def run(ctx) -> None:
     from thalamocortex.encoding.learning import (
         learning_contrasts,
-        learning_stage,
+        per_mouse_changes,
         region_comparison,
+        with_stages,
     )
 
     cfg = ctx.config
@@ -125,9 +130,10 @@ def run(ctx) -> None:
             ]
             ctx.log(f"{len(ids)} imaging sessions without a lever skipped: {', '.join(ids)}")
             todo = todo[~no_lever]
+    names = ("rois", "sessions", "peri", "trials", "per_mouse", "learning", "regions")
     if todo.empty:
         ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
-        for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):
+        for name in names:
             ctx.write_table(pd.DataFrame(), name)
         return
     n_match = matched_roi_count(todo["n_rois"], cfg.encoding) if "n_rois" in todo else 0
@@ -143,15 +149,24 @@ def run(ctx) -> None:
     )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
     tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
-    for name in ("rois", "sessions"):  # naive / expert / "" for the report and the tests
-        if name in tables:
-            tables[name]["stage"] = learning_stage(tables[name]["session"], cfg.encoding)
+    per_session = tables.get("sessions", pd.DataFrame())
+    if len(per_session):
+        # naive / expert per mouse, from its training days (metadata) when known
+        if "day" not in per_session.columns and "day" in sessions.columns:
+            days = sessions[["mouse", "session", "day"]].drop_duplicates(["mouse", "session"])
+            per_session = per_session.merge(days, on=["mouse", "session"], how="left")
+        per_session = with_stages(per_session, cfg.stats)
+        tables["sessions"] = per_session
+        if "rois" in tables:
+            stage = per_session.set_index(["mouse", "session"])["stage"]
+            key = pd.MultiIndex.from_frame(tables["rois"][["mouse", "session"]])
+            tables["rois"]["stage"] = stage.reindex(key).fillna("").to_numpy()
     for name in ("rois", "sessions", "peri", "trials"):
         ctx.write_table(tables.get(name, pd.DataFrame()), name)
-    per_session = tables.get("sessions", pd.DataFrame())
     if per_session.empty:
-        ctx.write_table(pd.DataFrame(), "learning")
-        ctx.write_table(pd.DataFrame(), "regions")
+        for name in ("per_mouse", "learning", "regions"):
+            ctx.write_table(pd.DataFrame(), name)
         return
-    ctx.write_table(learning_contrasts(per_session, cfg.encoding, cfg.stats), "learning")
-    ctx.write_table(region_comparison(per_session, cfg.encoding, cfg.stats), "regions")
+    ctx.write_table(per_mouse_changes(per_session, cfg.stats), "per_mouse")
+    ctx.write_table(learning_contrasts(per_session, cfg.stats), "learning")
+    ctx.write_table(region_comparison(per_session, cfg.stats), "regions")

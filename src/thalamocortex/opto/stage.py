@@ -10,7 +10,11 @@
   suppressed and responsive, with the criterion;
 - ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps);
 - ``relation_neurons``: opsin neurons joined with the encoding stage's scores;
-- ``relation``: enrichment / suppression / correlation tests per stage;
+- ``tests``: the mouse-level tests (primary: expert enrichment, per-mouse Haldane log odds
+  ratio; drive refinement of the same neurons; t-tests across opsin mice) and their secondary
+  companions, :func:`thalamocortex.opto.relation.mouse_level_tests`;
+- ``relation``: enrichment / suppression / correlation per stage pooled over neurons with
+  within-population permutations (secondary: a statement about the recorded neurons);
 - ``relation_per_session``: per-session statistics; ``naive_vs_expert``: paired contrasts
   across mice on tracked neurons (with the ``identity`` used and ``n_tracked``);
   ``naive_vs_expert_model``: the mixed model; ``naive_vs_expert_identity``: per mouse the
@@ -18,9 +22,11 @@
   ``OptoParams.identity``), why, and the neuron counts kept/dropped;
   ``naive_vs_expert_neurons``: one row per tracked neuron, naive and expert values.
 
-``inactivation`` writes under ``results/inactivation/``: ``tests``, ``per_mouse``,
-``sessions`` (light-on vs light-off), ``schedule`` (randomness of the light schedule),
-``stereotypy`` and ``trajectories`` (mean lever trajectory per mouse and condition).
+``inactivation`` writes under ``results/inactivation/``: ``tests`` (one row per measure; the
+primary test is the learned-movement similarity with a leave-one-out template, t-test across
+mice, :mod:`thalamocortex.opto.inactivation`), ``per_mouse``, ``sessions`` (light-on vs
+light-off), ``schedule`` (randomness of the light schedule), ``stereotypy`` and
+``trajectories`` (mean lever trajectory per mouse and condition).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from thalamocortex.opto.params import InactivationParams, OptoParams
 from thalamocortex.opto.relation import (
     learning_stage,
     merge_drive_encoding,
+    mouse_level_tests,
     naive_vs_expert,
     per_population_summary,
     relation_summary,
@@ -138,6 +145,7 @@ def run_opto(ctx) -> None:
     todo = sessions[sessions["experiment"] == "all_optical"]
     names = ("neurons", "pseudo", "fractions", "peri")
     relation_names = (
+        "tests",
         "relation_neurons",
         "relation",
         "relation_per_session",
@@ -201,6 +209,7 @@ def run_opto(ctx) -> None:
     )
     ctx.write_table(counts, "naive_vs_expert_identity")
     ctx.write_table(nve["paired_neurons"], "naive_vs_expert_neurons")
+    ctx.write_table(mouse_level_tests(rel, nve, params, ctx.config.stats), "tests")
 
 
 def _tracking_table(ctx) -> pd.DataFrame | None:
@@ -255,6 +264,9 @@ def inactivation_trials(behaviour_trials: pd.DataFrame, sessions: pd.DataFrame) 
 def run_inactivation(ctx) -> None:
     """Stage ``inactivation``: light-on vs light-off behaviour in expert mice."""
     from thalamocortex.opto.inactivation import (
+        LEARNED_SIMILARITY,
+        add_learned_similarity,
+        learned_similarity_randomisation,
         light_effects,
         light_schedule_table,
         stereotypy_effects,
@@ -274,19 +286,7 @@ def run_inactivation(ctx) -> None:
             "no included trials of the inactivation sessions in the behaviour stage's table",
             path=ctx.results / "behavior" / "trials.parquet",
         )
-    eff = light_effects(trials, params)
-    if eff["missing_measures"]:
-        ctx.log(f"measures not in the behaviour table (skipped): {eff['missing_measures']}")
-    ctx.write_table(eff["tests"], "tests")
-    ctx.write_table(eff["per_mouse"], "per_mouse")
-    ctx.write_table(eff["sessions"], "sessions")
-    ctx.write_table(light_schedule_table(trials, params), "schedule")
-    for _, r in eff["tests"].iterrows():
-        ctx.log(
-            f"{r['measure']}: light on - off = {r['effect']:.3g} "
-            f"(randomisation p = {r['p_randomisation']:.3g}, {r['n_mice']} mice)"
-        )
-    # stereotypy and trajectories from the lever at the behaviour stage's movement onsets
+    # lever trajectories at the behaviour stage's movement onsets
     moved = trials[np.isfinite(trials["movement_onset"].to_numpy(np.float64))]
     inact = sessions[sessions["experiment"] == "inactivation"]
     items = []
@@ -297,14 +297,46 @@ def run_inactivation(ctx) -> None:
     func = partial(_trajectories_item, params=params)
     results = ctx.map(func, items, desc="inactivation")
     by_session = {}
-    traj_rows = []
-    t_bins = np.arange(int(round(params.stereotypy_window_s / params.stereotypy_bin_s))) + 0.5
-    t_bins = t_bins * params.stereotypy_bin_s
+    trajectories = {}
     for r, (_, sel) in zip(results, items, strict=True):
         if r is None:
             continue
-        light = sel["light"].to_numpy(bool)
-        by_session[(r["mouse"], r["session"])] = (r["traj"], light)
+        key = (r["mouse"], r["session"])
+        by_session[key] = (r["traj"], sel["light"].to_numpy(bool))
+        trajectories[key] = (sel["trial"].to_numpy(), r["traj"])
+    # primary measure: similarity to the learned movement, never to a template holding the trial
+    trials = add_learned_similarity(trials, trajectories, params)
+    randomisation = {
+        LEARNED_SIMILARITY: learned_similarity_randomisation(trials, trajectories, params)
+    }
+    stereo = stereotypy_effects(by_session, params)
+    stereo_mouse = pd.DataFrame()
+    per_session = stereo[stereo["mouse"] != "all"]
+    if len(per_session):
+        stereo_mouse = (
+            per_session.groupby("mouse")[["stereotypy_on", "stereotypy_off", "difference"]]
+            .mean()
+            .rename(columns={"stereotypy_on": "mean_on", "stereotypy_off": "mean_off"})
+            .reset_index()
+            .assign(measure="stereotypy")
+        )
+        pooled = stereo[stereo["mouse"] == "all"].iloc[0]
+        randomisation["stereotypy"] = {"p": pooled["p"], "n_sessions": len(per_session)}
+    eff = light_effects(trials, params, ctx.config.stats, randomisation, stereo_mouse)
+    if eff["missing_measures"]:
+        ctx.log(f"measures not in the behaviour table (skipped): {eff['missing_measures']}")
+    ctx.write_table(eff["tests"], "tests")
+    ctx.write_table(eff["per_mouse"], "per_mouse")
+    ctx.write_table(eff["sessions"], "sessions")
+    ctx.write_table(light_schedule_table(trials, params), "schedule")
+    for _, r in eff["tests"].iterrows():
+        ctx.log(
+            f"{r['measure']} ({r['role']}): light on - off = {r['estimate']:.3g} "
+            f"(t-test across {r['n_mice']} mice p = {r['p']:.3g})"
+        )
+    traj_rows = []
+    t_bins = np.arange(int(round(params.stereotypy_window_s / params.stereotypy_bin_s))) + 0.5
+    t_bins = t_bins * params.stereotypy_bin_s
     for (mouse, _), (traj, light) in by_session.items():
         for cond, m in (("light_on", light), ("light_off", ~light)):
             ok = m & np.all(np.isfinite(traj), axis=1)
@@ -331,7 +363,7 @@ def run_inactivation(ctx) -> None:
         g = traj_table.groupby(["mouse", "condition", "t"], observed=True)
         traj_table = (g["wm"].sum() / g["w"].sum()).rename("mean").reset_index()
         traj_table["n_trials"] = g["w"].sum().to_numpy()
-    ctx.write_table(stereotypy_effects(by_session, params), "stereotypy")
+    ctx.write_table(stereo, "stereotypy")
     ctx.write_table(traj_table, "trajectories")
 
 

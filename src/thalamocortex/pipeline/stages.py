@@ -59,6 +59,11 @@ STAGES: dict[str, StageSpec] = {
         requires=("behavior",),
         help="light-on vs light-off behaviour when thalamic inputs to M1 are silenced",
     ),
+    "stats": StageSpec(
+        "thalamocortex.stats.stage:run",
+        requires=("behavior", "encoding", "opto", "inactivation"),
+        help="the primary mouse-level test of every claim and a headline sentence per claim",
+    ),
 }
 
 

@@ -20,6 +20,7 @@ SECTIONS: list[str] = [
     "thalamocortex.report.sections.opto",
     "thalamocortex.report.sections.inactivation",
     "thalamocortex.report.sections.alignment",
+    "thalamocortex.report.sections.stats",
 ]
 
 _CSS = """

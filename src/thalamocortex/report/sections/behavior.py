@@ -104,12 +104,40 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         parts.append(table_html(bad[["mouse", "session", "exclusion"]]))
     if len(ok):
         parts.append(_learning_curves(ok))
+    if (d / "tests.parquet").is_file():
+        te = pd.read_parquet(d / "tests.parquet")
+        if len(te):
+            cols = [
+                c
+                for c in (
+                    "role",
+                    "measure",
+                    "naive",
+                    "expert",
+                    "estimate",
+                    "ci_low",
+                    "ci_high",
+                    "n_mice",
+                    "df",
+                    "p",
+                    "p_adjusted",
+                    "reject",
+                )
+                if c in te.columns
+            ]
+            parts.append(
+                "<p class='note'>Learning, mice as units: each mouse's expert − naive change "
+                "(its first and last sessions; mice never imaged naive are left out), one-sample "
+                "t-test across mice; primary: stereotypy, the others Holm-adjusted among "
+                "themselves:</p>" + table_html(te[cols])
+            )
     if (d / "trends.parquet").is_file():
         tr = pd.read_parquet(d / "trends.parquet")
         if len(tr):
             parts.append(
-                "<p class='note'>Per-mouse least-squares slope over sessions, one-sample t-test "
-                "of the slopes across mice:</p>" + table_html(tr)
+                "<p class='note'>Secondary: per-mouse least-squares slope over sessions (mice "
+                "with at least min_sessions sessions), one-sample t-test of the slopes across "
+                "mice:</p>" + table_html(tr)
             )
     if (d / "session_matrix.parquet").is_file():
         mat = pd.read_parquet(d / "session_matrix.parquet")

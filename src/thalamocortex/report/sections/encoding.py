@@ -143,31 +143,60 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         cols = [
             c
             for c in (
+                "role",
                 "region",
                 "metric",
                 "n_mice",
                 "naive",
                 "expert",
-                "change",
+                "estimate",
                 "ci_low",
                 "ci_high",
-                "p_perm",
+                "df",
+                "p",
+                "p_adjusted",
+                "reject",
+                "p_sign_flip",
                 "p_boot",
                 "slope",
                 "p_slope",
-                "q",
-                "reject",
             )
             if c in learn.columns
         ]
         parts.append(
-            "<h3>Naive vs expert per region</h3><p class='note'>change = mean over mice of "
-            "expert − naive; p_perm: exact sign-flip over mice (with n mice the smallest "
-            "two-sided p is 2/2<sup>n</sup>); CI and p_boot: hierarchical bootstrap (mice, "
-            "sessions); slope: mixed model per session; q: control across regions.</p>"
+            "<h3>Naive vs expert per region</h3><p class='note'>estimate = mean over mice of "
+            "each mouse's expert − naive change (naive/expert: each mouse's first and last "
+            "sessions); primary test: t-test of the per-mouse changes with the variance pooled "
+            "over the regions of the experiment, CI from the same model, p_adjusted / reject: "
+            "Holm over regions. Secondary, not deciding: p_sign_flip (exact sign-flip over mice; "
+            "its smallest two-sided p is 2/2<sup>n</sup>), p_boot (hierarchical bootstrap, "
+            "mice then sessions), slope / p_slope (mixed model with a random slope per mouse, "
+            "no p when it did not converge).</p>"
         )
         parts.append(table_html(learn[cols], max_rows=60))
     if not regions.empty:
-        parts.append("<h3>Which region changes most</h3>")
-        parts.append(table_html(regions))
+        cols = [
+            c
+            for c in (
+                "role",
+                "metric",
+                "region",
+                "change",
+                "estimate",
+                "ci_low",
+                "ci_high",
+                "statistic",
+                "p_adjusted",
+                "rank",
+                "named",
+            )
+            if c in regions.columns
+        ]
+        parts.append(
+            "<h3>Which region changes most</h3><p class='note'>estimate = the region's mean "
+            "change minus the mean of the other regions' changes; statistic: pooled-variance t; "
+            "p_adjusted: max-T permutation of region labels across mice (family-wise over "
+            "regions); named: the region with the largest |t| when significant.</p>"
+        )
+        parts.append(table_html(regions[cols], max_rows=60))
     return "".join(parts)

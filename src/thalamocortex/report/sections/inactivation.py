@@ -31,12 +31,17 @@ def _paired(per_mouse: pd.DataFrame, tests: pd.DataFrame) -> str:
             ax.plot([0, 1], [r["mean_off"], r["mean_on"]], "-o", color="0.4", ms=4)
         ax.plot([0, 1], [sub["mean_off"].mean(), sub["mean_on"].mean()], "-o", color="k", lw=2.2)
         t = tests[tests["measure"] == m]
-        p = t["p_randomisation"].iloc[0] if len(t) else np.nan
+        p = t["p_adjusted"].iloc[0] if len(t) else np.nan
+        role = t["role"].iloc[0] if len(t) else ""
         ax.set_xticks([0, 1])
         ax.set_xticklabels(["light off", "light on"])
         ax.set_xlim(-0.4, 1.4)
-        ax.set_title(f"{m.replace('_', ' ')}\np = {p:.3g}", fontsize=9)
-    fig.suptitle("per mouse (grey) and mean (black); randomisation-test p", fontsize=9)
+        ax.set_title(f"{m.replace('_', ' ')} ({role})\np = {p:.3g}", fontsize=9)
+    fig.suptitle(
+        "per mouse (grey) and mean (black); t-test across mice, p Holm-adjusted within the "
+        "secondary measures",
+        fontsize=9,
+    )
     fig.tight_layout()
     return img_tag(fig, "light-on vs light-off per mouse")
 
@@ -65,10 +70,35 @@ def render(results_dir: Path, fig_dir: Path) -> str:
     tests = _read(d, "tests")
     if tests.empty:
         return "<p class='note'>No inactivation sessions in this dataset.</p>"
+    cols = [
+        c
+        for c in (
+            "role",
+            "measure",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "n_mice",
+            "df",
+            "p",
+            "p_adjusted",
+            "reject",
+            "p_randomisation",
+            "p_sign_flip",
+            "mixed_p",
+            "n_sessions",
+        )
+        if c in tests.columns
+    ]
     parts = [
         f"<p>{int(tests['n_mice'].max())} mice, {int(tests['n_sessions'].max())} sessions. "
-        f"Test: {html.escape(str(tests['criterion'].iloc[0]))}.</p>",
-        table_html(tests.drop(columns=["criterion"])),
+        "Primary: similarity to the learned movement (each trial against a template of the "
+        "mouse's light-off rewarded trials that excludes it), per-mouse light-on − light-off "
+        "difference, t-test across mice. Secondary measures: the same test, Holm-adjusted "
+        "among themselves; p_randomisation (within-session permutation of light labels), "
+        "p_sign_flip and mixed_p are statements about these trials / labelled extras. "
+        f"{html.escape(str(tests['criterion'].iloc[0]))}.</p>",
+        table_html(tests[cols]),
     ]
     per_mouse = _read(d, "per_mouse")
     if len(per_mouse):
