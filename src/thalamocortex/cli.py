@@ -8,6 +8,8 @@ thalamocortex run DATASET --config my.yaml           every analysis stage + repo
 thalamocortex <stage> DATASET                        one stage (and what it needs)
 thalamocortex report RESULTS                         rebuild the HTML report
 thalamocortex params [--markdown]                    the parameter spec
+thalamocortex validate --out DIR                     calibrate the primary tests on null cohorts
+thalamocortex power --effect NAME --out DIR          power curves against effect size and mice
 """
 
 from __future__ import annotations
@@ -129,6 +131,79 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild the HTML report from a results folder")
     p.add_argument("results", type=Path)
+
+    p = sub.add_parser(
+        "validate",
+        help="calibrate every primary test: false-positive rates on null cohorts, power",
+        description="Run many seeded null cohorts (kinds 'zero' and 'varied') and effect cohorts "
+        "through every primary test — synthetic tables (table level) and simulated experiments "
+        "through the whole pipeline — and write false-positive rates with Clopper-Pearson "
+        "intervals, power and ground-truth recovery to OUT/validation.html. Resumable: cohorts "
+        "already in OUT are reused.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument(
+        "--table-cohorts", type=int, default=200, help="synthetic cohorts per kind (default 200)"
+    )
+    p.add_argument(
+        "--pipeline-cohorts",
+        type=int,
+        default=40,
+        help="whole-pipeline cohorts per null kind (default 40)",
+    )
+    p.add_argument(
+        "--effect-cohorts",
+        type=int,
+        default=40,
+        help="whole-pipeline cohorts with the design's effects, for power (default 40)",
+    )
+    p.add_argument(
+        "--sim-config",
+        type=Path,
+        default=None,
+        help="YAML overrides of the simulated design (default: the demo preset with sessions "
+        "1, 2, 13 and 14 of the axon-imaging mice)",
+    )
+    p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
+    p.add_argument("--seed", type=int, default=0, help="first cohort seed (default 0)")
+    p.add_argument("--scheduler", default="local", help="Dask scheduler: local | sync | address")
+    p.add_argument("--workers", type=int, default=2, help="local cluster workers (default 2)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser(
+        "power",
+        help="detection probability against effect size and mice per group",
+        description="For one simulator effect (a switch: input_learning, m1_refinement, "
+        "inactivation, behavior_learning) run seeded effect cohorts at every (size, mice per "
+        "group) and report how often each of its primary tests finds the effect, as power "
+        "curves (OUT/power.html).",
+    )
+    p.add_argument("--effect", required=True, help="simulator switch whose effect is scaled")
+    p.add_argument(
+        "--sizes", default="0.5,1,1.5", help="effect sizes (multiples of the default), comma list"
+    )
+    p.add_argument("--mice", default="3,4,6,8", help="mice per group, comma list")
+    p.add_argument("--cohorts", type=int, default=100, help="cohorts per cell (default 100)")
+    p.add_argument(
+        "--level",
+        choices=("table", "pipeline", "bank"),
+        default="table",
+        help="synthetic tables (fast), independent simulated experiments through every stage "
+        "(exact, slow), or one simulated bank of mice per size re-tested on random subsets",
+    )
+    p.add_argument(
+        "--bank-mice",
+        type=int,
+        default=None,
+        help="--level bank: mice per group of each bank (default: largest --mice + 4)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
+    p.add_argument("--sim-config", type=Path, default=None, help="YAML simulated-design overrides")
+    p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheduler", default="local", help="Dask scheduler: local | sync | address")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
     p.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -277,6 +352,84 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _calibration_sim(path: Path | None):
+    from thalamocortex.config import load_yaml
+    from thalamocortex.simulate.params import SimulationConfig
+    from thalamocortex.validate.run import calibration_design
+
+    cfg = calibration_design()
+    if path is not None:
+        over = load_yaml(SimulationConfig, path)
+        cfg = cfg.with_overrides(over.model_dump(exclude_unset=True), str(path))
+    return cfg
+
+
+def cmd_validate(args) -> int:
+    from thalamocortex.config import load_config
+    from thalamocortex.validate.run import ValidationPlan, run_validation
+
+    plan = ValidationPlan(
+        table_cohorts=args.table_cohorts,
+        pipeline_cohorts=args.pipeline_cohorts,
+        effect_cohorts=args.effect_cohorts,
+        seed=args.seed,
+    )
+    t = time.perf_counter()
+    page = run_validation(
+        args.out,
+        plan,
+        sim=_calibration_sim(args.sim_config),
+        config=load_config(args.config),
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        progress=not args.quiet,
+    )
+    print(f"calibration in {time.perf_counter() - t:.0f} s: {page.resolve()}")
+    cal = page.parent / "calibration.md"
+    if cal.is_file():
+        print(cal.read_text())
+    return 0
+
+
+def cmd_power(args) -> int:
+    from thalamocortex.config import ConfigError, load_config
+    from thalamocortex.validate.power import EFFECT_TESTS, power_curves
+
+    if args.effect not in EFFECT_TESTS:
+        raise ConfigError(
+            f"--effect {args.effect!r}: expected one of {sorted(EFFECT_TESTS)} (the simulator "
+            "switches with a primary test)"
+        )
+    try:
+        sizes = [float(x) for x in args.sizes.split(",") if x.strip()]
+        mice = [int(x) for x in args.mice.split(",") if x.strip()]
+    except ValueError as err:
+        raise ConfigError(f"--sizes / --mice: comma-separated numbers expected ({err})") from None
+    if not sizes or not mice or min(mice) < 2 or min(sizes) < 0:
+        raise ConfigError("--sizes: sizes >= 0; --mice: at least 2 mice per group")
+    table = power_curves(
+        args.effect,
+        sizes,
+        mice,
+        args.cohorts,
+        args.out,
+        level=args.level,
+        sim=_calibration_sim(args.sim_config),
+        config=load_config(args.config),
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        seed=args.seed,
+        progress=not args.quiet,
+        bank_mice=args.bank_mice,
+    )
+    import pandas as pd
+
+    with pd.option_context("display.width", 160):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    print(f"power curves: {(args.out / 'power.html').resolve()}")
+    return 0
+
+
 def cmd_params(args) -> int:
     from thalamocortex.config import Config, describe
 
@@ -310,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": lambda a: cmd_run(a, a.stages),
         "report": cmd_report,
         "params": cmd_params,
+        "validate": cmd_validate,
+        "power": cmd_power,
     }
     try:
         if args.command in commands:

@@ -303,7 +303,7 @@ def learning_tests(
         ``change``.
     """
     from thalamocortex.stats.params import StatsParams
-    from thalamocortex.stats.primary import PRIMARY, SECONDARY, correct_family, test_table
+    from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
     from thalamocortex.stats.stages import learning_stages
     from thalamocortex.stats.summary import mean_test
 
@@ -351,7 +351,7 @@ def learning_tests(
                 "expert": float(w["expert"].mean()) if len(w) else np.nan,
             }
         )
-    tests = test_table(rows)
+    tests = as_test_table(rows)
     if len(tests):
         tests = correct_family(tests, "family", st.multiple_comparisons, st.alpha)
     per_mouse = pd.DataFrame(

@@ -30,7 +30,7 @@ import pandas as pd
 
 from thalamocortex.stats import hierarchical_bootstrap, mixed_model, permutation_test_paired
 from thalamocortex.stats.params import StatsParams
-from thalamocortex.stats.primary import PRIMARY, SECONDARY, correct_family, test_table
+from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
 from thalamocortex.stats.stages import EXPERT, NAIVE, learning_stages
 from thalamocortex.stats.summary import group_tests, region_contrasts
 
@@ -186,7 +186,7 @@ def learning_contrasts(
                 row.update(_bootstrap(g, metric, mice["mouse"], st))
                 row.update(_trend(g, metric, st))
             rows.append(row)
-    out = test_table(rows)
+    out = as_test_table(rows)
     if out.empty:
         return out
     return correct_family(out, "family", st.multiple_comparisons, st.alpha)
@@ -313,7 +313,7 @@ def region_comparison(
                     "n_permutations": int(r["n_permutations"]),
                 }
             )
-    out = test_table(rows)
+    out = as_test_table(rows)
     if not out.empty:
         out["named"] = out["reject"] & (out["rank"] == 1)
     return out

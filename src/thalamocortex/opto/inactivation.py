@@ -6,7 +6,8 @@ behaviour measures such as ``rewarded``, ``reaction_time``, ``peak_amplitude``,
 onset.
 
 **Primary measure: similarity to the learned movement** (Pearson correlation of each trial's
-lever trajectory, 0-3 s after movement onset in 10 ms bins, with the mouse's learned template).
+lever trajectory, 0-3 s after the onset of its response — the first movement bout after the cue,
+:func:`response_onsets` — in 10 ms bins, with the mouse's learned template).
 The template is the mean of the mouse's light-off rewarded trajectories, and **no trial is
 compared with a template that contains it** (:func:`loo_similarity`): a light-off trial is
 compared with the template of the other light-off rewarded trials (leave-one-out), a light-on
@@ -47,7 +48,7 @@ from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import Lever
 from thalamocortex.opto.params import InactivationParams
 from thalamocortex.stats import mixed_model, permutation_test_paired
-from thalamocortex.stats.primary import PRIMARY, SECONDARY, correct_family, test_table
+from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
 from thalamocortex.stats.summary import mean_test
 
 #: Name of the primary measure (column added by :func:`add_learned_similarity`).
@@ -164,6 +165,46 @@ def light_schedule_table(
 # ---------------------------------------------------------------------------------------------
 # trajectories, template similarity and stereotypy
 # ---------------------------------------------------------------------------------------------
+
+
+def response_onsets(trials: pd.DataFrame, movements: pd.DataFrame | None) -> np.ndarray:
+    """Onset of each trial's response: the first movement bout starting after the cue.
+
+    The behaviour stage's ``movement_onset`` of a rewarded trial is the onset of the bout that
+    contains the reward. A learned movement with a pause above rest longer than the bout-merging
+    gap is parsed as two bouts, and the reward falls in the second: aligned there, the trajectory
+    misses the start of the movement and its similarity to the learned template is that of a
+    fragment. The similarity of the inactivation analysis is therefore aligned on the first bout
+    that starts between the cue and the trial's movement onset (the trial's own onset when
+    there is none, or when no movements table is given).
+
+    Parameters
+    ----------
+    trials : DataFrame
+        ``mouse``, ``session``, ``cue_time``, ``movement_onset`` (s).
+    movements : DataFrame or None
+        The behaviour stage's ``movements`` table (``mouse``, ``session``, ``onset``).
+
+    Returns
+    -------
+    array (n_trials,) of onsets (s); NaN where ``movement_onset`` is NaN.
+    """
+    onset = trials["movement_onset"].to_numpy(np.float64).copy()
+    if movements is None or movements.empty or "cue_time" not in trials.columns:
+        return onset
+    cue = trials["cue_time"].to_numpy(np.float64)
+    pos = pd.Series(np.arange(len(trials)), index=trials.index)
+    for (mouse, session), sub in trials.groupby(["mouse", "session"], sort=False, observed=True):
+        mv = movements[(movements["mouse"] == mouse) & (movements["session"] == session)]
+        if mv.empty:
+            continue
+        starts = np.sort(mv["onset"].to_numpy(np.float64))
+        i = pos.loc[sub.index].to_numpy()
+        first = np.searchsorted(starts, cue[i], side="left")
+        cand = starts[np.minimum(first, len(starts) - 1)]
+        ok = (first < len(starts)) & np.isfinite(onset[i]) & (cand < onset[i])
+        onset[i[ok]] = cand[ok]
+    return onset
 
 
 def lever_trajectories(
@@ -588,6 +629,7 @@ def light_effects(
     stats=None,
     randomisation: dict[str, dict] | None = None,
     extra_per_mouse: pd.DataFrame | None = None,
+    secondary: bool = True,
 ) -> dict:
     """Light-on vs light-off for every measure: per session, per mouse, across mice.
 
@@ -607,6 +649,9 @@ def light_effects(
     extra_per_mouse : DataFrame, optional
         Per-mouse differences of measures that are not trial columns (``mouse``, ``measure``,
         ``mean_on``, ``mean_off``, ``difference``; e.g. stereotypy), tested as secondary.
+    secondary : bool
+        Also run the secondary randomisation tests, sign-flips and mixed models (off in the
+        calibration's Monte Carlo, which needs the mouse-level decisions only).
 
     Returns
     -------
@@ -648,17 +693,26 @@ def light_effects(
     rows = []
     for m in measures + extra:
         pm = per_mouse[per_mouse["measure"] == m]
+        n_sess = int(sess[sess["measure"] == m].shape[0])
         rt = randomisation.get(m) or (
             randomisation_test(trials, m, params)
-            if m in trials.columns
-            else {"p": np.nan, "n_sessions": 0}
+            if m in trials.columns and secondary
+            else {"p": np.nan, "n_sessions": n_sess}
         )
-        sf = permutation_test_paired(
-            pm["difference"].to_numpy(), n_perm=params.n_permutations, seed=params.seed
+        sf = (
+            permutation_test_paired(
+                pm["difference"].to_numpy(), n_perm=params.n_permutations, seed=params.seed
+            )
+            if secondary
+            else {"p": np.nan}
         )
         coef = p_mm = np.nan
         converged = False
-        d = trials[["mouse", "session", "light", m]].dropna().copy() if m in measures else None
+        d = (
+            trials[["mouse", "session", "light", m]].dropna().copy()
+            if m in measures and secondary
+            else None
+        )
         if d is not None and d["mouse"].nunique() >= 2 and d[m].astype(float).std() > 0:
             d["light"] = d["light"].astype(float)
             d[m] = d[m].astype(float)
@@ -696,7 +750,7 @@ def light_effects(
                 ),
             }
         )
-    tests = test_table(rows)
+    tests = as_test_table(rows)
     if len(tests):
         tests = correct_family(tests, "family", st.multiple_comparisons, params.alpha)
     return {

@@ -43,7 +43,7 @@ from scipy.stats import rankdata, spearmanr
 from thalamocortex.data.errors import DataError
 from thalamocortex.opto.params import OptoParams
 from thalamocortex.stats import hierarchical_weights, mixed_model, permutation_test_paired
-from thalamocortex.stats.primary import PRIMARY, SECONDARY, correct_family, test_table
+from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
 from thalamocortex.stats.summary import mean_test
 
 KEYS: tuple[str, ...] = ("mouse", "session", "roi_name")
@@ -475,6 +475,7 @@ def naive_vs_expert(
     table: pd.DataFrame,
     params: OptoParams | None = None,
     tracking: pd.DataFrame | None = None,
+    secondary: bool = True,
 ) -> dict:
     """Naive vs expert on the same (tracked) neurons, mice as replicates.
 
@@ -488,6 +489,8 @@ def naive_vs_expert(
     tracking : DataFrame, optional
         The preprocess stage's cross-session tracking table (``mouse``, ``cell``, ``session``,
         ``roi``, ``roi_name``, ``probability``).
+    secondary : bool
+        Also fit the (secondary) mixed model.
 
     Returns
     -------
@@ -567,13 +570,16 @@ def naive_vs_expert(
         add(c, "paired", paired[c].to_numpy(np.float64), definition)
     mm = pd.DataFrame()
     try:
+        if not secondary:
+            raise ValueError("secondary analyses not requested")
         d = tracked[["mouse", "drive", "movement_related", "stage"]].copy()
         d["movement_related"] = d["movement_related"].astype(float)
         d["expert"] = (d["stage"] == "expert").astype(float)
         if d["mouse"].nunique() >= 2:
             mm = mixed_model(d, "drive ~ movement_related * expert", groups="mouse")
     except (ValueError, np.linalg.LinAlgError) as err:  # singular fits on tiny data
-        mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
+        if secondary:
+            mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
     out.update(per_mouse=per_mouse, paired_per_mouse=paired, contrasts=pd.DataFrame(rows))
     out["mixed_model"] = mm
     return out
@@ -748,7 +754,7 @@ def mouse_level_tests(
             (wide["log_or_activated_expert"] - wide["log_or_activated_naive"]).to_numpy(np.float64),
             "per-mouse change, one-sample t-test across mice",
         )
-    nve = nve if nve is not None else naive_vs_expert(table, params)
+    nve = nve if nve is not None else naive_vs_expert(table, params, secondary=False)
     con = nve.get("contrasts", pd.DataFrame())
     if len(con):
         paired = nve.get("paired_per_mouse", pd.DataFrame())
@@ -771,7 +777,7 @@ def mouse_level_tests(
                 vals,
                 "per-mouse statistic of tracked neurons, one-sample t-test across mice",
             )
-    out = test_table(rows)
+    out = as_test_table(rows)
     if out.empty:
         return out
     return correct_family(out, "family", st.multiple_comparisons, st.alpha)

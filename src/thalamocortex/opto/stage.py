@@ -25,8 +25,9 @@
 ``inactivation`` writes under ``results/inactivation/``: ``tests`` (one row per measure; the
 primary test is the learned-movement similarity with a leave-one-out template, t-test across
 mice, :mod:`thalamocortex.opto.inactivation`), ``per_mouse``, ``sessions`` (light-on vs
-light-off), ``schedule`` (randomness of the light schedule), ``stereotypy`` and
-``trajectories`` (mean lever trajectory per mouse and condition).
+light-off), ``trials`` (the included trials with ``similarity_to_learned``), ``schedule``
+(randomness of the light schedule), ``stereotypy`` and ``trajectories`` (mean lever trajectory
+per mouse and condition).
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def _trajectories(path: str, onsets: pd.DataFrame, params: InactivationParams) -
             return None
         traj = lever_trajectories(
             s.lever,
-            onsets["movement_onset"].to_numpy(np.float64),
+            onsets["response_onset"].to_numpy(np.float64),
             params.stereotypy_window_s,
             params.stereotypy_bin_s,
         )
@@ -269,11 +270,12 @@ def run_inactivation(ctx) -> None:
         learned_similarity_randomisation,
         light_effects,
         light_schedule_table,
+        response_onsets,
         stereotypy_effects,
     )
 
     params: InactivationParams = ctx.config.opto.inactivation
-    names = ("tests", "per_mouse", "sessions", "schedule", "stereotypy", "trajectories")
+    names = ("tests", "per_mouse", "sessions", "trials", "schedule", "stereotypy", "trajectories")
     sessions = ctx.sessions
     if not (sessions["experiment"] == "inactivation").any():
         ctx.log("no inactivation sessions")
@@ -286,14 +288,17 @@ def run_inactivation(ctx) -> None:
             "no included trials of the inactivation sessions in the behaviour stage's table",
             path=ctx.results / "behavior" / "trials.parquet",
         )
-    # lever trajectories at the behaviour stage's movement onsets
-    moved = trials[np.isfinite(trials["movement_onset"].to_numpy(np.float64))]
+    # lever trajectories from each trial's response onset (first bout after the cue)
+    mv_path = ctx.results / "behavior" / "movements.parquet"
+    movements = pd.read_parquet(mv_path) if mv_path.is_file() else None
+    trials["response_onset"] = response_onsets(trials, movements)
+    moved = trials[np.isfinite(trials["response_onset"].to_numpy(np.float64))]
     inact = sessions[sessions["experiment"] == "inactivation"]
     items = []
     for _, row in inact.iterrows():
         sel = moved[(moved["mouse"] == row["mouse"]) & (moved["session"] == row["session"])]
         if len(sel):
-            items.append((str(row["path"]), sel[["trial", "movement_onset", "light"]]))
+            items.append((str(row["path"]), sel[["trial", "response_onset", "light"]]))
     func = partial(_trajectories_item, params=params)
     results = ctx.map(func, items, desc="inactivation")
     by_session = {}
@@ -328,6 +333,7 @@ def run_inactivation(ctx) -> None:
     ctx.write_table(eff["tests"], "tests")
     ctx.write_table(eff["per_mouse"], "per_mouse")
     ctx.write_table(eff["sessions"], "sessions")
+    ctx.write_table(trials, "trials")
     ctx.write_table(light_schedule_table(trials, params), "schedule")
     for _, r in eff["tests"].iterrows():
         ctx.log(

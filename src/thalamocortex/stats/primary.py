@@ -46,7 +46,7 @@ TEST_COLUMNS: tuple[str, ...] = (
 PRIMARY, SECONDARY = "primary", "secondary"
 
 
-def test_table(rows: list[dict]) -> pd.DataFrame:
+def as_test_table(rows: list[dict]) -> pd.DataFrame:
     """Rows (dicts with :data:`TEST_COLUMNS` keys, extra keys kept) as a typed table."""
     df = pd.DataFrame(rows)
     for c in TEST_COLUMNS:
@@ -156,7 +156,9 @@ def collect_tests(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
             continue
         parts.append(df.assign(stage=stage, table=name))
     if not parts:
-        return test_table([]).assign(stage=pd.Series(dtype=object), table=pd.Series(dtype=object))
+        return as_test_table([]).assign(
+            stage=pd.Series(dtype=object), table=pd.Series(dtype=object)
+        )
     out = pd.concat(parts, ignore_index=True)
     first = [*TEST_COLUMNS, "stage", "table"]
     return out[first + [c for c in out.columns if c not in first]]

@@ -67,7 +67,8 @@ def learning_stages(
     -------
     stage : Series (index of ``sessions``) of str
     messages : list of str
-        One per mouse without a naive or expert session (and one when no mouse has both).
+        One per mouse without a naive or expert session (mice never imaged naive are listed
+        together), and one when no mouse has both.
     """
     p = params or StatsParams()
     missing = [c for c in ("mouse", "session") if c not in sessions.columns]
@@ -81,6 +82,7 @@ def learning_stages(
     label = "training day" if "day" in sessions.columns else "session"
     keyed = pd.DataFrame({"mouse": sessions["mouse"], "t": t}, index=sessions.index)
     n_both = 0
+    late: list[str] = []  # mice first imaged after naive_start_max_day
     for mouse, idx in keyed.groupby("mouse", sort=True).groups.items():
         times = np.unique(keyed.loc[idx, "t"].dropna().to_numpy())
         if p.stage_method == "first_last":
@@ -94,11 +96,7 @@ def learning_stages(
                 )
                 continue
             if times[0] > p.naive_start_max_day:
-                messages.append(
-                    f"{what}mouse {mouse}: first session on {label} {times[0]:g} > "
-                    f"naive_start_max_day {p.naive_start_max_day} (never imaged naive), left out "
-                    "of naive-vs-expert contrasts"
-                )
+                late.append(f"{mouse} ({label} {times[0]:g})")
                 continue
             naive, expert = times[:k], times[-k:]
         else:
@@ -118,6 +116,12 @@ def learning_stages(
         stage.loc[rows[np.isin(tt, naive)]] = NAIVE
         stage.loc[rows[np.isin(tt, expert)]] = EXPERT
         n_both += bool(len(naive) and len(expert))
+    if late:
+        messages.append(
+            f"{what}{len(late)} mice first imaged after naive_start_max_day "
+            f"{p.naive_start_max_day} (never imaged naive) are left out of naive-vs-expert "
+            f"contrasts: {', '.join(late)}"
+        )
     if n_both == 0:
         messages.append(f"{what}no mouse has both a naive and an expert session")
     if warn:
