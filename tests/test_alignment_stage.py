@@ -26,8 +26,6 @@ def results(tmp_path_factory):
     conf = Config()
     conf.alignment.n_permutations = 10
     conf.alignment.min_trials = 6
-    conf.encoding.naive_sessions = (1, 1)
-    conf.encoding.expert_sessions = (14, 14)
     run_behavior(StageContext(data, root / "results", conf, "behavior"))
     run(StageContext(data, root / "results", conf, "alignment"))
     return root / "results"

@@ -4,8 +4,9 @@ region and learning stage (SharedRepresentation; docs/alignment.md).
 Per imaging session (axon imaging and all-optical), in parallel: the movement-aligned trial
 tensors of dF/F and of the lever on the imaging frames, for the rewarded, light-off, included
 trials of the ``behavior`` stage (trials with any missing frame are dropped). Per mouse and
-learning stage (``encoding.naive_sessions`` / ``expert_sessions``) the sessions' trials are
-pooled when they image the same ROIs, else the session with most trials is used. Then per
+learning stage (each mouse's first / last sessions, :mod:`thalamocortex.stats.stages`) the
+sessions' trials are pooled when they image the same ROIs, else the session with most trials
+is used. Then per
 region x stage: :func:`thalamocortex.alignment.study.analyse_group`.
 
 Tables written under ``results/alignment/``:
@@ -84,13 +85,14 @@ def _pool(items: list[dict], max_trials: int, seed: int) -> dict:
 
 def run(ctx) -> None:
     from thalamocortex.alignment.study import analyse_group, learning_changes
-    from thalamocortex.encoding.learning import learning_stage
+    from thalamocortex.stats.stages import learning_stages
 
     cfg = ctx.config
     p = cfg.alignment
     sessions = ctx.sessions
     todo = sessions[sessions["experiment"].isin(ANALYSED_EXPERIMENTS)].copy()
-    todo["stage"] = learning_stage(todo["session"], cfg.encoding)
+    todo["stage"], _ = learning_stages(todo, cfg.stats, what="alignment: ")
+    stage_of = {(m, int(s)): st for m, s, st in zip(todo["mouse"], todo["session"], todo["stage"])}
     todo = todo[todo["stage"] != ""]
     if todo.empty:
         ctx.log("no naive or expert imaging sessions")
@@ -112,7 +114,7 @@ def run(ctx) -> None:
     )
     got = [r for r in ctx.map(func, jobs, desc="alignment tensors") if r is not None]
     for r in got:
-        r["stage"] = str(learning_stage(np.array([r["session"]]), cfg.encoding)[0])
+        r["stage"] = stage_of.get((r["mouse"], int(r["session"])), "")
     per_mouse, groups = [], []
     keys = sorted({(r["region"], r["stage"]) for r in got})
     for region, stage in keys:
