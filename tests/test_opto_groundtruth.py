@@ -14,6 +14,9 @@ import pytest
 
 from thalamocortex.opto.classify import classify_session, response_fractions
 from thalamocortex.opto.inactivation import (
+    LEARNED_SIMILARITY,
+    add_learned_similarity,
+    learned_similarity_randomisation,
     lever_trajectories,
     light_effects,
     light_schedule_check,
@@ -91,7 +94,7 @@ def test_enrichment_in_expert_not_in_naive_or_null(tiny):
     assert p["naive"] > 0.05 and p["null"] > 0.05, p
 
 
-def _inactivation_trials(cfg, mouse_index, session):
+def _inactivation_trials(cfg, mouse_index, session, trajectories=None):
     sess, truth = simulate_session(cfg, "inactivation", mouse_index, session)
     tr = truth["trials"].copy()
     tmpl = truth["templates"]["position"].to_numpy()
@@ -99,13 +102,15 @@ def _inactivation_trials(cfg, mouse_index, session):
     tr["similarity_to_template"] = template_similarity(traj, tmpl)
     tr["rewarded"] = (tr["outcome"] == "hit").astype(float)
     tr["light"] = sess.trials["light"].to_numpy(bool)
+    if trajectories is not None:
+        trajectories[(tr["mouse"].iloc[0], session)] = (tr["trial"].to_numpy(), traj)
     return tr
 
 
-def _inactivation_cohort(cfg):
+def _inactivation_cohort(cfg, trajectories=None):
     return pd.concat(
         [
-            _inactivation_trials(cfg, m, s)
+            _inactivation_trials(cfg, m, s, trajectories)
             for m in range(cfg.inactivation.n_mice)
             for s in cfg.inactivation.sessions
         ],
@@ -114,13 +119,20 @@ def _inactivation_cohort(cfg):
 
 
 def test_inactivation_detected_and_not_in_null():
+    """The primary measure (similarity to the learned movement, leave-one-out template from the
+    light-off rewarded trials) at the true movement onsets; the randomisation test recomputes
+    the template for every permutation."""
     cfg = preset("demo")
-    params = InactivationParams(n_permutations=500, measures=("similarity_to_template",))
-    on = light_effects(_inactivation_cohort(cfg), params)["tests"].set_index("measure")
-    off = light_effects(_inactivation_cohort(cfg.null()), params)["tests"].set_index("measure")
-    assert on.loc["similarity_to_template", "effect"] < 0
-    assert on.loc["similarity_to_template", "p_randomisation"] < 0.01
-    assert off.loc["similarity_to_template", "p_randomisation"] > 0.05
+    params = InactivationParams(n_permutations=300, measures=())
+    res = {}
+    for name, c in (("on", cfg), ("off", cfg.null())):
+        traj: dict = {}
+        trials = add_learned_similarity(_inactivation_cohort(c, traj), traj)
+        rand = {LEARNED_SIMILARITY: learned_similarity_randomisation(trials, traj, params)}
+        res[name] = light_effects(trials, params, randomisation=rand)["tests"].iloc[0]
+    assert res["on"]["measure"] == LEARNED_SIMILARITY and res["on"]["estimate"] < 0
+    assert res["on"]["p_randomisation"] < 0.01
+    assert res["off"]["p_randomisation"] > 0.05
 
 
 def test_simulated_light_schedule_is_random_and_interleaved():

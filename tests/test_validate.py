@@ -152,3 +152,61 @@ def test_calibration_targets_of_issue_11():
     bad = fpr[~fpr["passes"]]
     assert bad.empty, bad
     assert np.all(fpr["rate"] <= 0.07)
+
+
+def _synthetic_bank(mice: int = 5) -> dict:
+    from thalamocortex.opto.inactivation import add_learned_similarity
+    from thalamocortex.stats.synthetic import (
+        BehaviorDesign,
+        EncodingDesign,
+        InactivationDesign,
+        OptoDesign,
+        behavior_sessions,
+        encoding_sessions,
+        inactivation_trials,
+        opto_neurons,
+    )
+
+    rng = np.random.default_rng(0)
+    trials, traj = inactivation_trials(rng, "effect", InactivationDesign(n_mice=mice))
+    return {
+        "encoding": encoding_sessions(rng, "effect", EncodingDesign(mice_per_region=mice)),
+        "behavior": behavior_sessions(rng, "effect", BehaviorDesign()),
+        "opto": opto_neurons(rng, "effect", OptoDesign(n_mice=mice)),
+        "tracking": pd.DataFrame(),
+        "inactivation": add_learned_similarity(trials, traj),
+    }
+
+
+def test_bank_subsets_recompute_every_primary_test():
+    from thalamocortex.validate.bank import groups, subsample_decisions
+
+    bank = _synthetic_bank()
+    g = groups(bank)
+    assert set(g) == {"region:MTh", "region:M2", "region:S1", "region:cM1", "opsin", "inactivation"}
+    dec = subsample_decisions(bank, 3, 4, seed=1)
+    assert set(dec["seed"]) == {0, 1, 2, 3} and (dec["mice"] == 3).all()
+    one = dec[dec["seed"] == 0]
+    assert set(one["test"]) == set(EXPECTED)
+    fm = one[(one["test"] == "learning:frac_movement") & (one["subject"] == "MTh")].iloc[0]
+    assert fm["n_mice"] == 3
+    with pytest.raises(ValueError, match="fewer than 6 mice"):
+        subsample_decisions(bank, 6, 1)
+
+
+def test_response_onset_is_the_first_bout_after_the_cue():
+    from thalamocortex.opto.inactivation import response_onsets
+
+    trials = pd.DataFrame(
+        {
+            "mouse": "m",
+            "session": 1,
+            "cue_time": [10.0, 20.0, 30.0],
+            "movement_onset": [12.5, 20.4, np.nan],
+        }
+    )
+    movements = pd.DataFrame({"mouse": "m", "session": 1, "onset": [9.0, 10.6, 12.5, 20.4]})
+    out = response_onsets(trials, movements)
+    # trial 0: the rewarded bout (12.5) follows a first bout at 10.6; the pre-cue bout is ignored
+    assert out[0] == 10.6 and out[1] == 20.4 and np.isnan(out[2])
+    np.testing.assert_array_equal(response_onsets(trials, None)[:2], [12.5, 20.4])
