@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sim-config",
         type=Path,
         default=None,
-        help="YAML overrides of the simulated design (default: the demo preset with sessions "
-        "1, 2, 13 and 14 of the axon-imaging mice)",
+        help="YAML overrides of the simulated design (default: a reduced demo — the demo's "
+        "groups with sessions 1, 2, 13 and 14, 30 trials, 20 axons, 80 M1 neurons)",
     )
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--seed", type=int, default=0, help="first cohort seed (default 0)")
@@ -178,7 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         "group) and report how often each of its primary tests finds the effect, as power "
         "curves (OUT/power.html).",
     )
-    p.add_argument("--effect", required=True, help="simulator switch whose effect is scaled")
+    p.add_argument(
+        "--effect",
+        required=True,
+        help="simulator switch whose effect is scaled (input_learning, m1_refinement, "
+        "inactivation, behavior_learning), or 'all' (--level bank: every primary test of the "
+        "whole design)",
+    )
     p.add_argument(
         "--sizes", default="0.5,1,1.5", help="effect sizes (multiples of the default), comma list"
     )
@@ -395,10 +401,10 @@ def cmd_power(args) -> int:
     from thalamocortex.config import ConfigError, load_config
     from thalamocortex.validate.power import EFFECT_TESTS, power_curves
 
-    if args.effect not in EFFECT_TESTS:
+    if args.effect not in EFFECT_TESTS and not (args.effect == "all" and args.level == "bank"):
         raise ConfigError(
             f"--effect {args.effect!r}: expected one of {sorted(EFFECT_TESTS)} (the simulator "
-            "switches with a primary test)"
+            "switches with a primary test), or 'all' with --level bank"
         )
     try:
         sizes = [float(x) for x in args.sizes.split(",") if x.strip()]

@@ -60,7 +60,21 @@ EFFECT_TESTS: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 
 
-def _check_effect(effect: str) -> None:
+#: every primary test at once (``--effect all``, bank level): the whole design is simulated
+ALL = "all"
+
+
+def _tests_of(effect: str) -> tuple[str, ...]:
+    if effect == ALL:
+        return tuple(t for v in EFFECT_TESTS.values() for t in v[0])
+    return EFFECT_TESTS[effect][0]
+
+
+def _check_effect(effect: str, level: str = "table") -> None:
+    if effect == ALL:
+        if level != "bank":
+            raise ValueError("power: --effect all needs --level bank (the whole design at once)")
+        return
     if effect not in EFFECT_TESTS:
         raise ValueError(
             f"power: effect {effect!r} has no primary test; choose one of {sorted(EFFECT_TESTS)} "
@@ -90,11 +104,16 @@ def table_design(effect: str, size: float, mice: int, base: TableDesign | None =
 
 def pipeline_design(effect: str, size: float, mice: int, base):
     """The simulated design of one cell (a copy of ``base``, a SimulationConfig)."""
+    cfg = base.model_copy(deep=True)
+    cfg.effect_scale = float(size)
+    if effect == ALL:
+        cfg.axon_imaging.mice_per_region = int(mice)
+        cfg.m1.n_opsin_mice = int(mice)
+        cfg.inactivation.n_mice = int(mice)
+        return cfg
     _check_effect(effect)
     experiment = EFFECT_TESTS[effect][1]
-    cfg = base.model_copy(deep=True)
     cfg.experiments = [experiment]
-    cfg.effect_scale = float(size)
     if experiment == "axon_imaging":
         cfg.axon_imaging.mice_per_region = int(mice)
     elif experiment == "all_optical":
@@ -110,7 +129,7 @@ def _bank_cell(task: dict) -> str:
     from thalamocortex.validate.cohorts import simulate_and_analyse
 
     effect, size = task["effect"], task["size"]
-    tests = EFFECT_TESTS[effect][0]
+    tests = _tests_of(effect)
     results = simulate_and_analyse(
         task["seed"], "effect", task["sim"], task["config"], task["workdir"]
     )
@@ -198,7 +217,7 @@ def power_curves(
     from thalamocortex.pipeline.runner import Executor
     from thalamocortex.validate.run import calibration_design
 
-    _check_effect(effect)
+    _check_effect(effect, level)
     if level not in ("table", "pipeline", "bank"):
         raise ValueError(f"power: level must be 'table', 'pipeline' or 'bank', got {level!r}")
     out = Path(out)

@@ -54,17 +54,25 @@ class ValidationPlan:
 
 
 def calibration_design():
-    """The simulated design of the whole-pipeline calibration cohorts.
+    """The simulated design of the whole-pipeline calibration cohorts: a reduced demo.
 
-    The demo's design (4 input regions x 3 mice, 3 opsin + 1 control mice, 3 inactivation
-    mice, every effect at its default size with the default between-mouse spread) with four
-    imaged sessions per axon-imaging mouse (days 1, 2, 13 and 14: the naive and expert sessions
-    the tests use) so that ~100 whole-pipeline cohorts fit in a few hours on a workstation.
+    The demo's groups (4 input regions x 3 mice, 3 opsin + 1 control mice, 3 inactivation mice;
+    every effect at its default size with the default between-mouse spread) with less data per
+    mouse, so that ~100 whole-pipeline cohorts fit in a few hours on a 2-core workstation:
+    four imaged sessions per axon-imaging mouse (days 1, 2, 13 and 14: the naive and expert
+    sessions the tests use), 30 trials per session, 20 axons, 80 M1 neurons, 20 pulses, 10 Hz.
+    The tests' validity does not depend on these sizes; their power does, and is measured at
+    the demo's own design by ``thalamocortex power --level bank`` (docs/statistics.md).
     """
     from thalamocortex.simulate.params import preset
 
     cfg = preset("demo")
     cfg.axon_imaging.sessions = [1, 2, 13, 14]
+    cfg.axon_imaging.n_axons = 20
+    cfg.behavior.n_trials = 30
+    cfg.measurement.frame_rate_hz = 10.0
+    cfg.m1.n_neurons = 80
+    cfg.m1.n_pulses = 20
     return cfg
 
 
@@ -153,12 +161,12 @@ def plan_tasks(
                         "workdir": str(work),
                     }
                 )
-    # long tasks first (so that the short ones fill the gaps at the end), seeds in order with
-    # the kinds interleaved (so that a partial run covers every kind)
+    # the quick table-level tasks first (their summary is available early), then the pipeline
+    # cohorts by seed with the kinds interleaved (so that a partial run covers every kind)
     return sorted(
         tasks,
         key=lambda t: (
-            t["level"] != "pipeline",
+            t["level"] != "table",
             t.get("seed", 0),
             (*plan.kinds, "effect").index(t["kind"]),
         ),
