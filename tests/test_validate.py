@@ -84,7 +84,9 @@ def test_decisions_flatten_primary_claims_and_score_detection():
 
 
 def test_small_table_level_validation_and_resume(tmp_path):
-    plan = ValidationPlan(table_cohorts=20, pipeline_cohorts=0, effect_cohorts=0, chunk=20)
+    plan = ValidationPlan(
+        table_cohorts=20, pipeline_cohorts=0, effect_cohorts=0, moved_cohorts=0, chunk=20
+    )
     page = run_validation(tmp_path, plan, scheduler="sync", progress=False)
     assert page.is_file() and "Calibration of the primary tests" in page.read_text()
     fpr = pd.read_parquet(tmp_path / "false_positive_rates.parquet")
@@ -92,9 +94,16 @@ def test_small_table_level_validation_and_resume(tmp_path):
     assert set(fpr["kind"]) == {"zero", "varied"} and (fpr["n_cohorts"] == 20).all()
     # P(>= 5 of 20 | rate 0.05) = 0.003; a test rejecting in 25 % of nulls passes with p = 0.41
     assert (fpr["n_reject"] <= 4).all(), fpr[fpr["n_reject"] > 4]
-    pw = pd.read_parquet(tmp_path / "power.parquet").set_index("test")
-    assert pw.loc["learning:frac_movement", "power"] >= 0.8
-    assert pw.loc["behavior:learning", "power"] >= 0.8
+    pw = pd.read_parquet(tmp_path / "power.parquet")
+    eff = pw[pw["kind"] == "effect"].set_index("test")
+    assert eff.loc["learning:frac_movement", "power"] >= 0.8
+    assert eff.loc["behavior:learning", "power"] >= 0.8
+    # the effect moved to M2: the comparison names M2 (and no longer MTh)
+    moved = pw[pw["kind"] == "effect@M2"].set_index("test")
+    assert moved.loc["region_comparison:frac_movement", "power"] >= 0.7
+    named = pd.read_parquet(tmp_path / "named_regions.parquet")
+    mth = named[(named["kind"] == "effect@M2") & (named["named"] == "MTh")]
+    assert mth["share"].sum() <= 0.1
     assert (tmp_path / "calibration.md").read_text().startswith("| test |")
     meta = json.loads((tmp_path / "parameters.json").read_text())
     assert meta["analysis"]["stats"]["alpha"] == 0.05 and "package_version" in meta
@@ -133,6 +142,13 @@ def test_power_curves_table_level(tmp_path):
 def test_power_cli_rejects_an_effect_without_primary_test(tmp_path, capsys):
     assert main(["power", "--effect", "m1_encoding", "--out", str(tmp_path)]) == 2
     assert "expected one of" in capsys.readouterr().err
+
+
+def test_validate_cli_rejects_an_unknown_moved_region(tmp_path, capsys):
+    argv = ["validate", "--out", str(tmp_path / "v"), "--moved-region", "VL"]
+    assert main(argv) == 2
+    assert "moved_region 'VL'" in capsys.readouterr().err
+    assert not (tmp_path / "v").exists()
 
 
 @pytest.mark.slow

@@ -158,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="whole-pipeline cohorts with the design's effects, for power (default 40)",
     )
     p.add_argument(
+        "--moved-region",
+        default="M2",
+        help="region the input-learning effect is moved to in 'effect@REGION' cohorts (the "
+        "region comparison must follow it); '' for none (default M2)",
+    )
+    p.add_argument(
+        "--moved-cohorts",
+        type=int,
+        default=10,
+        help="whole-pipeline cohorts with the moved effect (default 10; table level: "
+        "--table-cohorts)",
+    )
+    p.add_argument(
         "--sim-config",
         type=Path,
         default=None,
@@ -378,6 +391,8 @@ def cmd_validate(args) -> int:
         table_cohorts=args.table_cohorts,
         pipeline_cohorts=args.pipeline_cohorts,
         effect_cohorts=args.effect_cohorts,
+        moved_region=args.moved_region,
+        moved_cohorts=args.moved_cohorts,
         seed=args.seed,
     )
     t = time.perf_counter()

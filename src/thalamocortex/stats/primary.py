@@ -88,6 +88,11 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def _mice(n) -> str:
+    n = int(n)
+    return f"n = {n} mouse" if n == 1 else f"n = {n} mice"
+
+
 def format_p(p: float) -> str:
     if not np.isfinite(p):
         return "p n/a"
@@ -111,7 +116,7 @@ def headline(row: pd.Series | dict, what: str = "", ci_level: float = 0.95) -> s
     verdict = "significant" if r.get("reject", False) else "not significant"
     return (
         f"{what}: {_fmt(est)} ({ci_level:.0%} CI {_fmt(lo)} to {_fmt(hi)}; "
-        f"n = {int(r.get('n_mice', 0))} mice; {r.get('test', '')}; {stat_txt}"
+        f"{_mice(r.get('n_mice', 0))}; {r.get('test', '')}; {stat_txt}"
         f"{format_p(p)}{corr_txt}) — {verdict}."
     )
 
@@ -168,7 +173,7 @@ def _short(r: pd.Series) -> str:
     p = r["p_adjusted"] if np.isfinite(r["p_adjusted"]) else r["p"]
     return (
         f"{r['subject']} {r['estimate']:+.3g} (CI {_fmt(r['ci_low'])} to {_fmt(r['ci_high'])}, "
-        f"n = {int(r['n_mice'])}, {format_p(p)})"
+        f"{_mice(r['n_mice'])}, {format_p(p)})"
     )
 
 
@@ -206,12 +211,13 @@ def headlines(primary: pd.DataFrame, alpha: float = 0.05, ci_level: float = 0.95
             )
             test = g["test"].iloc[0]
             corr = g["correction"].iloc[0]
+            corr_txt = f"; {corr}, p adjusted" if corr else ""
             rows.append(
                 {
                     "claim": claim,
                     "sentence": (
-                        f"Expert − naive {label} {found}{other} ({test}; {ci_level:.0%} CI; "
-                        f"{corr}, p adjusted)."
+                        f"Expert − naive {label} {found}{other} ({test}; {ci_level:.0%} CI"
+                        f"{corr_txt})."
                     ),
                     "decision": ", ".join(sig["subject"]) if len(sig) else "none",
                 }
@@ -234,7 +240,7 @@ def headlines(primary: pd.DataFrame, alpha: float = 0.05, ci_level: float = 0.95
                     "sentence": (
                         f"{head}: {top['estimate']:+.3g} relative to their mean "
                         f"({ci_level:.0%} CI {_fmt(top['ci_low'])} to {_fmt(top['ci_high'])}; "
-                        f"n = {int(top['n_mice'])} mice; {top['test']}; "
+                        f"{_mice(top['n_mice'])}; {top['test']}; "
                         f"{format_p(top['p_adjusted'])}, {top['correction']})."
                     ),
                     "decision": str(top["subject"]) if named else "none",

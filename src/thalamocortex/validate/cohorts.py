@@ -9,6 +9,11 @@
 
 Both return :func:`~thalamocortex.validate.decisions.cohort_decisions` rows plus ``level``,
 ``kind`` and ``seed`` columns, so the calibration summary treats them alike.
+
+Kinds: ``"zero"`` and ``"varied"`` (null cohorts), ``"effect"`` (the design's effects) and
+``"effect@<region>"`` (the input-learning effect moved from the motor thalamus to ``<region>``,
+which takes motor thalamus's naive and expert states while the motor thalamus takes the
+region's: the finding must move with it).
 """
 
 from __future__ import annotations
@@ -50,8 +55,34 @@ class TableDesign:
     claims: tuple[str, ...] = ("encoding", "opto", "inactivation", "behavior")
 
 
+def split_kind(kind: str) -> tuple[str, str]:
+    """``"effect@M2"`` -> ``("effect", "M2")``; other kinds -> ``(kind, "MTh")``."""
+    base, _, region = kind.partition("@")
+    return base, region or "MTh"
+
+
+def moved_effect(sim_config, region: str):
+    """A copy of ``sim_config`` whose input-learning pattern sits in ``region`` instead of MTh
+    (the two regions swap their naive/expert states)."""
+    cfg = sim_config.model_copy(deep=True)
+    regions = dict(cfg.axon_imaging.regions)
+    if region != "MTh":
+        if region not in regions or "MTh" not in regions:
+            raise ValueError(f"moved effect: region {region!r} or MTh not in {list(regions)}")
+        regions["MTh"], regions[region] = regions[region], regions["MTh"]
+        cfg.axon_imaging.regions = regions
+    return cfg
+
+
 def table_tests(seed: int, kind: str, design: TableDesign, stats: StatsParams) -> pd.DataFrame:
     """The primary (and cheap secondary) tests of one synthetic cohort."""
+    import dataclasses
+
+    kind, region = split_kind(kind)
+    if region != "MTh":
+        design = dataclasses.replace(
+            design, encoding=dataclasses.replace(design.encoding, effect_region=region)
+        )
     from thalamocortex.behavior.learning import learning_tests
     from thalamocortex.encoding.learning import learning_contrasts, region_comparison
     from thalamocortex.opto.inactivation import add_learned_similarity, light_effects
@@ -166,9 +197,10 @@ def simulate_and_analyse(
     from thalamocortex.pipeline.runner import Executor
     from thalamocortex.simulate.cohort import simulate_cohort
 
-    cfg = sim_config.model_copy(update={"seed": int(seed)}, deep=True)
-    if kind != "effect":
-        cfg = cfg.null(kind)
+    base, region = split_kind(kind)
+    cfg = moved_effect(sim_config, region).model_copy(update={"seed": int(seed)}, deep=True)
+    if base != "effect":
+        cfg = cfg.null(base)
     analysis = (config or Config()).model_copy(deep=True)
     analysis.pipeline.scheduler = "sync"
     root = Path(workdir) / f"{kind}-{seed:05d}"
@@ -197,9 +229,9 @@ def pipeline_cohort(
     ----------
     seed : int
         Root seed of the simulated cohort.
-    kind : {"zero", "varied", "effect"}
-        Null kind (:meth:`thalamocortex.simulate.params.SimulationConfig.null`) or the config's
-        own effects.
+    kind : {"zero", "varied", "effect", "effect@<region>"}
+        Null kind (:meth:`thalamocortex.simulate.params.SimulationConfig.null`), the config's
+        own effects, or those effects with the input-learning pattern moved to ``<region>``.
     sim_config : SimulationConfig
         The design (effects as configured; the null is derived from it).
     config : Config, optional

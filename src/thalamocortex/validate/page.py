@@ -101,7 +101,9 @@ def _power_figure(pw: pd.DataFrame, path: Path) -> str:
     if pw.empty:
         return ""
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(pw) + 1.2))
-    labels = [f"{t} ({lv})" for t, lv in zip(pw["test"], pw["level"], strict=True)]
+    labels = [
+        f"{t} ({lv}, {k})" for t, lv, k in zip(pw["test"], pw["level"], pw["kind"], strict=True)
+    ]
     y = np.arange(len(pw))
     ax.errorbar(
         pw["power"],
@@ -185,7 +187,8 @@ def write_page(out: str | Path, stats, plan=None) -> Path:
         "<i>varied</i> (mice change around zero). Levels: <i>table</i> (synthetic tables the "
         "tests read, many cohorts) and <i>pipeline</i> (simulated raw data through every stage). "
         "Power: share of effect cohorts in which the claim found the simulated effect (right "
-        "region and sign).</p>",
+        "region and sign); kind effect@REGION: the input-learning effect moved from the motor "
+        "thalamus to REGION (the comparison must name REGION).</p>",
     ]
     if len(cal):
         parts.append(_table(cal))

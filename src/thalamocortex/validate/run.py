@@ -39,6 +39,11 @@ class ValidationPlan:
         Whole-pipeline cohorts with the design's effects (power at the design).
     kinds : tuple of str
         Null kinds.
+    moved_region : str
+        Region the input-learning effect is moved to in the ``effect@<region>`` cohorts ("" =
+        none): the region comparison must follow it.
+    moved_cohorts : int
+        Whole-pipeline cohorts with the moved effect (table level: ``table_cohorts``).
     seed : int
         First cohort seed (cohort ``i`` of a kind uses ``seed + i``).
     chunk : int
@@ -49,8 +54,14 @@ class ValidationPlan:
     pipeline_cohorts: int = 40
     effect_cohorts: int = 40
     kinds: tuple[str, ...] = NULL_KINDS
+    moved_region: str = "M2"
+    moved_cohorts: int = 10
     seed: int = 0
     chunk: int = 25
+
+    def all_kinds(self) -> tuple[str, ...]:
+        moved = (f"effect@{self.moved_region}",) if self.moved_region else ()
+        return (*self.kinds, "effect", *moved)
 
 
 def calibration_design():
@@ -128,7 +139,7 @@ def plan_tasks(
     """The tasks whose files are not in ``out/cohorts`` yet."""
     cohorts = out / "cohorts"
     tasks = []
-    for kind in (*plan.kinds, "effect"):
+    for kind in plan.all_kinds():
         seeds = list(range(plan.seed, plan.seed + plan.table_cohorts))
         for i in range(0, len(seeds), plan.chunk):
             chunk = seeds[i : i + plan.chunk]
@@ -145,8 +156,10 @@ def plan_tasks(
                     }
                 )
     work = out / "work"
-    for kind in (*plan.kinds, "effect"):
-        n = plan.effect_cohorts if kind == "effect" else plan.pipeline_cohorts
+    for kind in plan.all_kinds():
+        n = {"effect": plan.effect_cohorts}.get(kind, plan.pipeline_cohorts)
+        if "@" in kind:
+            n = plan.moved_cohorts
         for seed in range(plan.seed, plan.seed + n):
             path = cohorts / f"pipeline-{kind}-{seed:05d}.parquet"
             if not path.is_file():
@@ -168,7 +181,7 @@ def plan_tasks(
         key=lambda t: (
             t["level"] != "table",
             t.get("seed", 0),
-            (*plan.kinds, "effect").index(t["kind"]),
+            plan.all_kinds().index(t["kind"]),
         ),
     )
 
@@ -218,6 +231,15 @@ def run_validation(
     design = design or TableDesign()
     sim = sim or calibration_design()
     config = config or Config()
+    if plan.moved_region:
+        from thalamocortex.config import ConfigError
+
+        known = set(design.encoding.regions) & set(sim.axon_imaging.regions)
+        if plan.moved_region == "MTh" or plan.moved_region not in known:
+            raise ConfigError(
+                f"moved_region {plan.moved_region!r}: expected one of "
+                f"{sorted(known - {'MTh'})} (a region imaged in both designs, not MTh) or ''"
+            )
     params = _parameters(plan, design, sim, config)
     _check_parameters(out, params)
     out.mkdir(parents=True, exist_ok=True)

@@ -52,21 +52,29 @@ def false_positive_rates(
     return pd.DataFrame(rows, columns=cols)
 
 
-def power(decisions: pd.DataFrame, effect_region: str = "MTh", level: float = 0.95) -> pd.DataFrame:
-    """Per (level, test): effect cohorts, detections, power and its Clopper-Pearson CI."""
-    cols = ["level", "test", "n_cohorts", "n_detected", "power", "ci_low", "ci_high"]
-    d = decisions[decisions["kind"] == "effect"]
+def power(decisions: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per (level, kind, test) of the effect kinds: cohorts, detections, power, CI.
+
+    The effect region of kind ``"effect@<region>"`` is ``<region>`` (``"MTh"`` for
+    ``"effect"``): the region comparison must name it, region x learning must reject it.
+    """
+    from thalamocortex.validate.cohorts import split_kind
+
+    cols = ["level", "kind", "test", "n_cohorts", "n_detected", "power", "ci_low", "ci_high"]
+    d = decisions[decisions["kind"].str.startswith("effect")]
     rows = []
-    for (lvl, test), g in d.groupby(["level", "test"], sort=True):
+    for (lvl, kind, test), g in d.groupby(["level", "kind", "test"], sort=True):
         if test not in EXPECTED:
             continue
-        hits = [detected(c, test, effect_region) for _, c in g.groupby("seed")]
+        region = split_kind(kind)[1]
+        hits = [detected(c, test, region) for _, c in g.groupby("seed")]
         hits = [h for h in hits if h is not None]
         n, k = len(hits), int(np.sum(hits))
         lo, hi = rate_ci(k, n, level)
         rows.append(
             {
                 "level": lvl,
+                "kind": kind,
                 "test": test,
                 "n_cohorts": n,
                 "n_detected": k,
@@ -87,6 +95,7 @@ def calibration_table(fpr: pd.DataFrame, pw: pd.DataFrame) -> pd.DataFrame:
         f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
         for r, lo, hi in zip(out["rate"], out["ci_low"], out["ci_high"], strict=True)
     ]
+    pw = pw[pw["kind"] == "effect"] if len(pw) else pw
     if len(pw):
         p = pw.assign(
             power_text=[
