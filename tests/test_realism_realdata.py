@@ -8,6 +8,7 @@ suite2p through the package's wrapper with suite2p's detection defaults
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,9 +32,8 @@ ISSUE_COLUMN = {
 @pytest.fixture(scope="session")
 def real_realism(real_movie, tmp_path_factory):
     out = tmp_path_factory.mktemp("realism_real")
-    assert (
-        main(["realism", str(real_movie), "--frame-rate", str(FRAME_RATE), "--out", str(out)]) == 0
-    )
+    argv = ["realism", str(real_movie), "--frame-rate", str(FRAME_RATE), "--out", str(out)]
+    assert main([*argv, "--fit", "--fit-iterations", "6"]) == 0
     numbers = pd.read_parquet(out / "realism.parquet")
     return out, numbers.set_index("statistic")
 
@@ -62,3 +62,22 @@ def test_movie_statistics_of_the_real_movie(real_realism):
     # somata of 22-74 px, elongated by their processes and overlaps
     assert 35 < table.loc["area_px", "median"] < 50
     assert 0.6 < table.loc["eccentricity", "median"] < 0.9
+
+
+def test_the_fitted_simulator_looks_more_like_the_real_movie(real_realism):
+    from thalamocortex.config import load_yaml
+    from thalamocortex.realism.fit import FIT_MAP, base_config, simulated_soma_statistics
+    from thalamocortex.simulate.params import SimulationConfig
+
+    out, table = real_realism
+    fitted = load_yaml(SimulationConfig, out / "realism_fit.yaml")
+    assert fitted.measurement.frame_rate_hz == FRAME_RATE
+    target = {k: table.loc[k, "median"] for k in FIT_MAP}
+    before = simulated_soma_statistics(base_config(FRAME_RATE, seed=3))
+    after = simulated_soma_statistics(
+        base_config(FRAME_RATE, seed=3).with_overrides(fitted.model_dump(exclude_unset=True))
+    )
+    for k, goal in target.items():
+        e0 = abs(np.log(np.nanmedian(before[k]) / goal))
+        e1 = abs(np.log(np.nanmedian(after[k]) / goal))
+        assert e1 < e0 and e1 < np.log(1.5), (k, e0, e1)

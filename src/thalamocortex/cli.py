@@ -159,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not register the raw movies of NWB files/datasets (no motion statistics)",
     )
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="also fit the simulator's measurement parameters to the recording's somata and "
+        "print them as YAML for 'thalamocortex simulate --config' (written to "
+        "OUT/realism_fit.yaml with --out)",
+    )
+    p.add_argument("--fit-iterations", type=int, default=8, help="simulations the fit may run")
 
     p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
     p.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -313,7 +321,7 @@ def cmd_realism(args) -> int:
     from thalamocortex.realism.load import realism_report
 
     params = RealismParams() if args.config is None else load_yaml(RealismParams, args.config)
-    text, _, _, paths = realism_report(
+    text, _, measurements, paths = realism_report(
         args.recording,
         args.against,
         args.out,
@@ -324,6 +332,13 @@ def cmd_realism(args) -> int:
         max_movie_frames=args.movie_frames or None,
     )
     print(text.to_string())
+    if args.fit:
+        from thalamocortex.realism.load import fit_recording
+
+        fitted, path = fit_recording(measurements, args.out, args.fit_iterations, params)
+        print(fitted.to_yaml())
+        if path is not None:
+            paths["fit"] = path
     for path in paths.values():
         print(f"wrote {path}")
     return 0

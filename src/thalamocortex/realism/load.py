@@ -367,3 +367,31 @@ def realism_report(
 
         paths = write_results(out, text, numbers, realism_figure(measurements))
     return text, numbers, measurements, paths
+
+
+def fit_recording(measurements, out=None, iterations: int = 8, params: RealismParams | None = None):
+    """Fit the simulator to the first soma measurement (:func:`~.fit.fit_simulator`).
+
+    Returns
+    -------
+    FitResult
+    path : Path or None
+        ``out/realism_fit.yaml`` when ``out`` is given.
+    """
+    from thalamocortex.realism.fit import FIT_MAP, fit_simulator
+
+    somata = [m for m in measurements if m.roi_type == "soma"]
+    if not somata:
+        raise DataError("--fit needs somata (the simulator's photon budget is fitted on them)")
+    m = somata[0]
+    target = {k: float(np.nanmedian(m.rois[k])) for k in FIT_MAP if k in m.rois}
+    frame_rate = float(np.median(list(m.frame_rates.values())))
+    result = fit_simulator(target, frame_rate, iterations=iterations, params=params)
+    path = None
+    if out is not None:
+        path = Path(out) / "realism_fit.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".realism_fit.yaml.tmp")
+        tmp.write_text(result.to_yaml())
+        tmp.replace(path)
+    return result, path
