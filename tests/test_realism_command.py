@@ -20,7 +20,15 @@ MOVIE_FRAMES = 200
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("realism_sim")
-    args = ["simulate", "--preset", "tiny", "--out", str(root / "data"), "--quiet"]
+    # one session per mouse, no opsin mouse, no inactivation: 3 movies (the suite stays fast)
+    config = root / "small.yaml"
+    config.write_text(
+        "experiments: [axon_imaging, all_optical]\n"
+        "axon_imaging: {sessions: [1]}\n"
+        "m1: {sessions: [1], n_opsin_mice: 0}\n"
+    )
+    args = ["simulate", "--preset", "tiny", "--config", str(config), "--out", str(root / "data")]
+    args.append("--quiet")
     assert main([*args, "--movies", "--movie-frames", str(MOVIE_FRAMES)]) == 0
     return root / "data"
 
