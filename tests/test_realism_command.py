@@ -3,6 +3,8 @@ reports are exactly those of the statistics functions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -154,3 +156,30 @@ def test_bad_input_names_the_problem(tmp_path, capsys):
     assert "--frame-rate" in capsys.readouterr().err
     assert main(["realism", str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_converted_movie_without_traces_is_segmented(
+    tiny_dataset, realism_unregistered, tmp_path
+):
+    """A session made by `thalamocortex convert` from a raw movie has no traces: suite2p
+    segments it (cells only), as a TIFF would be."""
+    pytest.importorskip("torch")  # the imaging extra (suite2p)
+    soma = pick_sessions(discover(tiny_dataset), 1).query("experiment == 'all_optical'")
+    movie = sorted(Path(soma["path"].iloc[0]).parent.glob("*.tif"))[0]
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(
+        "mouse,session,experiment,region,roi_type,frame_rate,movie\n"
+        f"m1,1,imaging,M1,soma,10,{movie}\n"
+    )
+    assert main(["convert", str(sheet), "--out", str(tmp_path / "ds")]) == 0
+    out = tmp_path / "out"
+    assert main(["realism", str(tmp_path / "ds"), "--out", str(out)]) == 0
+    got = pd.read_parquet(out / "realism.parquet").set_index("statistic")
+    assert got.loc["noise_sd", "n"] >= 5  # suite2p's cells of the simulated somata
+    assert np.isfinite(got.loc[["noise_sd", "skewness", "motion_jitter_px"], "median"]).all()
+    # the same frames as the simulated session's movie: the same photon budget within 10 %
+    sim = pd.read_parquet(realism_unregistered / "realism.parquet")
+    sim = sim[sim["roi_type"] == "soma"].set_index("statistic")
+    assert got.loc["photons_per_pixel_frame", "median"] == pytest.approx(
+        sim.loc["photons_per_pixel_frame", "median"], rel=0.1
+    )

@@ -86,6 +86,36 @@ def _register_and_segment(movie, frame_rate, params, badframes=None):
     return run_suite2p(movie, frame_rate, realism_suite2p_params(params), badframes=badframes)
 
 
+def segmented_recording(
+    label: str,
+    movie: np.ndarray,
+    frame_rate: float,
+    params: RealismParams | None = None,
+    roi_type: str = "soma",
+    bad_frames=None,
+    path=None,
+) -> RecordingData:
+    """A raw movie segmented by suite2p (:func:`realism_suite2p_params`), cells only."""
+    r = _register_and_segment(movie, frame_rate, params, badframes=bad_frames)
+    cells = np.asarray(r.iscell)[:, 0] > 0 if r.n_rois else np.zeros(0, bool)
+    if not cells.any():
+        raise DataError("suite2p found no cells (iscell) in the movie", path)
+    footprints = [fp for fp, c in zip(r.footprints(), cells) if c]
+    return RecordingData(
+        label=label,
+        roi_type=roi_type,
+        frame_rate=float(frame_rate),
+        F=r.F[:, cells],
+        Fneu=r.Fneu[:, cells],
+        footprints=footprints,
+        image_shape=tuple(movie.shape[1:]),
+        mean_image=r.mean_image,
+        movie=movie,
+        bad_frames=r.badframes,
+        shifts=r.shifts,
+    )
+
+
 def load_tiff(
     path: str | Path, frame_rate: float | None = None, params: RealismParams | None = None
 ) -> RecordingData:
@@ -108,25 +138,7 @@ def load_tiff(
             path,
             field="frame_rate",
         )
-    movie = read_movie_file(path)
-    r = _register_and_segment(movie, fr, params)
-    cells = np.asarray(r.iscell)[:, 0] > 0 if r.n_rois else np.zeros(0, bool)
-    if not cells.any():
-        raise DataError("suite2p found no cells (iscell) in the movie", path)
-    footprints = [fp for fp, c in zip(r.footprints(), cells) if c]
-    return RecordingData(
-        label=path.name,
-        roi_type="soma",
-        frame_rate=float(fr),
-        F=r.F[:, cells],
-        Fneu=r.Fneu[:, cells],
-        footprints=footprints,
-        image_shape=tuple(movie.shape[1:]),
-        mean_image=r.mean_image,
-        movie=movie,
-        bad_frames=r.badframes,
-        shifts=r.shifts,
-    )
+    return segmented_recording(path.name, read_movie_file(path), fr, params, path=path)
 
 
 def _suite2p_binary(plane: Path, ops: dict):
@@ -182,15 +194,31 @@ def load_nwb(
     register: bool = True,
     max_movie_frames: int | None = None,
 ) -> RecordingData:
-    """An NWB session with F/Fneu; its raw movie (and offsets by registering it) if present."""
+    """An NWB session with F/Fneu; its raw movie (and offsets by registering it) if present.
+
+    A session with a raw movie but no traces (``thalamocortex convert`` of a TIFF) is
+    segmented like a TIFF (:func:`segmented_recording`, its declared ROI type).
+    """
     from thalamocortex.data.nwb import read_session
     from thalamocortex.preprocess.dff import artefact_mask
 
     path = Path(path)
     with read_session(path) as s:
         im = s.imaging
+        if im is None and s.movie is not None:
+            # a raw movie only (e.g. from `thalamocortex convert`): segment it like a TIFF
+            movie = s.movie.read()[: max_movie_frames or None]
+            pulses = s.stimulation.pulses if s.stimulation is not None else None
+            times = s.movie.times(movie.shape[0])[: movie.shape[0]]
+            bad = artefact_mask(times, pulses, s.movie.rate) if pulses is not None else None
+            roi_type = s.info.declared_roi_type()
+            if roi_type is None:
+                raise DataError("the session does not declare its ROI type (soma/bouton)", path)
+            return segmented_recording(
+                path.stem, movie, s.movie.rate, params, roi_type, bad_frames=bad, path=path
+            )
         if im is None:
-            raise DataError("no imaging (F/Fneu) in the file", path)
+            raise DataError("no imaging (F/Fneu) and no raw movie in the file", path)
         fr = im.frame_rate
         if not np.isfinite(fr):
             fr = s.info.frame_rate
@@ -227,11 +255,14 @@ def load_nwb(
 def pick_sessions(sessions: pd.DataFrame, per_type: int = 2) -> pd.DataFrame:
     """Representative imaging sessions of a dataset: up to ``per_type`` per experiment kind.
 
-    Sessions with imaging, sorted by mouse and session; per experiment kind (which fixes the
-    ROI type: somata for all-optical, boutons for axon imaging) the first session of each mouse,
-    then the next ones, so that the picks spread over mice before they spread over days.
+    Sessions with ROI traces (or of an imaging kind: a session converted from a raw movie has
+    no traces yet and is segmented by suite2p), sorted by mouse and session; per experiment kind
+    (which fixes the ROI type: somata for all-optical, boutons for axon imaging) the first
+    session of each mouse, then the next ones, so that the picks spread over mice before they
+    spread over days.
     """
-    s = sessions[sessions["n_rois"] > 0].sort_values(["mouse", "session"])
+    imaging = (sessions["n_rois"] > 0) | (sessions["experiment"] != "inactivation")
+    s = sessions[imaging].sort_values(["mouse", "session"])
     picks = []
     for _, group in s.groupby("experiment", sort=True):
         group = group.assign(rank=group.groupby("mouse").cumcount())
