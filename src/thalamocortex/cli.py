@@ -8,6 +8,7 @@ thalamocortex run DATASET --config my.yaml           every analysis stage + repo
 thalamocortex <stage> DATASET                        one stage (and what it needs)
 thalamocortex report RESULTS                         rebuild the HTML report
 thalamocortex params [--markdown]                    the parameter spec
+thalamocortex realism RECORDING [--against DATASET]  how realistic: statistics side by side
 """
 
 from __future__ import annotations
@@ -129,6 +130,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="rebuild the HTML report from a results folder")
     p.add_argument("results", type=Path)
+
+    p = sub.add_parser(
+        "realism",
+        help="statistics of a recording (noise, skewness, events, neuropil, photons, motion, ROI "
+        "shape) side by side with another, e.g. a simulated dataset",
+    )
+    p.add_argument(
+        "recording",
+        type=Path,
+        help="a TIFF movie (suite2p ROIs, cells only), a suite2p output folder, an NWB file with "
+        "F/Fneu, or a dataset folder",
+    )
+    p.add_argument("--against", type=Path, default=None, help="a second recording (e.g. simulated)")
+    p.add_argument("--out", type=Path, default=None, help="folder for realism.csv/.parquet/.png")
+    p.add_argument(
+        "--frame-rate", type=float, default=None, help="Hz, when the recording does not say"
+    )
+    p.add_argument("--config", type=Path, default=None, help="YAML of realism parameters")
+    p.add_argument(
+        "--sessions", type=int, default=2, help="sessions per experiment kind of a dataset"
+    )
+    p.add_argument(
+        "--movie-frames", type=int, default=0, help="use only the first N frames of raw movies"
+    )
+    p.add_argument(
+        "--no-register",
+        action="store_true",
+        help="do not register the raw movies of NWB files/datasets (no motion statistics)",
+    )
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="also fit the simulator's measurement parameters to the recording's somata and "
+        "print them as YAML for 'thalamocortex simulate --config' (written to "
+        "OUT/realism_fit.yaml with --out)",
+    )
+    p.add_argument("--fit-iterations", type=int, default=8, help="simulations the fit may run")
 
     p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
     p.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -277,6 +315,35 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_realism(args) -> int:
+    from thalamocortex.config import load_yaml
+    from thalamocortex.realism import RealismParams
+    from thalamocortex.realism.load import realism_report
+
+    params = RealismParams() if args.config is None else load_yaml(RealismParams, args.config)
+    text, _, measurements, paths = realism_report(
+        args.recording,
+        args.against,
+        args.out,
+        frame_rate=args.frame_rate,
+        params=params,
+        per_type=args.sessions,
+        register=not args.no_register,
+        max_movie_frames=args.movie_frames or None,
+    )
+    print(text.to_string())
+    if args.fit:
+        from thalamocortex.realism.load import fit_recording
+
+        fitted, path = fit_recording(measurements, args.out, args.fit_iterations, params)
+        print(fitted.to_yaml())
+        if path is not None:
+            paths["fit"] = path
+    for path in paths.values():
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_params(args) -> int:
     from thalamocortex.config import Config, describe
 
@@ -310,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": lambda a: cmd_run(a, a.stages),
         "report": cmd_report,
         "params": cmd_params,
+        "realism": cmd_realism,
     }
     try:
         if args.command in commands:
