@@ -100,6 +100,19 @@ class NWBNames(ParamGroup):
         "unknown", "", "source region when neither session_info nor the ROI table gives one"
     )
     default_indicator: str = param("unknown", "", "indicator when the file names none")
+    lever_unit_fallback: str | None = param(
+        None,
+        "",
+        "unit of the lever when the file's unit is missing or not recognised (e.g. 'a.u.'); "
+        "None = such a file is refused. Recognised units are converted: positions to mm, "
+        "voltages to V, angles to degrees, so sessions recorded in cm and mm pool correctly",
+    )
+    allow_external_files_outside_dataset: bool = param(
+        False,
+        "",
+        "read raw-movie external_file paths that point outside the dataset folder (off: such "
+        "a reference, e.g. '../../../elsewhere/x.tif', is refused with an error)",
+    )
 
 
 class NWBWriteParams(ParamGroup):
