@@ -37,6 +37,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="Dask scheduler: 'local', 'sync' or an address (overrides the config)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop with an error on any bad session (default: exclude it, list it with its "
+        "reason and finish the others)",
+    )
 
 
 def _add_null_kind(p: argparse.ArgumentParser) -> None:
@@ -180,6 +186,8 @@ def _config(args):
     cfg = load_config(args.config)
     if getattr(args, "scheduler", None):
         cfg.pipeline.scheduler = args.scheduler
+    if getattr(args, "strict", False):
+        cfg.pipeline.strict = True
     return cfg
 
 
@@ -309,8 +317,16 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from thalamocortex.pipeline.stages import STAGES
     from thalamocortex.report.html import build_report
 
+    if not args.results.is_dir():
+        raise FileNotFoundError(f"{args.results}: results folder not found")
+    if not any((args.results / name).is_dir() for name in STAGES):
+        raise FileNotFoundError(
+            f"{args.results}: no results (none of the stage folders {list(STAGES)}); run "
+            "`thalamocortex run DATASET --out RESULTS` first"
+        )
     print(f"report: {build_report(args.results).resolve()}")
     return 0
 
@@ -365,10 +381,13 @@ def cmd_params(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from thalamocortex.config import ConfigError
     from thalamocortex.data.errors import DataError
+    from thalamocortex.pipeline.run import StageError
     from thalamocortex.pipeline.stages import STAGES
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)  # the console: warnings; results/pipeline.log: all
     commands = {
         "simulate": cmd_simulate,
         "convert": cmd_convert,
@@ -388,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ConfigError, FileNotFoundError, FileExistsError) as err:
         print(f"thalamocortex: error: {err}", file=sys.stderr)
         return 2
+    except StageError as err:
+        print(f"thalamocortex: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

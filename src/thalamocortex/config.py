@@ -160,6 +160,12 @@ class PipelineParams(ParamGroup):
     n_workers: int = param(2, "processes", "workers of the local Dask cluster", ge=1, le=256)
     threads_per_worker: int = param(1, "threads", "threads per local Dask worker", ge=1, le=64)
     resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
+    strict: bool = param(
+        False,
+        "",
+        "any bad session (unreadable, inconsistent, failing a stage) stops the run with an "
+        "error; default: it is excluded, listed with its reason, and the others finish",
+    )
 
 
 @functools.cache

@@ -22,12 +22,13 @@ import pandas as pd
 
 from thalamocortex.data.errors import DataError
 from thalamocortex.data.nwb import NWBNames, read_session
-from thalamocortex.data.nwb.read import _check_file
+from thalamocortex.data.nwb.read import _check_file, check_external_files, check_lever_unit
 
 __all__ = [
     "SESSION_COLUMNS",
     "discover",
     "parse_session_filename",
+    "scan",
     "session_path",
     "write_sessions_table",
 ]
@@ -82,7 +83,8 @@ def parse_session_filename(path: str | os.PathLike) -> tuple[str, int]:
     return m["mouse"], int(m["session"])
 
 
-def _session_files(root: Path) -> list[tuple[Path, str]]:
+def _session_files(root: Path) -> tuple[list[tuple[Path, str]], list[dict]]:
+    """Candidate session files ``(path, folder mouse)`` and misplaced ones (problems)."""
     if not root.exists():
         raise DataError("dataset folder not found", root)
     if not root.is_dir():
@@ -95,20 +97,29 @@ def _session_files(root: Path) -> list[tuple[Path, str]]:
             f".nwb); the folder contains {found}",
             root,
         )
-    files = []
+    files, problems = [], []
     for sub in subjects:
         mouse = sub.name[len("sub-") :]
         for f in sorted(sub.glob("*.nwb")):
             if f.name.startswith("."):  # temporary files of an interrupted write
                 continue
             files.append((f, mouse))
+    for f in sorted(root.glob("*.nwb")):
+        if not f.name.startswith("."):
+            problems.append(
+                {
+                    "path": os.path.abspath(f),
+                    "reason": "session file outside a sub-<mouse> folder; move it into "
+                    "sub-<mouse>/ (ignored)",
+                }
+            )
     if not files:
         raise DataError(
             f"no session files: none of {[s.name for s in subjects]} holds a "
             f"sub-<mouse>_ses-<n>.nwb file",
             root,
         )
-    return files
+    return files, problems
 
 
 _INFO = "processing/misc/session_info"
@@ -139,8 +150,28 @@ def _fast_row(path: Path) -> dict | None:
             frame_rate = float(val("frame_rate"))
         except KeyError:
             return None
+        acq = f.get("acquisition")
+        for name, obj in acq.items() if acq is not None else []:
+            ext = obj.get("external_file") if isinstance(obj, h5py.Group) else None
+            if ext is not None:
+                files = [v.decode() if isinstance(v, bytes) else str(v) for v in ext[()]]
+                root = os.path.normpath(os.path.abspath(path.parent.parent))
+                check_external_files(
+                    files, path.parent, (root,), path, f"acquisition/{name}.external_file"
+                )
+        unit = f[f"{_LEVER}/data"].attrs.get("unit") if f"{_LEVER}/data" in f else None
+        if unit is not None:
+            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+            check_lever_unit(unit, NWBNames(), path, "lever")
         has_imaging = f"{_F}/data" in f
         n_frames, n_rois = f[f"{_F}/data"].shape if has_imaging else (0, 0)
+        stamps = f.get(f"{_F}/timestamps")
+        if has_imaging and stamps is not None and stamps.shape[0] != n_frames:
+            raise DataError(
+                f"{stamps.shape[0]} frame timestamps for {n_frames} frames of F",
+                path,
+                field="imaging.F.timestamps",
+            )
         if has_imaging and not np.isfinite(frame_rate):
             return None  # the full reader derives it from the frame times
         row.update(
@@ -150,7 +181,7 @@ def _fast_row(path: Path) -> dict | None:
             frame_rate=frame_rate if has_imaging else float("nan"),
             lever_rate=float(f[f"{_LEVER}/starting_time"].attrs["rate"]),
             has_stimulation="intervals/light_pulses" in f,
-            path=str(path.resolve()),
+            path=os.path.abspath(path),
         )
         return row
 
@@ -174,6 +205,8 @@ def _row(path: Path, folder_mouse: str, names: NWBNames, fast: bool) -> dict:
         _check_file(path)  # missing / not HDF5 / truncated / not NWB: named errors
         try:
             row = _fast_row(path)
+        except DataError:
+            raise
         except (OSError, KeyError, ValueError, IndexError):
             row = None  # let the full reader explain what is wrong
         if row is not None:
@@ -205,8 +238,88 @@ def _row(path: Path, folder_mouse: str, names: NWBNames, fast: bool) -> dict:
             "frame_rate": frame_rate if im is not None else float("nan"),
             "lever_rate": float(session.lever.rate) if session.lever is not None else np.nan,
             "has_stimulation": session.stimulation is not None,
-            "path": str(path.resolve()),
+            "path": os.path.abspath(path),
         }
+
+
+def scan(
+    root: str | os.PathLike, names: NWBNames | None = None, fast: bool = True
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The sessions table of a dataset folder, and the session files it cannot use.
+
+    Like :func:`discover`, but a session file that is broken, misnamed, inconsistent with
+    its folder or recorded twice is listed as a problem instead of raising, so that the
+    healthy sessions can still be analysed.
+
+    Returns
+    -------
+    table : DataFrame
+        :data:`SESSION_COLUMNS`, the usable sessions.
+    problems : list of dict
+        One per unusable file: ``path``, ``reason`` (names the file and the field), and
+        ``mouse``/``session`` when the file name gives them.
+
+    Raises
+    ------
+    DataError
+        The folder itself is missing or not a dataset (no ``sub-*`` folders or no session
+        files).
+    """
+    root = Path(root)
+    if names is not None and names == NWBNames():
+        names = None  # default names: the fast h5py path
+    fast = fast and names is None
+    names = names or NWBNames()
+    files, problems = _session_files(root)
+    rows = []
+    for path, mouse in files:
+        try:
+            rows.append(_row(path, mouse, names, fast))
+        except Exception as err:
+            reason = (
+                str(err)
+                if isinstance(err, DataError)
+                else (f"{os.path.abspath(path)}: cannot read session ({type(err).__name__}: {err})")
+            )
+            problem = {"path": os.path.abspath(path), "reason": reason}
+            m = _FILE_RE.match(path.name)
+            if m is not None:
+                problem.update(mouse=m["mouse"], session=int(m["session"]))
+            problems.append(problem)
+    df = pd.DataFrame(rows, columns=list(SESSION_COLUMNS))
+    dup = df.duplicated(["mouse", "session"], keep=False)
+    for _, r in df[dup].iterrows():
+        others = df.loc[
+            dup & (df["mouse"] == r["mouse"]) & (df["session"] == r["session"]), "path"
+        ].tolist()
+        problems.append(
+            {
+                "path": r["path"],
+                "mouse": r["mouse"],
+                "session": int(r["session"]),
+                "reason": DataError(
+                    f"mouse {r['mouse']!r} session {r['session']} is recorded in "
+                    f"{len(others)} files ({others}); none is used until one remains",
+                    r["path"],
+                    field="session",
+                ).args[0],
+            }
+        )
+    df = df[~dup]
+    df = df.sort_values(["mouse", "session"], kind="stable").reset_index(drop=True)
+    table = df.astype(
+        {
+            "session": np.int64,
+            "day": np.int64,
+            "n_rois": np.int64,
+            "n_frames": np.int64,
+            "n_trials": np.int64,
+            "frame_rate": np.float64,
+            "lever_rate": np.float64,
+            "has_stimulation": bool,
+        }
+    )
+    return table, problems
 
 
 def discover(
@@ -225,13 +338,14 @@ def discover(
     fast : bool
         Read files laid out by :func:`~thalamocortex.data.nwb.write_session` with h5py alone
         (same table, ~100x faster than building the pynwb tree); other files, or any file when
-        ``names`` is given or ``fast`` is False, go through ``read_session``.
+        non-default ``names`` are given or ``fast`` is False, go through ``read_session``.
 
     Returns
     -------
     DataFrame with :data:`SESSION_COLUMNS`, one row per session, sorted by mouse and session.
     ``n_rois``/``n_frames`` are 0 and ``frame_rate`` NaN for sessions without imaging;
-    ``path`` is absolute.
+    ``path`` is absolute, with symbolic links kept (not resolved): the link's folder is where
+    the session's raw data are looked for.
 
     Raises
     ------
@@ -239,31 +353,14 @@ def discover(
         The folder is missing or not a dataset (no ``sub-*`` folders, or no session files), a
         file is broken (the message names it), a file name does not follow
         ``sub-<mouse>_ses-<n>.nwb``, or it disagrees with its folder or with the subject /
-        session recorded inside the file.
+        session recorded inside the file, or a session is recorded twice. :func:`scan` lists
+        such files instead of raising.
     """
-    root = Path(root)
-    fast = fast and names is None
-    names = names or NWBNames()
-    rows = [_row(path, mouse, names, fast) for path, mouse in _session_files(root)]
-    df = pd.DataFrame(rows, columns=list(SESSION_COLUMNS))
-    dup = df.duplicated(["mouse", "session"], keep=False)
-    if dup.any():
-        raise DataError(
-            f"sessions recorded twice: {df.loc[dup, 'path'].tolist()}", root, field="session"
-        )
-    df = df.sort_values(["mouse", "session"], kind="stable").reset_index(drop=True)
-    return df.astype(
-        {
-            "session": np.int64,
-            "day": np.int64,
-            "n_rois": np.int64,
-            "n_frames": np.int64,
-            "n_trials": np.int64,
-            "frame_rate": np.float64,
-            "lever_rate": np.float64,
-            "has_stimulation": bool,
-        }
-    )
+    table, problems = scan(root, names, fast)
+    if problems:
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        raise DataError(problems[0]["reason"] + more)
+    return table
 
 
 def write_sessions_table(root: str | os.PathLike, names: NWBNames | None = None) -> Path:
@@ -280,7 +377,8 @@ def write_sessions_table(root: str | os.PathLike, names: NWBNames | None = None)
     root = Path(root)
     df = discover(root, names)
     df.insert(2, "session_id", [f"ses-{s}" for s in df["session"]])
-    df["path"] = [Path(p).resolve().relative_to(root.resolve()).as_posix() for p in df["path"]]
+    base = os.path.abspath(root)
+    df["path"] = [Path(os.path.relpath(p, base)).as_posix() for p in df["path"]]
     out = root / "sessions.tsv"
     tmp = root / f".sessions.tsv.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:

@@ -214,13 +214,19 @@ def encode_session(
     )
 
     move = rois["movement_related"].to_numpy()
+    valid = rois["has_data"].to_numpy(bool)
+    n_valid = int(valid.sum())
     summary = keys | {
         "experiment": info.experiment,
         "n_rois": im.n_rois,
+        # ROIs without valid dF/F are excluded (counted here), never classified
+        "n_rois_no_data": im.n_rois - n_valid,
         "n_trials": len(onsets),
         "n_movements": len(epochs),
-        "frac_movement": float(move.mean()),
-        "frac_quiescence": float(rois["quiescence_related"].mean()),
+        "frac_movement": float(move[valid].mean()) if n_valid else np.nan,
+        "frac_quiescence": (
+            float(rois["quiescence_related"].to_numpy()[valid].mean()) if n_valid else np.nan
+        ),
         "n_movement_related": int(move.sum()),
     }
     sel = move & np.isfinite(rois["onset_latency"].to_numpy())
@@ -261,9 +267,9 @@ def encode_session(
     trials["pattern_similarity"] = trial_pattern_similarity(dec_tens) if len(onsets) > 1 else np.nan
     trials["decode_r"] = np.nan
     summary.update(decode_r2=np.nan, decode_r=np.nan, n_rois_decoded=0)
-    if n_rois_matched >= p.min_rois and im.n_rois >= n_rois_matched and len(onsets) >= p.min_trials:
+    if n_rois_matched >= p.min_rois and n_valid >= n_rois_matched and len(onsets) >= p.min_trials:
         X, y, ts = lagged_trial_design(
-            dff,
+            dff[:, valid],
             lever_f,
             t,
             onsets,
