@@ -135,13 +135,9 @@ def run(ctx) -> None:
     if "lever_rate" in todo.columns:
         # imaging sessions without behaviour have nothing to encode: said once, then skipped
         no_lever = pd.to_numeric(todo["lever_rate"], errors="coerce").isna()
-        if no_lever.any():
-            ids = [
-                f"sub-{m}_ses-{s}"
-                for m, s in zip(todo["mouse"][no_lever], todo["session"][no_lever])
-            ]
-            ctx.log(f"{len(ids)} imaging sessions without a lever skipped: {', '.join(ids)}")
-            todo = todo[~no_lever]
+        for path in todo.loc[no_lever, "path"]:
+            ctx.exclude(path, "imaging session without a lever: nothing to encode", "skipped")
+        todo = todo[~no_lever]
     if todo.empty:
         ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
         for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):

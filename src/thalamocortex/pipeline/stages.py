@@ -83,6 +83,7 @@ STAGES: dict[str, StageSpec] = {
         "thalamocortex.alignment.stage:run",
         requires=("traces", "behavior"),
         help="shared movement-relevant representations across mice per region and stage",
+        params=("alignment", "encoding", "preprocess", "stats"),
     ),
     "inactivation": StageSpec(
         "thalamocortex.opto.stage:run_inactivation",
