@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -200,3 +201,176 @@ def test_config_view_refuses_undeclared_groups(tmp_path):
     with pytest.raises(UndeclaredParameterError, match="'encoding'"):
         ctx.config.encoding  # noqa: B018
     assert set(ctx.config.model_dump()) == {"data", "opto"}
+
+
+# --- items 3-6: results that go stale or wrong without a word -----------------------------
+def test_preprocess_outputs_are_keyed_by_parameters_and_inputs(tmp_path):
+    """Neuropil 0.7 -> 0.3 changes every session's dF/F; an edited raw file is redone."""
+    from thalamocortex.preprocess.stage import run
+
+    data = tmp_path / "data"
+    for ses in (1, 2):
+        nwb = data / "sub-m1" / f"sub-m1_ses-{ses}.nwb"
+        write_session(make_session(seed=ses, mouse="m1", session=ses, n_frames=300), nwb)
+        plane, F, _ = write_fake_suite2p(
+            nwb.parent / f"sub-m1_ses-{ses}_suite2p", n_frames=300, seed=ses
+        )
+        # neuropil not proportional to F, so that its coefficient matters to dF/F
+        rng = np.random.default_rng(ses)
+        np.save(plane / "Fneu.npy", (40 + 10 * rng.random(F.shape)).astype(np.float32))
+
+    def dff_after(coef: float) -> dict[int, np.ndarray]:
+        cfg = Config()
+        cfg.preprocess.neuropil_coefficient = coef
+        ctx = StageContext(data, tmp_path / "results", cfg, "preprocess")
+        run(ctx)
+        out = {}
+        for ses in (1, 2):
+            path = tmp_path / "results/preprocess/sessions/sub-m1" / f"sub-m1_ses-{ses}.nwb"
+            with ctx.open(path) as s:
+                out[ses] = np.asarray(s.imaging.dff_values)
+        return out
+
+    a = dff_after(0.7)
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.nwb")}
+    again = dff_after(0.7)  # same key: kept, not rewritten
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    b = dff_after(0.3)
+    for ses in (1, 2):
+        np.testing.assert_array_equal(a[ses], again[ses])
+        assert not np.allclose(a[ses], b[ses], equal_nan=True)
+    # an edited raw input (F.npy of session 2) is processed again, session 1 is kept
+    plane = data / "sub-m1" / "sub-m1_ses-2_suite2p" / "suite2p" / "plane0"
+    np.save(plane / "F.npy", np.load(plane / "F.npy") * 2)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.nwb")}
+    dff_after(0.3)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "results").rglob("*.nwb")}
+    assert after["sub-m1_ses-1.nwb"] == before["sub-m1_ses-1.nwb"]
+    assert after["sub-m1_ses-2.nwb"] != before["sub-m1_ses-2.nwb"]
+
+
+@pytest.fixture(scope="module")
+def one_mouse(tmp_path_factory):
+    """The tiny cohort's MTh axon-imaging mouse alone (3 sessions)."""
+    from thalamocortex.simulate.cohort import simulate_cohort
+    from thalamocortex.simulate.params import preset
+
+    root = tmp_path_factory.mktemp("one_mouse")
+    simulate_cohort(preset("tiny").model_copy(update={"seed": 7}), root / "tiny", progress=False)
+    data = root / "data"
+    shutil.copytree(root / "tiny" / "sub-axMTh01", data / "sub-axMTh01")
+    return data
+
+
+def _tables(results: Path, stage: str) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_parquet(p) for p in sorted((results / stage).glob("*.parquet"))}
+
+
+def _sync(**groups) -> Config:
+    cfg = Config()
+    cfg.pipeline.scheduler = "sync"
+    for key, value in groups.items():
+        group, name = key.split("__")
+        setattr(getattr(cfg, group), name, value)
+    return cfg
+
+
+def test_only_the_stages_reading_a_parameter_rerun(one_mouse, tmp_path):
+    from thalamocortex.pipeline.run import run_pipeline
+
+    results = tmp_path / "results"
+    first = run_pipeline(one_mouse, results, _sync(), stages=["encoding"], progress=False)
+    assert all(t > 0 for t in first.values())
+    n_folds = Config().encoding.n_folds
+    cfg = _sync(encoding__n_folds=n_folds + 1)
+    second = run_pipeline(one_mouse, results, cfg, stages=["encoding"], progress=False)
+    assert {k for k, t in second.items() if t > 0} == {"encoding"}
+    fresh = tmp_path / "fresh"
+    run_pipeline(one_mouse, fresh, cfg, stages=["encoding"], progress=False)
+    a, b = _tables(results, "encoding"), _tables(fresh, "encoding")
+    assert a.keys() == b.keys() and len(a["rois"])
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name])
+    # behaviour parameters rerun behaviour and encoding, never preprocess or traces
+    third = run_pipeline(
+        one_mouse,
+        results,
+        _sync(encoding__n_folds=n_folds + 1, behavior__merge_gap_s=0.4),
+        stages=["encoding"],
+        progress=False,
+    )
+    assert {k for k, t in third.items() if t > 0} == {"behavior", "encoding"}
+
+
+def test_an_in_place_edit_keeping_size_and_mtime_is_seen(one_mouse, tmp_path):
+    import h5py
+
+    from thalamocortex.pipeline.provenance import file_sha256
+    from thalamocortex.pipeline.run import run_pipeline
+
+    data = tmp_path / "data"
+    shutil.copytree(one_mouse, data)
+    results = tmp_path / "results"
+    run_pipeline(data, results, _sync(), stages=["dataset"], progress=False)
+    victim = sorted(data.glob("sub-*/*.nwb"))[0]
+    st = victim.stat()
+    with h5py.File(victim, "r+") as f:
+        f["intervals/trials/start_time"][0] += 0.001
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (victim.stat().st_size, victim.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = run_pipeline(data, results, _sync(), stages=["dataset"], progress=False)
+    assert again["dataset"] > 0  # not "up to date"
+    prov = (results / "dataset" / "sessions.parquet.provenance.json").read_text()
+    assert file_sha256(victim) in prov  # the provenance records the edited content
+    assert run_pipeline(data, results, _sync(), stages=["dataset"], progress=False)["dataset"] == 0
+
+
+def test_custom_nwb_names_reach_every_stage(one_mouse, tmp_path):
+    """A renamed lever, declared once in config.data, is found by behaviour and encoding."""
+    import h5py
+
+    from thalamocortex.pipeline.run import run_pipeline
+
+    data = tmp_path / "data"
+    shutil.copytree(one_mouse, data)
+    for p in data.glob("sub-*/*.nwb"):
+        with h5py.File(p, "r+") as f:
+            g = "processing/behavior/BehavioralTimeSeries"
+            f.move(f"{g}/lever", f"{g}/joystick")
+    cfg = _sync()
+    cfg.data.lever_series = ["joystick"]
+    run_pipeline(data, tmp_path / "results", cfg, stages=["encoding"], progress=False)
+    enc = pd.read_parquet(tmp_path / "results" / "encoding" / "sessions.parquet")
+    assert sorted(enc["session"]) == [1, 7, 14]
+    excluded = pd.read_parquet(tmp_path / "results" / "dataset" / "excluded.parquet")
+    assert excluded.empty
+
+
+# --- item 15 ------------------------------------------------------------------------------
+def test_stale_temporary_files_are_removed_at_stage_start(tmp_path):
+    import time
+
+    from thalamocortex.pipeline.run import clean_stale_tmp
+
+    folder = tmp_path / "behavior"
+    folder.mkdir()
+    old = folder / ".trials.parquet.k3j2h1.tmp"
+    nwb_tmp = folder / ".sub-a_ses-1.123.abcd1234.tmp.nwb"
+    mine = folder / "notes.tmp"  # not our naming: kept
+    for p in (old, nwb_tmp, mine):
+        p.write_text("x")
+        os.utime(p, (time.time() - 60, time.time() - 60))
+    fresh = folder / ".sessions.parquet.zz.tmp"  # a concurrent writer's, newer than the run
+    fresh.write_text("x")
+    removed = clean_stale_tmp(folder, before=time.time() - 5)
+    assert set(removed) == {old, nwb_tmp}
+    assert mine.exists() and fresh.exists()
+
+
+def test_report_of_a_missing_folder_is_an_error(tmp_path, capsys):
+    from thalamocortex.cli import main
+
+    assert main(["report", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "nope").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
