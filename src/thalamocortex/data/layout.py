@@ -47,6 +47,7 @@ SESSION_COLUMNS: tuple[str, ...] = (
     "frame_rate",
     "lever_rate",
     "has_stimulation",
+    "duration_s",
     "path",
 )
 
@@ -123,6 +124,7 @@ def _session_files(root: Path) -> tuple[list[tuple[Path, str]], list[dict]]:
 
 
 _INFO = "processing/misc/session_info"
+_LEVER_TASKS = ("axon_imaging", "all_optical", "inactivation")
 _LEVER = "processing/behavior/BehavioralTimeSeries/lever"
 _F = "processing/ophys/Fluorescence/F"
 
@@ -146,6 +148,15 @@ def _fast_row(path: Path) -> dict | None:
 
         try:
             row = {k: val(k) for k in ("mouse", "session", "day", "experiment", "region")}
+            if row["experiment"] in _LEVER_TASKS and "intervals/trials" in f:
+                rewards = NWBNames().trial_columns["reward_time"]
+                if not set(rewards) & set(f["intervals/trials"].keys()):
+                    raise DataError(
+                        f"trials table has no reward column: looked for {rewards}; the table "
+                        f"has {sorted(f['intervals/trials'].keys())}",
+                        path,
+                        field="trials.reward_time",
+                    )
             row["indicator"] = val("indicator")
             frame_rate = float(val("frame_rate"))
         except KeyError:
@@ -174,13 +185,16 @@ def _fast_row(path: Path) -> dict | None:
             )
         if has_imaging and not np.isfinite(frame_rate):
             return None  # the full reader derives it from the frame times
+        lever_rate = float(f[f"{_LEVER}/starting_time"].attrs["rate"])
+        n_lever = f[f"{_LEVER}/data"].shape[0] if f"{_LEVER}/data" in f else 0
         row.update(
             n_rois=int(n_rois),
             n_frames=int(n_frames),
             n_trials=int(f["intervals/trials/id"].shape[0]) if "intervals/trials/id" in f else 0,
             frame_rate=frame_rate if has_imaging else float("nan"),
-            lever_rate=float(f[f"{_LEVER}/starting_time"].attrs["rate"]),
+            lever_rate=lever_rate,
             has_stimulation="intervals/light_pulses" in f,
+            duration_s=n_frames / frame_rate if has_imaging else n_lever / lever_rate,
             path=os.path.abspath(path),
         )
         return row
@@ -195,8 +209,11 @@ def _check_names(path: Path, file_mouse: str, file_session: int, mouse: str, ses
         )
 
 
-def _row(path: Path, folder_mouse: str, names: NWBNames, fast: bool) -> dict:
+def _row(
+    path: Path, folder_mouse: str, names: NWBNames, fast: bool, sheet: pd.DataFrame | None = None
+) -> dict:
     file_mouse, file_session = parse_session_filename(path)
+    meta = sheet_metadata(sheet, file_mouse, file_session)
     if file_mouse != folder_mouse:
         raise DataError(
             f"file name says mouse {file_mouse!r} but it is in folder sub-{folder_mouse}", path
@@ -211,9 +228,10 @@ def _row(path: Path, folder_mouse: str, names: NWBNames, fast: bool) -> dict:
             row = None  # let the full reader explain what is wrong
         if row is not None:
             _check_names(path, file_mouse, file_session, row["mouse"], int(row["session"]))
+            row.update({k: v for k, v in meta.items() if k in row})
             return row
     try:
-        session = read_session(path, names=names, lazy=True)
+        session = read_session(path, names=names, lazy=True, metadata=meta)
     except DataError:
         raise
     except Exception as err:  # anything else from a broken file: name it
@@ -238,8 +256,92 @@ def _row(path: Path, folder_mouse: str, names: NWBNames, fast: bool) -> dict:
             "frame_rate": frame_rate if im is not None else float("nan"),
             "lever_rate": float(session.lever.rate) if session.lever is not None else np.nan,
             "has_stimulation": session.stimulation is not None,
+            "duration_s": (
+                im.n_frames / frame_rate
+                if im is not None
+                else session.lever.duration
+                if session.lever is not None
+                else float("nan")
+            ),
             "path": os.path.abspath(path),
         }
+
+
+#: Column names a sessions sheet may use for the mouse and the session.
+_SHEET_MOUSE = ("mouse", "subject", "subject_id", "participant_id", "sub")
+_SHEET_SESSION = ("session", "session_id", "ses")
+
+
+def read_sessions_sheet(path: str | os.PathLike) -> pd.DataFrame:
+    """A sessions sheet: per-mouse (or per-session) metadata that override the files'.
+
+    A TSV or CSV table with a mouse column (``mouse``, ``subject_id``, ``participant_id``...;
+    a ``sub-`` prefix is dropped), optionally a session column (``session``/``session_id``,
+    ``ses-`` dropped; empty or ``n/a`` = every session of the mouse), and any of
+    :data:`~thalamocortex.data.nwb.read.SHEET_FIELDS` (region, experiment, indicator, opsin,
+    day, roi_type). The use case: files written by other tools that lack or misstate the
+    source region (per-mouse in the study: one input region per mouse).
+
+    Returns
+    -------
+    DataFrame with ``mouse`` (str), ``session`` (Int64, NA = all sessions) and the given
+    fields.
+
+    Raises
+    ------
+    DataError
+        Missing file, no mouse column, or no known field.
+    """
+    from thalamocortex.data.nwb.read import SHEET_FIELDS
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("sessions sheet not found", path, field="data.sessions_sheet")
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    df = pd.read_csv(path, sep=sep, dtype=str, na_values=["n/a", "NA", ""], keep_default_na=False)
+    df.columns = [c.strip() for c in df.columns]
+    mouse = next((c for c in _SHEET_MOUSE if c in df.columns), None)
+    if mouse is None:
+        raise DataError(
+            f"no mouse column (one of {_SHEET_MOUSE}); columns: {list(df.columns)}", path
+        )
+    fields = [c for c in SHEET_FIELDS if c in df.columns]
+    if not fields:
+        raise DataError(
+            f"no metadata column (any of {SHEET_FIELDS}); columns: {list(df.columns)}", path
+        )
+    out = pd.DataFrame({"mouse": df[mouse].str.strip().str.removeprefix("sub-")})
+    ses = next((c for c in _SHEET_SESSION if c in df.columns), None)
+    raw = df[ses].str.strip().str.removeprefix("ses-") if ses else pd.Series(pd.NA, df.index)
+    try:
+        out["session"] = pd.array(pd.to_numeric(raw), dtype="Int64")
+    except (ValueError, TypeError):
+        raise DataError(f"column {ses!r}: expected session numbers", path) from None
+    for c in fields:
+        out[c] = df[c].str.strip()
+    if "day" in out:
+        out["day"] = pd.array(pd.to_numeric(out["day"]), dtype="Int64")
+    return out
+
+
+def sheet_metadata(sheet: pd.DataFrame | None, mouse: str, session: int) -> dict:
+    """The sheet's fields for one session: its mouse's rows, then its own row on top."""
+    if sheet is None or sheet.empty:
+        return {}
+    mine = sheet[sheet["mouse"] == mouse]
+    out: dict = {}
+    for rows in (mine[mine["session"].isna()], mine[mine["session"] == session]):
+        for _, r in rows.iterrows():
+            for k, v in r.drop(["mouse", "session"]).items():
+                if not pd.isna(v):
+                    out[k] = int(v) if k == "day" else str(v)
+    return out
+
+
+def load_sheet(root: str | os.PathLike, names: NWBNames | None) -> pd.DataFrame | None:
+    """The dataset's sessions sheet (``names.sessions_sheet``, relative to ``root``), if any."""
+    sheet = getattr(names, "sessions_sheet", None) if names is not None else None
+    return read_sessions_sheet(Path(root) / sheet) if sheet else None
 
 
 def scan(
@@ -266,15 +368,15 @@ def scan(
         files).
     """
     root = Path(root)
-    if names is not None and names == NWBNames():
-        names = None  # default names: the fast h5py path
-    fast = fast and names is None
     names = names or NWBNames()
+    sheet = load_sheet(root, names)
+    # default names (a sheet aside): the fast h5py path
+    fast = fast and names.model_copy(update={"sessions_sheet": None}) == NWBNames()
     files, problems = _session_files(root)
     rows = []
     for path, mouse in files:
         try:
-            rows.append(_row(path, mouse, names, fast))
+            rows.append(_row(path, mouse, names, fast, sheet))
         except Exception as err:
             reason = (
                 str(err)
@@ -317,6 +419,7 @@ def scan(
             "frame_rate": np.float64,
             "lever_rate": np.float64,
             "has_stimulation": bool,
+            "duration_s": np.float64,
         }
     )
     return table, problems

@@ -120,6 +120,30 @@ def _one_session(
         return {"rois": res.rois, "sessions": summary, "peri": res.peri, "trials": res.trials}
 
 
+def _warn_decay_fallback(out: list[dict], enc) -> None:
+    """One warning per indicator whose decay constant is not in the table (onset latencies
+    then use default_decay_s, which shifts them)."""
+    import logging
+
+    missed: dict[str, list[str]] = {}
+    for r in out:
+        s = r["sessions"].iloc[0]
+        if enc.deconvolve_latency and not s.get("indicator_matched", "x"):
+            missed.setdefault(str(s.get("indicator", "?")), []).append(
+                f"sub-{s['mouse']}_ses-{s['session']}"
+            )
+    for ind, sessions in missed.items():
+        logging.getLogger("thalamocortex").warning(
+            "[encoding] indicator %r is not in encoding.indicator_decay_s %s: onset latencies of "
+            "%d session(s) (%s) use default_decay_s = %g s; add it to the table",
+            ind,
+            sorted(enc.indicator_decay_s),
+            len(sessions),
+            ", ".join(sessions[:5]),
+            enc.default_decay_s,
+        )
+
+
 def run(ctx) -> None:
     from thalamocortex.encoding.learning import (
         learning_contrasts,
@@ -157,6 +181,7 @@ def run(ctx) -> None:
         opener=ctx.opener,
     )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
+    _warn_decay_fallback(out, cfg.encoding)
     tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
     for name in ("rois", "sessions"):  # naive / expert / "" for the report and the tests
         if name in tables:

@@ -266,7 +266,10 @@ def _pick(columns: dict[str, Any], candidates: list[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
 
 
-def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
+def _read_trials(nwb: Any, path: Path, names: NWBNames, task: bool = True) -> pd.DataFrame | None:
+    """The trials table with its columns renamed to :data:`~thalamocortex.data.model.
+    TRIAL_COLUMNS`. In a lever task (``task``) a table without a recognised reward column is
+    an error: success would silently be 0 and every reaction time NaN."""
     if nwb.trials is None:
         return None
     cols = _scalar_columns(nwb.trials, set())
@@ -284,6 +287,14 @@ def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
                     path,
                     field="trials.cue_time",
                 )
+            if target == "reward_time" and task:
+                raise DataError(
+                    f"trials table has no reward column: looked for {candidates}; the table has "
+                    f"{list(nwb.trials.colnames)}. Name yours in data.trial_columns.reward_time "
+                    "(times in s, NaN for unrewarded trials)",
+                    path,
+                    field="trials.reward_time",
+                )
             continue
         out[target] = cols.pop(found)
     out.update(cols)
@@ -292,6 +303,10 @@ def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
         if df[c].dtype == object:
             df[c] = df[c].astype(str)
     return df
+
+
+#: The study's experiments: lever tasks whose trials must say when the reward came.
+_LEVER_TASKS: tuple[str, ...] = ("axon_imaging", "all_optical", "inactivation")
 
 
 def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_stim: bool) -> dict:
@@ -354,7 +369,7 @@ def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_sti
             mouse=str(mouse).replace("_", "-"),
             session=session,
             experiment=experiment,
-            region=names.default_region,
+            region=None,  # from the ROI table's region column, else names.default_region
             indicator=names.default_indicator,
             description=nwb.session_description or "",
         )
@@ -384,7 +399,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         return None
 
     def find(kind: str, containers: list[Any], exclude: set[int]) -> Any:
-        for name in names.response_series[kind]:
+        for name in names.response_series.get(kind, []):
             for c in containers:
                 s = c.roi_response_series.get(name)
                 if s is not None and id(s) not in exclude:
@@ -405,7 +420,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         found[kind] = s
     if found["F"] is None:
         raise DataError(
-            f"no raw fluorescence series: looked for {names.response_series['F']} in the "
+            f"no raw fluorescence series: looked for {names.response_series.get('F', [])} in the "
             f"Fluorescence containers of processing[{names.ophys_module!r}]; the file contains: "
             f"{_contents(nwb)}",
             path,
@@ -441,7 +456,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         if roi_type_default is None:
             raise DataError(
                 f"the ROI type is not declared: the ROI table has no "
-                f"{names.roi_columns['roi_type']} column, session_info has no roi_type and "
+                f"{names.roi_columns.get('roi_type', [])} column, session_info has no roi_type and "
                 f"experiment kind {info.get('experiment')!r} implies none; declare it "
                 f"(data.default_roi_type: soma or bouton, or a roi_type column of the sessions "
                 f"sheet given to convert)",
@@ -562,11 +577,11 @@ def _read_stimulation(nwb: Any, path: Path, names: NWBNames) -> Stimulation | No
         start = cols.pop("start_time").astype(np.float64)
         stop = cols.pop("stop_time").astype(np.float64)
         pulses: dict[str, Any] = {"start_time": start, "duration": stop - start}
-        p = _pick(cols, names.pulse_columns["power"])
+        p = _pick(cols, names.pulse_columns.get("power", []))
         pulses["power"] = (
             cols.pop(p).astype(np.float64) if p is not None else np.full(len(start), np.nan)
         )
-        tcol = _pick(cols, names.pulse_columns["target"])
+        tcol = _pick(cols, names.pulse_columns.get("target", []))
         pulses["target"] = (
             cols.pop(tcol).astype(str)
             if tcol is not None
@@ -705,18 +720,38 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...]) -
         raise DataError(str(err), path, field=where) from None
 
 
-def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...]) -> Session:
+#: SessionInfo fields a sessions sheet may set (see :func:`thalamocortex.data.layout.
+#: read_sessions_sheet`).
+SHEET_FIELDS: tuple[str, ...] = ("region", "experiment", "indicator", "opsin", "day", "roi_type")
+
+
+def _session_from_nwbfile(
+    nwb: Any,
+    path: Path,
+    names: NWBNames,
+    roots: tuple[str, ...],
+    metadata: dict | None = None,
+) -> Session:
     stim = _read_stimulation(nwb, path, names)
     movie = _read_movie(nwb, path, names, roots)
     mod = nwb.processing.get(names.ophys_module)
     has_imaging = (mod is not None and len(mod.data_interfaces) > 0) or movie is not None
     info = _read_info(nwb, path, names, has_imaging, stim is not None)
+    for key, value in (metadata or {}).items():  # a sessions sheet: the experimenter's word
+        if key in SHEET_FIELDS and value is not None:
+            info[key] = value
     # the study's experiments are lever tasks, and so is any session with trials; a plain
     # imaging session without trials may have no behaviour
     task = info.get("experiment") != "imaging" or nwb.trials is not None
     lever = _read_lever(nwb, path, names, required=task)
-    trials = _read_trials(nwb, path, names)
+    trials = _read_trials(nwb, path, names, task=info.get("experiment") in _LEVER_TASKS)
     imaging = _read_imaging(nwb, path, names, info)
+    if info.get("region") is None:
+        # other tools keep the source region in a column of the ROI table: one value there is
+        # the session's region (several: the session's region stays the default)
+        regions = set() if imaging is None else set(imaging.rois["region"].astype(str))
+        regions.discard(names.default_region)
+        info["region"] = regions.pop() if len(regions) == 1 else names.default_region
     image_shape = info.pop("image_shape", None)
     if imaging is not None and imaging.image_shape is None and image_shape is not None:
         imaging.image_shape = image_shape
@@ -749,6 +784,7 @@ def read_session(
     names: NWBNames | None = None,
     lazy: bool = True,
     roots: tuple[str | os.PathLike, ...] | None = None,
+    metadata: dict | None = None,
 ) -> Session:
     """Read one session from an NWB file.
 
@@ -768,6 +804,9 @@ def read_session(
         DANDI layout, i.e. the parent of the file's own folder. Paths are compared after
         lexical normalisation; symbolic links are not followed, so the link's own location
         counts (git-annex/DataLad datasets).
+    metadata : dict, optional
+        Session metadata that take precedence over the file's (:data:`SHEET_FIELDS`: region,
+        experiment, indicator, opsin, day, roi_type), e.g. a row of a sessions sheet.
 
     Returns
     -------
@@ -794,7 +833,7 @@ def read_session(
         raise DataError(f"cannot open as NWB ({type(err).__name__}: {err})", path) from None
     try:
         nwb = io.read()
-        session = _session_from_nwbfile(nwb, path, names, root_t)
+        session = _session_from_nwbfile(nwb, path, names, root_t, metadata)
         if not lazy:
             session.load()
     except DataError:
