@@ -107,8 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing session files")
 
-    p = sub.add_parser("inspect", help="summarise a dataset (mice, sessions, ROIs, trials)")
-    p.add_argument("dataset", type=Path)
+    p = sub.add_parser(
+        "inspect",
+        help="summarise a dataset per mouse and list the files a run would exclude",
+        description="Summarise a dataset per mouse (sessions, experiment, frame rate, duration, "
+        "ROIs, trials, raw data and ground truth present) and list every session file a run "
+        "would exclude, with the reason (file and field). Exit code 2 when there is any.",
+    )
+    p.add_argument(
+        "dataset", type=Path, help="dataset folder (sub-<mouse>/sub-<mouse>_ses-<n>.nwb)"
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML analysis parameters (its 'data' group: NWB names, sessions sheet)",
+    )
+    p.add_argument("--sessions", action="store_true", help="also one row per session")
 
     p = sub.add_parser("demo", help="simulate the default cohort, run everything, write the report")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
@@ -181,13 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from thalamocortex.config import load_config
+    from pydantic import ValidationError
+
+    from thalamocortex.config import ConfigError, load_config
 
     cfg = load_config(args.config)
-    if getattr(args, "scheduler", None):
-        cfg.pipeline.scheduler = args.scheduler
-    if getattr(args, "strict", False):
-        cfg.pipeline.strict = True
+    try:
+        if getattr(args, "scheduler", None):
+            cfg.pipeline.scheduler = args.scheduler
+        if getattr(args, "strict", False):
+            cfg.pipeline.strict = True
+    except ValidationError as err:
+        msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ConfigError(f"invalid --scheduler: pipeline.scheduler: {msg}") from None
     return cfg
 
 
@@ -256,24 +277,17 @@ def cmd_convert(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from thalamocortex.data.layout import discover
-
-    table = discover(args.dataset)
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(f"dataset {args.dataset}: {table['mouse'].nunique()} mice, {len(table)} sessions")
-        by = table.groupby(["experiment", "region"]).agg(
-            mice=("mouse", "nunique"), sessions=("session", "count")
-        )
-        print(by.to_string())
-        cols = [
-            c
-            for c in ("mouse", "session", "experiment", "region", "n_rois", "n_frames", "n_trials")
-            if c in table.columns
-        ]
-        print(table[cols].to_string(index=False))
-    return 0
+    from thalamocortex.config import load_config
+    from thalamocortex.data.inspect import format_inspection, inspect_dataset
+
+    ins = inspect_dataset(args.dataset, load_config(args.config).data)
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        print(format_inspection(ins, sessions=args.sessions))
+    for p in ins.problems:
+        print(f"thalamocortex: unusable: {p['reason']}", file=sys.stderr)
+    return 2 if ins.problems else 0
 
 
 def _run(dataset: Path, results: Path, cfg, stages, quiet: bool) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from thalamocortex.pipeline.provenance import make_provenance
 from thalamocortex.pipeline.runner import Executor
 
 log = logging.getLogger("thalamocortex")
+_FILE_RE = re.compile(r"^sub-(?P<mouse>[^_/\s]+)_ses-(?P<session>\d+)\.nwb$")
 
 #: Columns of the exclusions table (``results/dataset/excluded.parquet``).
 EXCLUSION_COLUMNS: tuple[str, ...] = (
@@ -116,7 +118,7 @@ class ConfigView:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SessionOpener:
     """Opens a session file with the run's configuration (picklable: handed to workers).
 
@@ -130,11 +132,18 @@ class SessionOpener:
 
     names: Any = None
     roots: tuple[str, ...] | None = None
+    sheet: Any = None  # the sessions sheet (data.sessions_sheet) as a DataFrame
 
     def __call__(self, path: str | Path, lazy: bool = True):
+        from thalamocortex.data.layout import sheet_metadata
         from thalamocortex.data.nwb import read_session
 
-        return read_session(path, names=self.names, lazy=lazy, roots=self.roots)
+        meta = None
+        if self.sheet is not None:
+            m = _FILE_RE.match(Path(path).name)
+            if m is not None:
+                meta = sheet_metadata(self.sheet, m["mouse"], int(m["session"]))
+        return read_session(path, names=self.names, lazy=lazy, roots=self.roots, metadata=meta)
 
 
 @dataclass
@@ -250,8 +259,11 @@ class StageContext:
     @cached_property
     def opener(self) -> SessionOpener:
         """The session opener of this run (picklable; pass it to workers)."""
+        from thalamocortex.data.layout import load_sheet
+
         roots = (os.path.abspath(self.dataset), os.path.abspath(self.results))
-        return SessionOpener(self.full_config.data, roots)
+        sheet = load_sheet(self.dataset, self.full_config.data)
+        return SessionOpener(self.full_config.data, roots, sheet)
 
     def open(self, path: str | Path):
         """Open one session lazily with the configured NWB names (use as a context manager)."""

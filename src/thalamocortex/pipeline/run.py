@@ -199,6 +199,7 @@ def run_pipeline(
         cfg.pipeline.n_workers,
         cfg.pipeline.threads_per_worker,
         progress=progress,
+        start_timeout_s=cfg.pipeline.local_start_timeout_s,
     )
     timings: dict[str, float] = {}
     digests: dict[str, str] = {}
