@@ -374,3 +374,352 @@ def test_report_of_a_missing_folder_is_an_error(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err and not (tmp_path / "nope").exists()
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
+
+
+# --- item 10: other tools' NWB files ------------------------------------------------------
+def _foreign_session(path: Path, mouse: str, session: int, region: str | None, reward: str):
+    """A session written by "another tool": every name differs from ours, the source region
+    sits in an ROI-table column, an indicator name with a suffix."""
+    import datetime as _dt
+
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.file import Subject
+    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    rng = np.random.default_rng(session)
+    nwb = NWBFile(
+        session_description="foreign",
+        identifier=f"{mouse}-{session}",
+        session_start_time=_dt.datetime(2024, 5, 1, tzinfo=dt.UTC),
+        session_id=f"ses-{session}",
+        subject=Subject(subject_id=mouse, species="Mus musculus"),
+        keywords=["axon_imaging"],
+    )
+    nwb.add_acquisition(
+        TimeSeries(
+            name="LeverPosition",
+            data=rng.normal(0, 0.01, 20_000),
+            unit="mm",
+            rate=1000.0,
+        )
+    )
+    nwb.add_trial_column("tone_onset", "cue")
+    nwb.add_trial_column(reward, "reward")
+    for i in range(4):
+        nwb.add_trial(
+            start_time=1.0 + 4 * i,
+            stop_time=4.0 + 4 * i,
+            tone_onset=1.5 + 4 * i,
+            **{reward: 2.0 + 4 * i if i % 2 else np.nan},
+        )
+    plane = nwb.create_imaging_plane(
+        name="plane0",
+        optical_channel=OpticalChannel(name="ch", description="g", emission_lambda=510.0),
+        device=nwb.create_device(name="scope"),
+        excitation_lambda=920.0,
+        indicator="GCaMP6s-axon",
+        location="MOp",
+    )
+    mod = nwb.create_processing_module("ophys", "ophys")
+    seg = ImageSegmentation()
+    mod.add(seg)
+    ps = seg.create_plane_segmentation(description="boutons", imaging_plane=plane)
+    if region is not None:
+        ps.add_column("brain_region", "source region of the axons")
+    for i in range(3):
+        m = np.zeros((8, 10))
+        m[i, i + 1] = 1.0
+        ps.add_roi(image_mask=m, **({"brain_region": region} if region else {}))
+    fl = Fluorescence(name="Fluorescence")
+    mod.add(fl)
+    region_all = ps.create_roi_table_region("all", region=[0, 1, 2])
+    for name in ("raw_F", "npil"):
+        fl.add_roi_response_series(
+            RoiResponseSeries(
+                name=name,
+                data=rng.random((300, 3)).astype(np.float32) + 1,
+                rois=region_all,
+                unit="a.u.",
+                rate=15.0,
+            )
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+FOREIGN_NAMES = {
+    "lever_series": ["LeverPosition"],
+    "trial_columns": {"cue_time": ["tone_onset"]},
+    "response_series": {"F": ["raw_F"], "Fneu": ["npil"]},
+}
+
+
+def test_config_names_extend_the_defaults():
+    from thalamocortex.config import Config as C
+    from thalamocortex.config import validate
+
+    cfg = validate(C, {"data": FOREIGN_NAMES})
+    assert cfg.data.lever_series[0] == "LeverPosition" and "lever" in cfg.data.lever_series
+    # a partial dict keeps the other keys' defaults (events/dff were a KeyError before)
+    assert cfg.data.response_series["F"][:2] == ["raw_F", "F"]
+    assert cfg.data.response_series["events"] == NWBNames().response_series["events"]
+    only = validate(C, {"data": {**FOREIGN_NAMES, "replace_default_names": True}})
+    assert only.data.lever_series == ["LeverPosition"]
+
+
+def test_foreign_files_region_reward_and_partial_names(tmp_path):
+    names = NWBNames(**FOREIGN_NAMES)
+    path = _foreign_session(tmp_path / "a.nwb", "f1", 3, "MTh", "water_delivery_time")
+    with read_session(path, names) as s:
+        assert s.info.region == "MTh"  # from the ROI table's column
+        assert s.imaging.rois["region"].tolist() == ["MTh"] * 3
+        assert s.imaging.fneu is not None and s.imaging.dff is None
+        np.testing.assert_allclose(s.trials["reward_time"], [np.nan, 6.0, np.nan, 14.0])
+    # a reward column under an unknown name is reported, not read as "never rewarded"
+    bad = _foreign_session(tmp_path / "b.nwb", "f1", 4, "MTh", "juice_given")
+    with pytest.raises(DataError, match=r"trials\.reward_time.*juice_given"):
+        read_session(bad, names)
+    with read_session(
+        bad,
+        NWBNames(
+            **FOREIGN_NAMES
+            | {"trial_columns": {"cue_time": ["tone_onset"], "reward_time": ["juice_given"]}}
+        ),
+    ) as s:
+        assert np.isfinite(s.trials["reward_time"]).sum() == 2
+
+
+def test_regions_from_a_sessions_sheet(tmp_path):
+    from thalamocortex.data.layout import scan
+
+    data = tmp_path / "data"
+    for mouse in ("f1", "f2"):
+        for ses in (1, 2):
+            _foreign_session(
+                data / f"sub-{mouse}" / f"sub-{mouse}_ses-{ses}.nwb", mouse, ses, None, "reward"
+            )
+    (data / "subjects.tsv").write_text("participant_id\tregion\nsub-f1\tMTh\nsub-f2\tM2\n")
+    names = NWBNames(**FOREIGN_NAMES, sessions_sheet="subjects.tsv")
+    table, problems = scan(data, names)
+    assert not problems
+    assert dict(zip(table["mouse"], table["region"])) == {"f1": "MTh", "f2": "M2"}
+    ctx = StageContext(data, tmp_path / "r", Config(data=names), "behavior")
+    with ctx.open(table["path"].iloc[-1]) as s:
+        assert s.info.region == "M2" and set(s.imaging.rois["region"]) == {"M2"}
+    # without the sheet (and no region column): the default, as before
+    table, _ = scan(data, NWBNames(**FOREIGN_NAMES))
+    assert set(table["region"]) == {"unknown"}
+
+
+def test_indicator_names_match_robustly_and_a_fallback_warns(caplog):
+    from thalamocortex.encoding.params import EncodingParams
+    from thalamocortex.encoding.session import indicator_decay
+    from thalamocortex.encoding.stage import _warn_decay_fallback
+
+    table = EncodingParams().indicator_decay_s
+    for name, want in [
+        ("GCaMP6s", "GCaMP6s"),
+        ("GCaMP6s-axon", "GCaMP6s"),
+        ("axon-GCaMP6s", "GCaMP6s"),
+        ("jGCaMP7f", "GCaMP7f"),
+        ("AAV1-syn-jGCaMP8m", "GCaMP8m"),
+        ("gcamp6f", "GCaMP6f"),
+    ]:
+        assert indicator_decay(name, table, 1.0) == (table[want], want)
+    assert indicator_decay("RCaMP1", table, 1.0) == (1.0, None)
+    out = [
+        {
+            "sessions": pd.DataFrame(
+                [{"mouse": "m", "session": 1, "indicator": "RCaMP1", "indicator_matched": ""}]
+            )
+        }
+    ]
+    with caplog.at_level(logging.WARNING, logger="thalamocortex"):
+        _warn_decay_fallback(out, EncodingParams())
+    assert "RCaMP1" in caplog.text and "default_decay_s" in caplog.text
+
+
+# --- item 11: lever parsing defaults ------------------------------------------------------
+def test_parse_filter_is_the_labs_5_hz():
+    """The lab's butter(4, 5/500) at 1 kHz is normalised to Nyquist: a 5 Hz cut-off."""
+    from scipy import signal
+
+    from thalamocortex.behavior.params import BehaviorParams
+
+    p = BehaviorParams()
+    assert p.lowpass_hz == 5.0 and p.resample_hz == 1000.0
+    lab = signal.butter(4, 5 / 500, output="sos")  # MATLAB/scipy: Wn relative to Nyquist
+    ours = signal.butter(p.filter_order, p.lowpass_hz, fs=p.resample_hz, output="sos")
+    np.testing.assert_allclose(ours, lab)
+
+
+def test_resting_velocity_estimate_does_not_drift_with_movement():
+    """Estimated resting SD within 5 % of the truth in naive and expert sessions (the
+    former envelope-quantile estimate was 1.6-2.9x, highest in experts)."""
+    from thalamocortex.behavior.params import BehaviorParams
+    from thalamocortex.behavior.parse import lowpass, parse_lever, resample, smoothed_velocity
+    from thalamocortex.data.model import Lever
+    from thalamocortex.simulate.behavior import mouse_template, simulate_behavior
+    from thalamocortex.simulate.params import preset
+
+    cfg, p = preset("demo"), BehaviorParams()
+    for seed, progress in [(1, 0.0), (1, 1.0), (5, 1.0)]:
+        rng = np.random.default_rng([seed, int(progress)])
+        b = simulate_behavior(rng, cfg, mouse_template(rng, cfg.behavior), progress)
+        clean = np.zeros(len(b.lever))
+        for mv in b.movements:
+            i0 = int(round(mv.onset * b.rate))
+            i1 = min(len(clean), i0 + len(mv.samples))
+            clean[i0:i1] += mv.samples[: i1 - i0]
+        noise = resample(b.lever.astype(float) - clean, b.rate, p.resample_hz)
+        v = smoothed_velocity(
+            lowpass(noise, p.resample_hz, p.lowpass_hz, p.filter_order),
+            p.resample_hz,
+            p.velocity_smooth_samples,
+        )
+        truth = float(np.std(v[1000:-1000]))
+        est = parse_lever(Lever(b.lever.astype(float), b.rate, "mm"), p).rest_velocity_sd
+        assert est == pytest.approx(truth, rel=0.05), (seed, progress, est, truth)
+
+
+# --- item 13: values validated at load, failures named at the stage boundary ------------
+def test_bad_values_are_named_not_tracebacks(tmp_path, capsys):
+    from thalamocortex.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("behavior:\n  lowpass_hz: 600\n")
+    assert main(["behavior", str(tmp_path), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "behavior: lowpass_hz = 600.0 Hz must be below the Nyquist frequency" in err
+    assert main(["behavior", str(tmp_path), "--scheduler", "lcoal"]) == 2
+    err = capsys.readouterr().err
+    assert "pipeline.scheduler: 'lcoal' is not 'local', 'sync' or a scheduler address" in err
+    assert "Traceback" not in err
+
+
+def test_an_unexpected_stage_failure_is_named(one_mouse, tmp_path, capsys, monkeypatch):
+    from thalamocortex.cli import main
+    from thalamocortex.pipeline import dataset_stage
+
+    def boom(ctx):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(dataset_stage, "run", boom)
+    out = tmp_path / "r"
+    rc = main(["dataset", str(one_mouse), "--out", str(out), "--scheduler", "sync", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "stage dataset failed (KeyError: 'a bug')" in err and "pipeline.log" in err
+    assert "Traceback" not in err
+    assert "KeyError: 'a bug'" in (out / "pipeline.log").read_text()  # the traceback is there
+
+
+# --- item 14: no loopback networking ------------------------------------------------------
+def _abs(x):
+    return abs(x)
+
+
+def test_local_cluster_that_cannot_start_falls_back_to_sync(caplog):
+    from thalamocortex.pipeline.runner import Executor
+
+    with caplog.at_level(logging.WARNING, logger="thalamocortex"):
+        with Executor("local", 2, progress=False, start_timeout_s=0.001) as ex:
+            assert ex.map(_abs, [-1, -2, -3]) == [1, 2, 3]
+            assert ex.scheduler == "sync"
+    assert "not started within 0.001 s" in caplog.text
+
+
+def test_run_without_loopback_networking_falls_back_quickly(one_mouse, tmp_path):
+    """In a network namespace without loopback (a locked-down node) LocalCluster fails after
+    ~60 s; the run notices at once and goes on in-process."""
+    import subprocess
+    import time
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode:
+        pytest.skip("cannot create a network namespace here")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    t = time.monotonic()
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-m",
+            "thalamocortex.cli",
+            "traces",
+            str(one_mouse),
+            "--out",
+            str(tmp_path / "r"),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no loopback networking" in proc.stderr and "running in this process" in proc.stderr
+    assert time.monotonic() - t < 50  # not the 63 s LocalCluster timeout
+
+
+def test_inspect_takes_the_config(one_mouse, tmp_path, capsys):
+    import h5py
+
+    from thalamocortex.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(one_mouse, data)
+    for p in data.glob("sub-*/*.nwb"):
+        with h5py.File(p, "r+") as f:
+            g = "processing/behavior/BehavioralTimeSeries"
+            f.move(f"{g}/lever", f"{g}/joystick")
+    assert main(["inspect", str(data)]) == 2
+    assert capsys.readouterr().err.count("no lever series") == 3
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  lever_series: [joystick]\n")
+    assert main(["inspect", str(data), "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "1 mice, 3 sessions" in out and "1,7,14" in out
+
+
+# --- items 8, 9: lever gaps and units ------------------------------------------------------
+def test_a_lever_gap_affects_only_its_own_frames():
+    from thalamocortex.data.model import Lever, lever_to_frames
+
+    x = np.sin(np.arange(100_000) / 300.0)
+    bad = x.copy()
+    bad[[5_000, 5_001, 40_000]] = np.nan
+    bad[70_000] = np.inf
+    frames = np.arange(3_000) / 30.0  # 30 Hz frames over the 100 s lever at 1 kHz
+    a = lever_to_frames(Lever(x, 1000.0), frames)
+    b = lever_to_frames(Lever(bad, 1000.0), frames)
+    assert np.isfinite(b).all()  # every frame still has finite samples
+    differ = np.flatnonzero(~np.isclose(a, b, rtol=0, atol=1e-3))
+    assert set(differ) <= {150, 1200, 2100}  # the frames holding the bad samples
+    gap = bad.copy()
+    gap[10_000:10_200] = np.nan  # a 200 ms gap: its frames are NaN, no others
+    c = lever_to_frames(Lever(gap, 1000.0), frames)
+    assert set(np.flatnonzero(np.isnan(c))) == set(range(300, 306))
+
+
+def test_lever_units_are_converted_or_refused(tmp_path):
+    from thalamocortex.data.nwb.read import lever_unit
+
+    assert lever_unit("cm") == ("mm", 10.0)
+    assert lever_unit("meters") == ("mm", 1000.0)
+    assert lever_unit("mV") == ("V", 1e-3)
+    assert lever_unit("a.u.") is None and lever_unit("a.u.", "V") == ("V", 1.0)
+    s = make_session(mouse="m1", session=1, stimulation=False)
+    s.lever.units = "cm"
+    path = write_session(s, tmp_path / "sub-m1" / "sub-m1_ses-1.nwb")
+    with read_session(path) as back:
+        assert back.lever.units == "mm"
+        np.testing.assert_allclose(back.lever.values, s.lever.values * 10, rtol=1e-6)
+    s.lever.units = "furlong"
+    write_session(s, path, overwrite=True)
+    with pytest.raises(DataError, match=r"field 'lever\.unit'.*'furlong'"):
+        read_session(path)
+    with read_session(path, NWBNames(lever_unit_fallback="mm")) as back:
+        assert back.lever.units == "mm"

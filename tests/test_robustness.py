@@ -226,3 +226,91 @@ def test_strict_stops_and_changes_nothing(damaged, tmp_path):
     assert "--strict" in proc.stderr and ".nwb" in proc.stderr and "field" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert dmg.snapshot(results) == before
+
+
+def test_inspect_reports_the_same_problems(damaged):
+    proc = _cli("inspect", str(damaged["data"]), "--sessions")
+    assert proc.returncode == 2
+    excl = pd.read_parquet(damaged["results"] / "dataset" / "excluded.parquet")
+    found = excl[excl["stage"] == "dataset"]
+    assert len(found) == 10
+    for reason in found["reason"]:
+        assert reason in proc.stderr
+    out = proc.stdout
+    assert "5 mice, 9 sessions, 10 unusable file(s)" in out and "ground truth: yes" in out
+    for col in ("frame rate (Hz)", "duration (min)", "ROIs", "trials", "raw data", "ground truth"):
+        assert col in out
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("axMTh01"))
+    # sessions 1 and 14 usable (7 recorded twice); session 1 has raw suite2p output beside it
+    assert row[:4] == ["axMTh01", "axon_imaging", "MTh", "1,14"] and "1/2" in row
+
+
+# --- kill -9 and resume -------------------------------------------------------------------
+def _kill_when(args: list[str], marker: Path, delay_s: float) -> int:
+    """Start the CLI, SIGKILL its process group ``delay_s`` after ``marker`` appears."""
+    import signal
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "thalamocortex.cli", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    t0 = time.monotonic()
+    while not marker.exists() and proc.poll() is None and time.monotonic() - t0 < 600:
+        time.sleep(0.05)
+    time.sleep(delay_s)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
+def _same_tables(a: Path, b: Path, stages: tuple[str, ...]) -> None:
+    for stage in stages:
+        names = sorted(p.relative_to(b) for p in (b / stage).rglob("*.parquet"))
+        assert names == sorted(p.relative_to(a) for p in (a / stage).rglob("*.parquet"))
+        for rel in names:
+            x, y = (pd.read_parquet(r / rel) for r in (a, b))
+            # timings and the results folder's own path differ between two runs
+            volatile = [c for c in x.columns if c.startswith("seconds") or c == "output"]
+            pd.testing.assert_frame_equal(x.drop(columns=volatile), y.drop(columns=volatile))
+
+
+def test_kill_during_preprocess_then_resume_is_exact(pristine, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(pristine[0], data)
+    for nwb in sorted(data.glob("sub-ax*/*_ses-1.nwb")):
+        dmg.suite2p_neighbour(nwb)  # per-session outputs to be written (and interrupted)
+    args = ["traces", str(data), "--scheduler", "sync", "--quiet", "--out"]
+    killed = tmp_path / "killed"
+    rc = _kill_when([*args, str(killed)], killed / "preprocess", 1.0)
+    assert rc == -9  # killed inside the stage, not finished
+    assert not (killed / "preprocess" / "_done.json").exists()
+    assert main([*args, str(killed)]) == 0
+    assert not list(killed.rglob("*.tmp")) and not list(killed.rglob("*.tmp.nwb"))
+    fresh = tmp_path / "fresh"
+    assert main([*args, str(fresh)]) == 0
+    _same_tables(killed, fresh, ("preprocess", "traces"))
+    for sid in ("sub-axM201_ses-1", "sub-axMTh01_ses-1"):
+        with (
+            np.load(killed / "traces" / f"{sid}.npz") as x,
+            np.load(fresh / "traces" / f"{sid}.npz") as y,
+        ):
+            np.testing.assert_array_equal(x["dff"], y["dff"])
+
+
+def test_kill_during_report_then_rebuild(pristine, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(pristine[1], results)
+    (results / "report.html").unlink()
+    shutil.rmtree(results / "figures", ignore_errors=True)
+    rc = _kill_when(["report", str(results)], results / "figures", 0.5)
+    assert rc == -9
+    assert not (results / "report.html").exists()  # never half-written
+    assert main(["report", str(results)]) == 0
+    html = (results / "report.html").read_text()
+    assert html.rstrip().endswith("</html>") and "<img" in html
+    assert not list(results.rglob("*.tmp"))
