@@ -102,16 +102,16 @@ def test_external_file_outside_the_dataset_is_refused(tmp_path):
     nwb = _with_external_movie(tmp_path, outside)
     field = "acquisition/TwoPhotonSeries.external_file"
     with pytest.raises(DataError, match=rf"field '{field}'.*outside the dataset"):
-        read_session(nwb)
+        read_session(nwb, roots=(tmp_path / "data",))
     table, problems = scan(tmp_path / "data")  # discovery's fast path checks it too
     assert table.empty and field in problems[0]["reason"] and "x.tif" in problems[0]["reason"]
     # the parameter allows it explicitly
     names = NWBNames(allow_external_files_outside_dataset=True)
-    with read_session(nwb, names) as s:
+    with read_session(nwb, names, roots=(tmp_path / "data",)) as s:
         assert s.movie.paths()[0].resolve() == outside.resolve()
     # inside the dataset: fine
     inside = _with_external_movie(tmp_path / "b", tmp_path / "b" / "data" / "raw" / "x.tif")
-    with read_session(inside) as s:
+    with read_session(inside, roots=(tmp_path / "b" / "data",)) as s:
         assert s.movie.read().shape == (90, 8, 8)
 
 

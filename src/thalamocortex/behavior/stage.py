@@ -82,6 +82,13 @@ def analyse_path(path: str, params: BehaviorParams, names=None, opener=None) -> 
             "region": s.info.region,
             "lever_units": s.lever.units if s.lever is not None else "",
         }
+        if s.lever is None:  # an imaging session without behaviour: not a bad session
+            return {
+                **base,
+                "status": "excluded",
+                "exclusion": "no lever: an imaging session without behaviour",
+                "kind": "skipped",
+            }
         try:
             sb = analyse_session(s, params)
         except DataError as err:
@@ -259,7 +266,8 @@ def run(ctx) -> None:
     )
     for path, r in zip(paths, results, strict=True):
         if r is not None and r["status"] != "ok":
-            ctx.exclude(path, r["exclusion"])  # listed, and left out of the stages after
+            # listed; an error also leaves the session out of the stages after
+            ctx.exclude(path, r["exclusion"], r.get("kind", "error"))
     _exclude_mixed_units(ctx, paths, results)
     results = [r for r in results if r is not None and r["status"] != "mixed_units"]
     tables = summarise(results, params)

@@ -231,7 +231,9 @@ def _row(
             row.update({k: v for k, v in meta.items() if k in row})
             return row
     try:
-        session = read_session(path, names=names, lazy=True, metadata=meta)
+        session = read_session(
+            path, names=names, lazy=True, roots=(path.parent.parent,), metadata=meta
+        )
     except DataError:
         raise
     except Exception as err:  # anything else from a broken file: name it

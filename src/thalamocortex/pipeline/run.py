@@ -82,7 +82,8 @@ def clean_stale_tmp(folder: Path, before: float) -> list[Path]:
 
 def use_preprocessed(sessions, results: Path):
     """Point sessions at their preprocessed files where the ``preprocess`` stage made one
-    (its ``sessions`` table, column ``output``); others keep the dataset's."""
+    (its ``sessions`` table, column ``output``), with the ROI and frame counts of those files;
+    others keep the dataset's."""
     out = sessions.copy()
     table = Path(results) / "preprocess" / "sessions.parquet"
     if not table.is_file():
@@ -90,26 +91,18 @@ def use_preprocessed(sessions, results: Path):
     made = pd.read_parquet(table)
     if "output" not in made or "session_id" not in made:
         return out
-    made_ids = {sid for sid, o in zip(made["session_id"], made["output"]) if o}
+    made = made[made["output"].astype(str) != ""].set_index("session_id")
     root = Path(results) / "preprocess" / "sessions"
+    counts = [c for c in ("n_rois", "n_frames") if c in out.columns and c in made.columns]
     for i, row in out.iterrows():
         sid = f"sub-{row['mouse']}_ses-{int(row['session'])}"
         # the file inside *this* results folder (the table's absolute path may be a copy's)
         candidate = root / f"sub-{row['mouse']}" / f"{sid}.nwb"
-        if sid in made_ids and candidate.is_file():
+        if sid in made.index and candidate.is_file():
             out.at[i, "path"] = str(candidate)
-    # sessions that had only raw data (a lab's movies) have their ROIs now, not the dataset's 0
-    table = Path(results) / "preprocess" / "sessions.parquet"
-    if table.is_file() and {"n_rois", "n_frames"} <= set(out.columns):
-        pre = pd.read_parquet(table)
-        if {"mouse", "session", "n_rois", "n_frames", "output"} <= set(pre.columns):
-            pre = pre[pre["output"].astype(str) != ""]
-            key = dict(zip(zip(pre["mouse"].astype(str), pre["session"].astype(int)), pre.index))
-            for i, (m, s) in enumerate(zip(out["mouse"].astype(str), out["session"].astype(int))):
-                j = key.get((m, s))
-                if j is not None:
-                    out.iloc[i, out.columns.get_loc("n_rois")] = int(pre.at[j, "n_rois"])
-                    out.iloc[i, out.columns.get_loc("n_frames")] = int(pre.at[j, "n_frames"])
+            # sessions that had only raw data (a lab's movies) have their ROIs now, not 0
+            for c in counts:
+                out.at[i, c] = int(made.at[sid, c])
     return out
 
 

@@ -664,7 +664,9 @@ def check_external_files(
             )
 
 
-def _read_movie(nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...]) -> RawMovie | None:
+def _read_movie(
+    nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...] | None
+) -> RawMovie | None:
     """The raw movie: a TwoPhotonSeries in acquisition (external files or internal frames)."""
     from pynwb.ophys import TwoPhotonSeries
 
@@ -696,7 +698,7 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...]) -
     try:
         if external is not None and len(external) > 0:
             files = [f.decode() if isinstance(f, bytes) else str(f) for f in external[:]]
-            if not names.allow_external_files_outside_dataset:
+            if roots is not None and not names.allow_external_files_outside_dataset:
                 check_external_files(files, path.parent, roots, path, f"{where}.external_file")
             start = ts.starting_frame
             return RawMovie(
@@ -729,7 +731,7 @@ def _session_from_nwbfile(
     nwb: Any,
     path: Path,
     names: NWBNames,
-    roots: tuple[str, ...],
+    roots: tuple[str, ...] | None,
     metadata: dict | None = None,
 ) -> Session:
     stim = _read_stimulation(nwb, path, names)
@@ -800,10 +802,12 @@ def read_session(
         them. False: everything is read and the file is closed before returning.
     roots : tuple of path-like, optional
         Folders that external files (a raw movie's ``external_file``) must lie in, unless
-        ``names.allow_external_files_outside_dataset``. Default: the dataset folder of the
-        DANDI layout, i.e. the parent of the file's own folder. Paths are compared after
-        lexical normalisation; symbolic links are not followed, so the link's own location
-        counts (git-annex/DataLad datasets).
+        ``names.allow_external_files_outside_dataset``; a reference outside them (e.g.
+        ``../../../elsewhere/x.tif``) is a DataError. Discovery and the pipeline's session
+        opener always pass the dataset (and results) folder; None = no check (a file read
+        on its own, such as a preprocess output referencing the dataset's movies). Paths are
+        compared after lexical normalisation; symbolic links are not followed, so the link's
+        own location counts (git-annex/DataLad datasets).
     metadata : dict, optional
         Session metadata that take precedence over the file's (:data:`SHEET_FIELDS`: region,
         experiment, indicator, opsin, day, roi_type), e.g. a row of a sessions sheet.
@@ -824,9 +828,7 @@ def read_session(
     path = Path(os.path.abspath(path))  # absolute, symbolic links kept
     names = names or NWBNames()
     _check_file(path)
-    if roots is None:
-        roots = (path.parent.parent,)
-    root_t = tuple(os.path.normpath(os.path.abspath(r)) for r in roots)
+    root_t = None if roots is None else tuple(os.path.normpath(os.path.abspath(r)) for r in roots)
     try:
         io = NWBHDF5IO(str(path), "r")
     except Exception as err:
