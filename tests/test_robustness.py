@@ -237,7 +237,7 @@ def test_inspect_reports_the_same_problems(damaged):
     for reason in found["reason"]:
         assert reason in proc.stderr
     out = proc.stdout
-    assert "5 mice, 9 sessions, 10 unusable file(s)" in out and "ground truth: yes" in out
+    assert "5 mice, 8 sessions, 10 unusable file(s)" in out and "ground truth: yes" in out
     for col in ("frame rate (Hz)", "duration (min)", "ROIs", "trials", "raw data", "ground truth"):
         assert col in out
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("axMTh01"))
