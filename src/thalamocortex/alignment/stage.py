@@ -34,24 +34,18 @@ def session_tensors(
     path: str, results: str, window_s: tuple[float, float], pre, trials: pd.DataFrame
 ) -> dict | None:
     """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials)."""
-    from pathlib import Path
 
     from thalamocortex.data.model import lever_to_frames
     from thalamocortex.data.nwb import read_session
     from thalamocortex.encoding.peri import peri_event_tensor
     from thalamocortex.encoding.session import exclude_light_periods
-    from thalamocortex.preprocess.traces import session_dff
+    from thalamocortex.preprocess.stage import session_traces
 
     with read_session(path) as s:
         if s.imaging is None or s.lever is None:
             return None
-        cached = Path(results) / "traces" / f"{s.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                dff = z["dff"]
-        else:
-            dff = session_dff(s, pre, with_events=False).dff
-        s.load()
+        traces = session_traces(s, results, pre)  # somata / merged axons
+        dff = traces.dff
         t = s.imaging.times
         dff = exclude_light_periods(dff, t, s, 0.0)
         onsets = trials["movement_onset"].to_numpy(np.float64)
@@ -64,7 +58,7 @@ def session_tensors(
             "region": s.info.region,
             "experiment": s.info.experiment,
             "frame_rate": float(1.0 / np.median(np.diff(t))),
-            "rois": tuple(s.imaging.rois["roi_name"].astype(str)),
+            "rois": tuple(traces.units["roi_name"].astype(str)),
             "X": x[ok],
             "y": lev[ok, :, 0].astype(np.float64),
         }

@@ -8,7 +8,8 @@
 - ``pseudo``: the same classification on pseudo-pulses from spontaneous periods (null);
 - ``fractions``: per session and condition (real / pseudo) the fractions activated,
   suppressed and responsive, with the criterion;
-- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps);
+- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps), by integer ``frame``
+  offset from the onset frame (``time_s`` = frame / frame rate);
 - ``relation_neurons``: opsin neurons joined with the encoding stage's scores;
 - ``relation``: enrichment / suppression / correlation tests per stage;
 - ``relation_per_session``: per-session statistics; ``naive_vs_expert``: paired contrasts
@@ -48,33 +49,25 @@ from thalamocortex.opto.responses import peristimulus_average
 # ---------------------------------------------------------------------------------------------
 
 
-def _session_dff(s, results: str, pre) -> np.ndarray:
-    from thalamocortex.preprocess.traces import session_dff
-
-    cached = Path(results) / "traces" / f"{s.id}.npz"
-    if cached.is_file():
-        with np.load(cached) as z:
-            return z["dff"]
-    return session_dff(s, pre, with_events=False).dff
-
-
-def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | None:
+def opto_session(path: str, results: str, params: OptoParams, pre, names=None) -> dict | None:
     """Worker: classify the neurons of one all-optical session (top level, picklable).
 
     Returns None for sessions without imaging or pulses; otherwise a dict of DataFrames
     ``neurons``, ``pseudo``, ``fractions``, ``peri``.
     """
     from thalamocortex.data.nwb import read_session
+    from thalamocortex.preprocess.stage import session_traces
 
-    with read_session(path) as s:
+    with read_session(path, names=names) as s:
         stim = s.stimulation
         if s.imaging is None or stim is None or len(stim.pulses) == 0:
             return None
         info = s.info
-        dff = _session_dff(s, results, pre)
+        traces = session_traces(s, results, pre)
+        dff = traces.dff
         times = s.imaging.times
         pulses = stim.pulses.reset_index(drop=True)
-        rois = s.imaging.rois
+        rois = traces.units
         sham = "power" in pulses and bool(np.all(pulses["power"].to_numpy(np.float64) == 0))
         condition = "sham" if sham else ("no_opsin" if info.opsin in ("none", "") else "opsin")
         keys = {
@@ -102,10 +95,15 @@ def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | Non
         except DataError as err:
             pseudo = pd.DataFrame({**keys, "note": [f"no pseudo-pulses: {err}"]})
         lags, avg = peristimulus_average(dff, times, pulses, params)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        # integer frame offsets: the key heatmaps pivot on (float lag times differ in the last
+        # digits between sessions and would not line up)
+        frame = np.rint(lags * rate).astype(np.int64)
         peri = pd.DataFrame(
             {
                 **keys,
                 "roi_name": np.tile(rois["roi_name"].to_numpy(), len(lags)),
+                "frame": np.repeat(frame, len(rois)),
                 "time_s": np.repeat(lags, len(rois)),
                 "dff": avg.reshape(-1),
             }
@@ -151,7 +149,13 @@ def run_opto(ctx) -> None:
         for n in names + relation_names:
             ctx.write_table(pd.DataFrame(), n)
         return
-    func = partial(opto_session, results=str(ctx.results), params=params, pre=ctx.config.preprocess)
+    func = partial(
+        opto_session,
+        results=str(ctx.results),
+        params=params,
+        pre=ctx.config.preprocess,
+        names=ctx.config.data,
+    )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="opto") if r]
     tables = {n: pd.concat([r[n] for r in out], ignore_index=True) for n in names} if out else {}
     for n in names:

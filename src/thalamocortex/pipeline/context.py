@@ -68,15 +68,13 @@ class StageContext:
 
         return read_session(path, names=self.config.data)
 
-    def dff(self, session) -> tuple[np.ndarray, np.ndarray | None]:
-        """dF/F and events of a session: the traces stage's result if present, else computed."""
-        cached = self.results / "traces" / f"{session.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                return z["dff"], z["events"] if "events" in z.files else None
-        from thalamocortex.preprocess.traces import session_dff
+    def traces(self, session):
+        """A session's analysis traces (dF/F of somata / merged axons): the preprocess stage's
+        file when present, else computed
+        (:func:`thalamocortex.preprocess.stage.session_traces`)."""
+        from thalamocortex.preprocess.stage import session_traces
 
-        return session_dff(session, self.config.preprocess)
+        return session_traces(session, self.results, self.config.preprocess)
 
     def map(self, func, items, desc: str = "") -> list[Any]:
         return self.executor.map(func, items, desc=desc or self.stage)

@@ -110,7 +110,8 @@ def run_pipeline(
             t = time.perf_counter()
             if progress:
                 print(f"[thalamocortex] stage {name} ...", flush=True)
-            spec.load()(ctx)
+            with executor.blas_limits():
+                spec.load()(ctx)
             if name == "preprocess":
                 # later stages analyse the ROIs/traces extracted from raw data
                 sessions = use_preprocessed(sessions, results)

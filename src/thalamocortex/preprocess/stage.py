@@ -14,16 +14,21 @@ Per session (in parallel, resumable per session):
   computed with artefact frames blanked and the session is written to
   ``results/preprocess/sessions/sub-<m>/sub-<m>_ses-<n>.nwb`` (ROIs with pixel masks, F, Fneu,
   dF/F, events, mean image). An existing output file is kept (resume).
-* **boutons -> axons** for every session with bouton ROIs (from the new file or the dataset's):
-  per-axon table and counts before/after merging.
+* **analysis traces** of every imaging session (from the new file or the dataset's): dF/F
+  computed once, boutons merged into axons (``bouton_unit``), saved as
+  ``results/preprocess/traces/<session>.npz`` (:func:`write_traces`) -- the traces every later
+  stage reads (:func:`session_traces`); per-axon table and counts before/after merging; the
+  field of view (ROI label image, ROI kinds, axon of each bouton, mean image) as
+  ``results/preprocess/fov/<session>.npz`` for the report. A dataset without raw data gets
+  only this step.
 
 Then per mouse, **tracking** across sessions whose ROIs have footprints and a mean image.
 
-Tables: ``sessions`` (one row per session: source, ROI/frame counts, blanked frames, bouton and
-axon counts, timings), ``axons`` (mouse, session, axon, n_boutons, boutons, mean_within_r),
-``boutons`` (mouse, session, roi_name, axon), ``motion`` (per frame registration shifts of
-movie sessions; ``bad`` = kept out of reference and detection, ``artefact`` = blanked), ``tracking``
-(mouse, cell, session, roi, roi_name, probability).
+Tables: ``sessions`` (one row per session: source, ROI/frame counts, blanked frames, bouton,
+axon and analysis-unit counts, timings), ``axons`` (mouse, session, axon, n_boutons, boutons,
+mean_within_r), ``boutons`` (mouse, session, roi_name, axon), ``motion`` (per frame
+registration shifts of movie sessions; ``bad`` = kept out of reference and detection,
+``artefact`` = blanked), ``tracking`` (mouse, cell, session, roi, roi_name, probability).
 """
 
 from __future__ import annotations
@@ -226,7 +231,7 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     from thalamocortex.data.movie import read_movie_file
     from thalamocortex.data.nwb import read_session, write_session
     from thalamocortex.pipeline.io import write_table
-    from thalamocortex.preprocess.traces import session_axons, session_dff
+    from thalamocortex.preprocess.traces import analysis_traces
 
     out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None, "footprints": None}
     src = raw_sources(path)
@@ -272,24 +277,26 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
         try:
             im = session.imaging
             if im is None:
-                row.update(n_rois=0, n_frames=0, n_blanked=0, n_boutons=0, n_axons=0)
+                row.update(n_rois=0, n_frames=0, n_blanked=0, n_boutons=0, n_axons=0, n_units=0)
             else:
-                dff, events = session_dff(session, params)
+                tr = analysis_traces(session, params)
+                blanked = np.isnan(tr.dff).all(axis=1) if tr.dff.size else np.zeros(0, bool)
                 row.update(
                     n_rois=int(im.n_rois),
                     n_frames=int(im.n_frames),
-                    n_blanked=int(np.isnan(dff).all(axis=1).sum()) if dff.size else 0,
+                    n_blanked=int(blanked.sum()),
+                    n_boutons=int((im.rois["roi_type"] == "bouton").sum()),
+                    n_axons=int((tr.units["roi_type"] == "axon").sum()),
+                    n_units=len(tr.units),
                 )
-                is_b = (im.rois["roi_type"] == "bouton").to_numpy()
-                row["n_boutons"] = int(is_b.sum())
-                row["n_axons"] = 0
-                m = session_axons(session, params, traces=(dff, events))
+                m = tr.merge
                 if m is not None:
-                    row["n_axons"] = m.n_axons
                     out["axons"] = m.axons.assign(**keys).to_dict("records")
                     out["boutons"] = (
                         m.boutons[["roi_name", "axon", "weight"]].assign(**keys).to_dict("records")
                     )
+                write_traces(traces_path(out_dir, s.id), tr, im.times)
+                write_field_of_view(Path(out_dir) / "fov" / f"{s.id}.npz", im, tr.merge)
             out["footprints"] = _footprints_of(session)
         finally:
             if session is not s:
@@ -297,6 +304,104 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     row["seconds_total"] = time.perf_counter() - t0
     out["session"] = row
     return out
+
+
+def field_of_view(imaging, merge=None) -> dict[str, np.ndarray] | None:
+    """A session's field of view for figures: ROI label image and what each label is.
+
+    Returns None without footprints or image shape. Otherwise ``labels`` (height x width
+    int32: 1 + index of the ROI with the largest footprint weight at the pixel, 0 = none),
+    ``roi_name``, ``roi_type`` (per ROI), ``axon`` (the merged axon of each bouton, -1 for
+    other ROIs) and, when the session has one, ``mean_image`` (float32).
+    """
+    fps, shape = imaging.footprints, imaging.image_shape
+    if not fps or shape is None:
+        return None
+    h, w = (int(v) for v in shape[:2])
+    labels = np.zeros((h, w), np.int32)
+    best = np.zeros((h, w), np.float32)
+    for k, fp in enumerate(fps):
+        fp = np.asarray(fp, dtype=np.float64).reshape(-1, 3)
+        y, x = fp[:, 0].astype(np.int64), fp[:, 1].astype(np.int64)
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        y, x, wt = y[ok], x[ok], fp[ok, 2].astype(np.float32)
+        win = wt > best[y, x]
+        labels[y[win], x[win]] = k + 1
+        best[y[win], x[win]] = wt[win]
+    rois = imaging.rois
+    axon = np.full(len(rois), -1, np.int64)
+    if merge is not None:
+        is_b = (rois["roi_type"] == "bouton").to_numpy()
+        axon[np.flatnonzero(is_b)] = np.asarray(merge.labels, dtype=np.int64)
+    out = {
+        "labels": labels,
+        "roi_name": np.asarray(rois["roi_name"].astype(str).tolist(), dtype=str),
+        "roi_type": np.asarray(rois["roi_type"].astype(str).tolist(), dtype=str),
+        "axon": axon,
+    }
+    if imaging.mean_image is not None:
+        out["mean_image"] = np.asarray(imaging.mean_image, dtype=np.float32)
+    return out
+
+
+def write_field_of_view(path: Path, imaging, merge=None) -> None:
+    """Save :func:`field_of_view` (nothing without footprints)."""
+    from thalamocortex.pipeline.io import write_arrays
+
+    fov = field_of_view(imaging, merge)
+    if fov is not None:
+        write_arrays(path, **fov)
+
+
+def traces_path(out_dir: str | Path, session_id: str) -> Path:
+    """Where the stage keeps a session's analysis traces (``out_dir`` = ``results/preprocess``)."""
+    return Path(out_dir) / "traces" / f"{session_id}.npz"
+
+
+def write_traces(path: Path, traces, frame_times: np.ndarray) -> None:
+    """Save :class:`~thalamocortex.preprocess.traces.AnalysisTraces` (dF/F float32, the unit
+    table as plain arrays, frame times) atomically; read back with :func:`read_traces`."""
+    from thalamocortex.pipeline.io import write_arrays
+
+    u = traces.units
+    write_arrays(
+        path,
+        dff=np.asarray(traces.dff, np.float32),
+        frame_times=np.asarray(frame_times, np.float64),
+        roi_name=np.asarray(u["roi_name"].astype(str).tolist(), dtype=str),
+        roi_type=np.asarray(u["roi_type"].astype(str).tolist(), dtype=str),
+        n_boutons=u["n_boutons"].to_numpy(np.int64),
+    )
+
+
+def read_traces(path: str | Path):
+    """The analysis traces saved by :func:`write_traces`, or None when the file is missing.
+
+    Returns
+    -------
+    AnalysisTraces (``merge`` is None) or None
+    """
+    from thalamocortex.preprocess.traces import AnalysisTraces
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        units = pd.DataFrame(
+            {"roi_name": z["roi_name"], "roi_type": z["roi_type"], "n_boutons": z["n_boutons"]}
+        )
+        return AnalysisTraces(units, z["dff"], None)
+
+
+def session_traces(session, results: str | Path | None, params: PreprocessParams):
+    """A session's analysis traces: the preprocess stage's file when present, else computed."""
+    from thalamocortex.preprocess.traces import analysis_traces
+
+    if results is not None:
+        tr = read_traces(traces_path(Path(results) / "preprocess", session.id))
+        if tr is not None and tr.dff.shape[0] == session.imaging.n_frames:
+            return tr
+    return analysis_traces(session, params)
 
 
 def _footprints_of(s):

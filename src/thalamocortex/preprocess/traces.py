@@ -1,8 +1,14 @@
 """dF/F and events of a session, from the file when present, otherwise computed.
 
-This is the single entry point analysis stages use for activity::
+Two entry points:
 
-    dff, events = session_dff(session, config.preprocess)
+* :func:`session_dff` -- dF/F (and events) of every ROI of a session::
+
+      dff, events = session_dff(session, config.preprocess)
+
+* :func:`analysis_traces` -- the units the analyses count: somata as they are, boutons merged
+  into axons (one axon counted once). The ``preprocess`` stage computes these once per session
+  and every later stage reads them (``results/preprocess/traces/<session>.npz``).
 
 Artefact frames (one block per stimulation pulse, see
 :func:`~thalamocortex.preprocess.dff.artefact_mask`)
@@ -14,6 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import Session
@@ -159,3 +166,69 @@ def session_axons(session: Session, params: PreprocessParams | None = None, trac
         roi_names=im.rois.loc[is_b, "roi_name"].astype(str).tolist(),
         cluster_dff=cluster,
     )
+
+
+class AnalysisTraces(NamedTuple):
+    """The analysis units of one session and their dF/F.
+
+    Attributes
+    ----------
+    units : DataFrame, one row per unit (column of ``dff``)
+        ``roi_name`` (the ROI's name, or ``axon:<first bouton's name>`` for a merged axon),
+        ``roi_type``
+        (``soma``/``bouton``/``axon``), ``n_boutons`` (boutons merged into an axon, 0 for other
+        units).
+    dff : array (n_frames, n_units) float32
+        NaN on blanked frames.
+    merge : AxonMerge or None
+        The bouton merging (None without boutons or when boutons are kept as units).
+    """
+
+    units: pd.DataFrame
+    dff: np.ndarray
+    merge: object | None
+
+
+def analysis_traces(session: Session, params: PreprocessParams | None = None) -> AnalysisTraces:
+    """dF/F of the units a session's analyses count: boutons merged into axons.
+
+    Boutons of one axon carry the same spikes; counting each of them would count one axon
+    several times (pseudo-replication, and a fraction of movement-related "ROIs" weighted by
+    how many boutons each axon happens to show). With ``params.bouton_unit == "axon"``
+    (default) bouton ROIs are replaced by their merged axons (:func:`session_axons`), other
+    ROIs pass through; ``"bouton"`` keeps every bouton.
+
+    dF/F is computed once (:func:`session_dff`); events only where the merging needs them
+    (files without F/Fneu, whose bouton correlations use the file's dF/F and events).
+    """
+    p = params or PreprocessParams()
+    im = session.imaging
+    if im is None:
+        raise DataError("session has no imaging", path=session.source, field="imaging")
+    rois = im.rois
+    is_b = (rois["roi_type"] == "bouton").to_numpy()
+    merging = bool(is_b.any()) and p.bouton_unit == "axon"
+    need_events = merging and (im.F is None or im.Fneu is None)
+    dff, events = session_dff(session, p, with_events=need_events)
+    names = rois["roi_name"].astype(str).to_numpy()
+    types = rois["roi_type"].astype(str).to_numpy()
+    if not merging:
+        units = pd.DataFrame({"roi_name": names, "roi_type": types, "n_boutons": 0})
+        return AnalysisTraces(units, dff, None)
+    m = session_axons(session, p, traces=(dff, events))
+    units = pd.concat(
+        [
+            pd.DataFrame({"roi_name": names[~is_b], "roi_type": types[~is_b], "n_boutons": 0}),
+            pd.DataFrame(
+                {
+                    # named by its first bouton: unique within the session, and equal across
+                    # sessions only for axons anchored on the same (tracked) bouton
+                    "roi_name": [f"axon:{b.split(',')[0]}" for b in m.axons["boutons"]],
+                    "roi_type": "axon",
+                    "n_boutons": m.axons["n_boutons"].to_numpy(),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    return AnalysisTraces(units, np.concatenate([dff[:, ~is_b], m.dff], axis=1), m)
