@@ -10,9 +10,12 @@ import html
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from thalamocortex.report.figures import missing, table_html
+from thalamocortex.report.figures import figure, missing, table_html
+from thalamocortex.report.results import provenance
 
 TITLE = "Primary tests (mice as the unit)"
 
@@ -70,6 +73,57 @@ def _calibration(results_dir: Path) -> str:
     )
 
 
+def _forest(primary: pd.DataFrame, ci_level: str) -> str:
+    """Estimates and CIs of the primary tests, one panel per claim (scales differ by claim)."""
+    rows = primary[np.isfinite(primary["estimate"].to_numpy(np.float64))]
+    if rows.empty:
+        return ""
+    claims = list(dict.fromkeys(rows["claim"]))
+    heights = [max(1, (rows["claim"] == c).sum()) for c in claims]
+    fig, axes = plt.subplots(
+        len(claims),
+        1,
+        figsize=(6.4, 0.9 + 0.32 * sum(heights) + 0.35 * len(claims)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
+    for ax, claim in zip(axes[:, 0], claims, strict=True):
+        g = rows[rows["claim"] == claim].reset_index(drop=True)
+        y = np.arange(len(g))[::-1]
+        est = g["estimate"].to_numpy(np.float64)
+        lo = np.where(np.isfinite(g["ci_low"]), est - g["ci_low"], 0.0)
+        hi = np.where(np.isfinite(g["ci_high"]), g["ci_high"] - est, 0.0)
+        ax.errorbar(est, y, xerr=[lo, hi], fmt="none", ecolor="0.3", capsize=2, lw=1)
+        rej = g["reject"].to_numpy(bool)
+        ax.plot(est[rej], y[rej], "o", color="k", ms=5)
+        ax.plot(est[~rej], y[~rej], "o", mfc="white", mec="k", ms=5)
+        ax.axvline(0, color="0.6", lw=0.8, ls="--")
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{sub} (n={n})" for sub, n in zip(g["subject"], g["n_mice"])])
+        ax.tick_params(labelsize=8)
+        ax.set_title(claim, fontsize=9, loc="left")
+    fig.tight_layout()
+    n = int(primary["n_mice"].max()) if len(primary) else 0
+    cap = (
+        f"<b>Primary tests: estimate and {html.escape(ci_level)} CI per claim.</b> One panel "
+        "per claim (units differ: change of a fraction, seconds, log odds ratio, similarity); "
+        "one row per family member (an input region, a measure) with its number of mice "
+        f"(up to {n}). Filled: rejected at the claim's family-wise level (the test and "
+        "correction of each row are in the table below); open: not rejected. Dashed: no "
+        "change."
+    )
+    return figure(fig, "primary_tests", cap)
+
+
+def _ci_level(results_dir: Path) -> str:
+    """The CI level the stats stage used (its provenance), as text."""
+    try:
+        level = provenance(results_dir, "stats", "primary_tests")["parameters"]["stats"]
+        return f"{100 * float(level['ci_level']):g} %"
+    except (KeyError, TypeError, ValueError):
+        return "95 %"
+
+
 def render(results_dir: Path, fig_dir: Path) -> str:
     results_dir = Path(results_dir)
     d = results_dir / "stats"
@@ -92,6 +146,7 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in heads["sentence"])
         parts.append(f"<ul>{items}</ul>")
     if len(primary):
+        parts.append(_forest(primary, _ci_level(results_dir)))
         cols = [c for c in _COLUMNS if c in primary.columns]
         parts.append(table_html(primary[cols], max_rows=80))
     else:
