@@ -34,9 +34,6 @@ from thalamocortex.alignment.params import AlignmentParams
 from thalamocortex.alignment.shared import SharedRepresentation
 from thalamocortex.alignment.tensors import check_behaviour, check_cohort, r2_score, trial_folds
 
-#: Permutations fitted side by side (bounds the memory of the batched null fits).
-_BATCH = 50
-
 #: Per-mouse metrics compared across learning.
 METRICS: tuple[str, ...] = ("shared_var", "decode_r2", "lomo_r2")
 
@@ -69,6 +66,8 @@ def make_estimator(
         neural_lags=lags,
         behavior_horizon=horizon,
         decoder_lags=(0,),
+        alphas=params.alphas(),
+        n_folds=params.inner_folds,
         random_state=seed,
     )
     kw.update(overrides)
@@ -148,8 +147,8 @@ class SharingCV:
         n_batch = len(perms[0])
         r2 = np.zeros((n_batch, len(ys)))
         shared = np.zeros_like(r2)
+        yp = [b[p] for b, p in zip(ys, perms)]  # (n_batch, n_trials, n_time, n_beh)
         for j in range(self.k):
-            yp = [b[p] for b, p in zip(ys, perms)]  # (n_batch, n_trials, n_time, n_beh)
             tests = [(xt, zt, b[:, f == j]) for (xt, zt), b, f in zip(self.test[j], yp, self.folds)]
             a, v = self.estimator.score_batch(
                 self.prepared[j], [b[:, f != j] for b, f in zip(yp, self.folds)], tests
@@ -200,9 +199,10 @@ def sharing_permutation_test(
         for m, b in enumerate(ys):
             perms[m][i] = rng.permutation(len(b))
     null = np.empty((n, 2))
-    for lo in range(0, n, _BATCH):
-        r2, shared = cv.score_permutations(ys, [p[lo : lo + _BATCH] for p in perms])
-        null[lo : lo + _BATCH] = np.c_[r2.mean(axis=1), shared.mean(axis=1)]
+    batch = int(params.permutation_batch)
+    for lo in range(0, n, batch):
+        r2, shared = cv.score_permutations(ys, [p[lo : lo + batch] for p in perms])
+        null[lo : lo + batch] = np.c_[r2.mean(axis=1), shared.mean(axis=1)]
     p = (int((null[:, 0] >= stat).sum()) + 1) / (n + 1)
     return {
         "statistic": stat,
