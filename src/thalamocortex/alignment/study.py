@@ -262,6 +262,7 @@ def analyse_group(
         "decode_r2": test["statistic"],
         "decode_r2_null": test["null_mean"],
         "p_shared": test["p"],
+        "n_permutations": int(params.n_permutations),
         "shared_var": float(per["shared_var"].mean()),
         "shared_var_null": test["shared_var_null"],
         "lomo_r2": float(np.nanmean(per["lomo_r2"])),
