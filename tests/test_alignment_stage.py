@@ -50,3 +50,4 @@ def test_stage_writes_tables_per_region_and_stage(results):
 def test_report_section_renders_from_tables(results, tmp_path):
     html = section.render(results, tmp_path)
     assert "<img" in html and "p_shared" in html and "MTh" in html
+    assert "<figcaption>" in html and "10 permutations" in html and "MTh naive 2" in html

@@ -74,7 +74,7 @@ def _run_chromium(browser: str, profile: Path, *args: str) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """The report of the tiny simulated cohort (every stage except the slow alignment)."""
+    """The report of the tiny simulated cohort (every stage)."""
     from thalamocortex.config import Config
     from thalamocortex.pipeline.run import run_pipeline
     from thalamocortex.report.html import build_report
@@ -85,8 +85,7 @@ def report(tmp_path_factory):
     dataset = simulate_cohort(preset("tiny"), root / "dataset", progress=False)
     cfg = Config()
     cfg.pipeline.scheduler = "sync"
-    stages = [s for s in STAGES if s != "alignment"]
-    run_pipeline(dataset, root / "results", cfg, stages=stages, progress=False)
+    run_pipeline(dataset, root / "results", cfg, stages=list(STAGES), progress=False)
     return build_report(root / "results")
 
 

@@ -6,8 +6,7 @@ tensors of dF/F and of the lever on the imaging frames, for the rewarded, light-
 trials of the ``behavior`` stage (trials with any missing frame are dropped). Per mouse and
 learning stage (each mouse's first / last sessions, :mod:`thalamocortex.stats.stages`) the
 sessions' trials are pooled when they image the same ROIs, else the session with most trials
-is used. Then per
-region x stage: :func:`thalamocortex.alignment.study.analyse_group`.
+is used. Then per region x stage, in parallel: :func:`thalamocortex.alignment.study.analyse_group`.
 
 Tables written under ``results/alignment/``:
 
@@ -89,7 +88,7 @@ def _pool(items: list[dict], max_trials: int, seed: int) -> dict:
 
 
 def run(ctx) -> None:
-    from thalamocortex.alignment.study import analyse_group, learning_changes
+    from thalamocortex.alignment.study import learning_changes
     from thalamocortex.stats.stages import learning_stages
 
     cfg = ctx.config
@@ -124,7 +123,7 @@ def run(ctx) -> None:
     got = [r for r in ctx.map(func, jobs, desc="alignment tensors") if r is not None]
     for r in got:
         r["stage"] = stage_of.get((r["mouse"], int(r["session"])), "")
-    per_mouse, groups = [], []
+    todo_groups = []
     keys = sorted({(r["region"], r["stage"]) for r in got})
     for region, stage in keys:
         by_mouse: dict[str, list] = {}
@@ -137,15 +136,12 @@ def run(ctx) -> None:
         if len(pooled) < p.min_mice or len(n_time) != 1:
             ctx.log(f"{region} {stage}: {len(pooled)} mice with usable trials; not aligned")
             continue
-        rate = float(np.median([d["frame_rate"] for d in pooled]))
-        per, group = analyse_group(
-            [d["X"] for d in pooled],
-            [d["y"] for d in pooled],
-            [d["mouse"] for d in pooled],
-            p,
-            rate,
-            cfg.stats.seed,
-        )
+        todo_groups.append((region, stage, pooled))
+    # one region x stage per worker: the groups are independent (each its own permutation null)
+    func = partial(_group_job, params=p, seed=cfg.stats.seed)
+    done = ctx.map(func, todo_groups, desc="alignment groups", per_session=False)
+    per_mouse, groups = [], []
+    for (region, stage, pooled), (per, group) in zip(todo_groups, done):
         per.insert(0, "stage", stage)
         per.insert(0, "region", region)
         per["experiment"] = pooled[0]["experiment"]
@@ -174,6 +170,22 @@ def run(ctx) -> None:
         learn = pd.concat([learn, other], ignore_index=True)
     ctx.write_table(learn, "learning")
     ctx.write_table(regions, "regions")
+
+
+def _group_job(job, params, seed: int):
+    """:func:`~thalamocortex.alignment.study.analyse_group` of one (region, stage, pooled mice)."""
+    from thalamocortex.alignment.study import analyse_group
+
+    _, _, pooled = job
+    rate = float(np.median([d["frame_rate"] for d in pooled]))
+    return analyse_group(
+        [d["X"] for d in pooled],
+        [d["y"] for d in pooled],
+        [d["mouse"] for d in pooled],
+        params,
+        rate,
+        seed,
+    )
 
 
 def _tensors_job(job, results, window_s, pre, opener=None):
