@@ -289,7 +289,7 @@ def test_stage_boutons_to_axons_from_cohort_movies(tmp_path):
     from thalamocortex.data.nwb import read_session
     from thalamocortex.pipeline.context import StageContext
     from thalamocortex.preprocess.stage import run
-    from thalamocortex.simulate.movies import write_cohort_movies
+    from thalamocortex.simulate.cohort import write_cohort_movies
 
     cfg = sim_params.preset("tiny")
     cfg.axon_imaging.sessions = [1]

@@ -169,7 +169,7 @@ def cmd_simulate(args) -> int:
     out = simulate_cohort(cfg, args.out, progress=not args.quiet)
     print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
     if args.movies:
-        from thalamocortex.simulate.movies import write_cohort_movies
+        from thalamocortex.simulate.cohort import write_cohort_movies
 
         t = time.perf_counter()
         paths = write_cohort_movies(cfg, out, max_frames=args.movie_frames or None)
@@ -228,7 +228,7 @@ def cmd_demo(args) -> int:
     else:
         print(f"using the existing simulated dataset in {dataset}")
     if args.movies and not (dataset / "ground_truth" / "movies").is_dir():
-        from thalamocortex.simulate.movies import write_cohort_movies
+        from thalamocortex.simulate.cohort import write_cohort_movies
 
         t = time.perf_counter()
         paths = write_cohort_movies(cfg, dataset)
