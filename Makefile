@@ -13,7 +13,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install "torch==2.13.0"
-	$(BIN)/pip install -e ".[imaging,alignment,cebra,test]"
+	$(BIN)/pip install -e ".[imaging,alignment,cebra,convert,docs,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,8 +49,11 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# the documentation site (site/): reference pages generated from the code, notebooks executed
+# (a failing cell fails), then mkdocs in strict mode (any warning fails); offline
 docs: install
-	$(BIN)/thalamocortex params --markdown > docs/parameters.md
+	$(TEST_ENV) $(BIN)/python docs/generate.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) demo_out
+	rm -rf $(VENV) demo_out site docs/generated

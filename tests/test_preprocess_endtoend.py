@@ -46,6 +46,15 @@ def test_movies_to_tracked_neurons(tmp_path):
     write_cohort_movies(cfg, data, experiments=("all_optical",))
     conf = Config()
     conf.pipeline.scheduler = "sync"
+    # The soma defaults are suite2p's own route with its classifier (validated on the real
+    # movie, test_realdata_preprocess.py). The simulator's somata are not yet realistic for it:
+    # their traces have skewness 0.31 (real 1.47, issue 10), so the classifier gives 57 of 60
+    # true somata p < 0.5 (median 0.31), and threshold 1.0 without the filter finds 103 ROIs
+    # for 60 cells. Until realistic activity lands, detection here uses the settings this
+    # simulator was tuned with (60 of 60 matched, no false ROI).
+    conf.preprocess.suite2p_threshold_scaling = 2.0
+    conf.preprocess.suite2p_min_bins = 100
+    conf.preprocess.suite2p_min_cell_probability = 0.0
     results = tmp_path / "results"
     run_pipeline(data, results, conf, stages=["opto"], progress=False)  # and what it needs
     sessions = pd.read_parquet(results / "preprocess" / "sessions.parquet")

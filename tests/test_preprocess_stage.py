@@ -112,6 +112,12 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     cfg = Config()
     cfg.pipeline.scheduler = "sync"
     cfg.preprocess.suite2p_diameter_px = 8
+    # routes and tracking under test: the detection settings these 10-s synthetic movies were
+    # tuned with (suite2p's classifier, the default cell filter, rejects some of their discs;
+    # it is validated on the real movie, test_realdata_preprocess.py)
+    cfg.preprocess.suite2p_threshold_scaling = 2.0
+    cfg.preprocess.suite2p_min_bins = 100
+    cfg.preprocess.suite2p_min_cell_probability = 0.0
     ctx = StageContext(data, tmp_path / "results", cfg, "preprocess")
     run(ctx)
     out = tmp_path / "results" / "preprocess"

@@ -2,6 +2,7 @@
 
 thalamocortex demo [--out DIR]                       simulate + analyse + report
 thalamocortex simulate --preset demo --out DIR       the in-silico experiment
+thalamocortex convert SHEET --out DATASET            a lab's recordings -> NWB dataset
 thalamocortex inspect DATASET                        what a dataset contains
 thalamocortex run DATASET --config my.yaml           every analysis stage + report
 thalamocortex <stage> DATASET                        one stage (and what it needs)
@@ -79,6 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
         "the session's first frames, too few for bouton merging or photostimulation maps)",
     )
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser(
+        "convert",
+        help="build a DANDI-layout NWB dataset from a sessions sheet (movies, suite2p "
+        "folders, lever traces, trial events, light pulses)",
+        description="Convert a lab's recordings into a dataset the pipeline runs on. SHEET is a "
+        "CSV/TSV with one row per session (columns: thalamocortex.data.convert; paths "
+        "relative to the sheet).",
+    )
+    p.add_argument("sheet", type=Path, help="sessions sheet (CSV or TSV)")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    p.add_argument(
+        "--movies",
+        choices=("external", "reference", "internal"),
+        default="external",
+        help="raw TIFF movies: placed in the dataset and referenced (external, default), "
+        "referenced where they are (reference), or copied into the NWB files (internal)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing session files")
 
     p = sub.add_parser("inspect", help="summarise a dataset (mice, sessions, ROIs, trials)")
     p.add_argument("dataset", type=Path)
@@ -177,6 +197,18 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from thalamocortex.data.convert import convert
+
+    t = time.perf_counter()
+    table = convert(args.sheet, args.out, movie_mode=args.movies, overwrite=args.overwrite)
+    print(
+        f"converted {len(table)} sessions of {table['mouse'].nunique()} mice in "
+        f"{time.perf_counter() - t:.1f} s -> {args.out} (sessions.tsv beside the sub-* folders)"
+    )
+    return 0
+
+
 def cmd_inspect(args) -> int:
     from thalamocortex.data.layout import discover
 
@@ -272,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     commands = {
         "simulate": cmd_simulate,
+        "convert": cmd_convert,
         "inspect": cmd_inspect,
         "demo": cmd_demo,
         "run": lambda a: cmd_run(a, a.stages),

@@ -335,6 +335,11 @@ class RawMovie:
         Number of frames when known without reading the files.
     base : Path, optional
         Folder that relative ``files`` are relative to (the NWB file's folder).
+    frame_axes : {"yx", "xy"}
+        Axis order of internal ``data`` after the frame axis: ``"yx"`` = height x width (rows x
+        columns, as TIFF pages), ``"xy"`` = width x height (the NWB ``ImageSeries`` order
+        ``[frame, x, y]``, as written by pynwb/neuroconv). :meth:`read` always returns
+        frames x height x width.
     """
 
     rate: float
@@ -345,8 +350,11 @@ class RawMovie:
     data: Any = None
     n_frames: int | None = None
     base: Any = None
+    frame_axes: str = "yx"
 
     def __post_init__(self) -> None:
+        if self.frame_axes not in ("yx", "xy"):
+            raise ValueError(f"RawMovie.frame_axes: {self.frame_axes!r} is not 'yx' or 'xy'")
         if (self.files is None) == (self.data is None):
             raise ValueError("RawMovie: give exactly one of files (external) or data (internal)")
         if not (np.isfinite(self.rate) and self.rate > 0):
@@ -373,6 +381,8 @@ class RawMovie:
         if self.data is not None:
             arr = self.data if isinstance(self.data, np.ndarray) else self.data[()]
             movie = np.asarray(arr, dtype=np.float32)
+            if self.frame_axes == "xy" and movie.ndim == 3:
+                movie = np.ascontiguousarray(movie.transpose(0, 2, 1))
         else:
             from thalamocortex.data.movie import read_movie_files
 

@@ -8,6 +8,8 @@ import logging
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from thalamocortex.config import Config
 from thalamocortex.pipeline import io
 from thalamocortex.pipeline.context import StageContext
@@ -39,6 +41,18 @@ def use_preprocessed(sessions, results: Path):
         candidate = root / Path(p).parent.name / Path(p).name
         if candidate.is_file():
             out.at[i, "path"] = str(candidate)
+    # sessions that had only raw data (a lab's movies) have their ROIs now, not the dataset's 0
+    table = Path(results) / "preprocess" / "sessions.parquet"
+    if table.is_file() and {"n_rois", "n_frames"} <= set(out.columns):
+        pre = pd.read_parquet(table)
+        if {"mouse", "session", "n_rois", "n_frames", "output"} <= set(pre.columns):
+            pre = pre[pre["output"].astype(str) != ""]
+            key = dict(zip(zip(pre["mouse"].astype(str), pre["session"].astype(int)), pre.index))
+            for i, (m, s) in enumerate(zip(out["mouse"].astype(str), out["session"].astype(int))):
+                j = key.get((m, s))
+                if j is not None:
+                    out.iloc[i, out.columns.get_loc("n_rois")] = int(pre.at[j, "n_rois"])
+                    out.iloc[i, out.columns.get_loc("n_frames")] = int(pre.at[j, "n_frames"])
     return out
 
 

@@ -288,18 +288,22 @@ class PreprocessParams(ParamGroup):
         0.1, "fraction of FOV", "largest rigid shift searched (suite2p maxregshift)", gt=0, le=0.5
     )
     suite2p_threshold_scaling: float = param(
-        2.0,
+        1.0,
         "",
-        "suite2p detection threshold scaling (higher = fewer ROIs; suite2p's default 1.0 "
-        "yields many noise ROIs on short movies; 2.0 gave precision and recall 1.0 on the "
-        "in-silico 64x64 px, 300-frame movies)",
+        "suite2p detection threshold scaling of soma movies (suite2p's default 1.0; higher = "
+        "fewer ROIs). With suite2p_min_cell_probability 0.5 the stage then keeps suite2p's own "
+        "cells: on the real mouse movie (2000 x 128 x 128, 30 Hz) 54 of suite2p-alone's 54 "
+        "cells, IoU 1.0; the earlier simulator-tuned 2.0 without a cell filter gave 125 ROIs "
+        "including fragments and matched 41",
         gt=0,
     )
     suite2p_min_cell_probability: float = param(
-        0.0,
+        0.5,
         "",
-        "keep suite2p ROIs whose classifier probability is at least this (0 keeps all: the "
-        "built-in classifier is trained on real somata, not on this lab's data)",
+        "soma movies keep the ROIs whose suite2p classifier probability is at least this "
+        "(0.5 = suite2p's own iscell rule; 0 keeps every ROI detection found). Not applied to "
+        "bouton movies: the built-in classifier is trained on somata, and the bouton refinement "
+        "(suite2p_bouton_refine) decides there",
         ge=0,
         le=1,
     )
@@ -312,10 +316,12 @@ class PreprocessParams(ParamGroup):
         json_schema_extra={"unit": ""},
     )
     suite2p_min_bins: int = param(
-        100,
+        50,
         "bins",
         "detection bins at least this many time bins: suite2p's bin of tau x fs frames is "
-        "shortened for short movies (unless detection.bin_size is overridden)",
+        "shortened for short movies only (unless detection.bin_size is overridden); a movie "
+        "of >= 50 x tau x fs frames keeps suite2p's own bin (2000 frames at 30 Hz: 30 frames; "
+        "100 shortened it to 20 and changed which cells suite2p found on the real movie)",
         ge=10,
     )
     suite2p_reference_frames: int = param(

@@ -356,7 +356,7 @@ def run_suite2p(
             [np.asarray(reg["yoff1"]).mean(axis=1), np.asarray(reg["xoff1"]).mean(axis=1)], 1
         )
     keep = np.ones(len(stat), bool)
-    if p.suite2p_min_cell_probability > 0 and len(stat):
+    if p.suite2p_min_cell_probability > 0 and len(stat) and not boutons:
         keep = np.asarray(iscell)[:, 1] >= p.suite2p_min_cell_probability
     return Suite2pResult(
         shifts=shifts,

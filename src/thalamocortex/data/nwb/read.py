@@ -601,7 +601,8 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
                 path,
                 field=where,
             )
-        return RawMovie(data=ts.data, **common)
+        # NWB ImageSeries data are [frame, x, y] (width before height)
+        return RawMovie(data=ts.data, frame_axes="xy", **common)
     except ValueError as err:
         if isinstance(err, DataError):
             raise

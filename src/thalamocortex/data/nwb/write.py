@@ -356,10 +356,13 @@ def _add_movie(nwb: Any, session: Session, path: Path | None, params: NWBWritePa
             raise DataError(
                 f"expected movie frames x height x width, got shape {data.shape}", field="movie"
             )
+        if mv.frame_axes == "yx":  # NWB ImageSeries data are [frame, x, y]
+            data = np.ascontiguousarray(data.transpose(0, 2, 1))
         series = TwoPhotonSeries(
             name="TwoPhotonSeries",
             imaging_plane=plane,
             data=_h5data(data, params),
+            dimension=[int(data.shape[1]), int(data.shape[2])],
             unit="a.u.",
             description=doc,
             **kw,
