@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=None, help="YAML simulation config (overrides)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="sessions simulated and written in parallel processes (identical results for any "
+        "value)",
+    )
+    p.add_argument(
         "--movies",
         action="store_true",
         help="also write raw two-photon movies (TIFF, referenced from the NWB files) of the "
@@ -186,7 +193,7 @@ def cmd_simulate(args) -> int:
     cfg = _simulation_config(args.preset, args.seed, args.null, args.config, args.null_kind)
     _prepare_simulation_dir(args.out, args.overwrite)
     t = time.perf_counter()
-    out = simulate_cohort(cfg, args.out, progress=not args.quiet)
+    out = simulate_cohort(cfg, args.out, progress=not args.quiet, n_workers=args.workers)
     print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
     if args.movies:
         from thalamocortex.simulate.cohort import write_cohort_movies
