@@ -21,9 +21,10 @@ and cluster ROIs of all sessions jointly, a cluster holding at most one ROI per 
    (pairs that are not candidates count as probability 0). Two clusters merge, best first, while
    the mean probability over all their cross pairs is at least ``track_min_probability`` and
    they share no session; merges whose mean probabilities tie (within 0.01: the posterior
-   saturates at 1 for neighbouring puncta) go in order of mean footprint correlation. Each ROI is thereby compared with *every* observation of a cell, not
-   with its latest footprint, and no order of sessions is privileged; a cell absent on a day is
-   simply absent from its cluster. A member whose mean probability to the rest of its cluster
+   saturates at 1 for neighbouring puncta) go in order of mean footprint correlation. Each ROI
+   is thereby compared with *every* observation of a cell, not with its latest footprint, and
+   no order of sessions is privileged; a cell absent on a day is simply absent from its
+   cluster. A member whose mean probability to the rest of its cluster
    is below ``track_min_probability`` is split off.
 5. **Refine the registration** (``track_refine_iterations`` times): tracked ROI centroids are
    modelled as cell position + session offset (reference offset 0), fitted by alternating
