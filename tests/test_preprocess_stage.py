@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from conftest import make_session, spontaneous_dff
 from thalamocortex.config import Config
 from thalamocortex.data.model import Imaging, RawMovie
-from thalamocortex.data.nwb import read_session, write_session
+from thalamocortex.data.nwb import write_session
 from thalamocortex.pipeline.context import StageContext
 from thalamocortex.preprocess.dff import artefact_mask
 from thalamocortex.preprocess.stage import run
@@ -122,7 +122,9 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     # suite2p's soma route (with its classifier) keeps 14, 12 and 8 ROIs of 12 somata (out-of-
     # focus cells add ROIs, dim or silent somata are missed; see test_preprocess_suite2p)
     assert (tab["n_rois"] >= 7).all(), tab["n_rois"].tolist()
-    with read_session(tab["output"].iloc[0]) as back:
+    # outputs reference raw files in the dataset: open them with the run's opener, which
+    # knows the dataset folder (external files elsewhere are refused)
+    with ctx.open(tab["output"].iloc[0]) as back:
         back.load()
         assert back.imaging.footprints is not None and back.imaging.dff is not None
         blank = np.isnan(back.imaging.dff).all(axis=1)
@@ -137,7 +139,7 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     assert (days == 3).sum() >= 5, days.tolist()
     # the outputs keep a reference to external raw files, never a copy of internal frames
     for ses, path in zip(tab["session"], tab["output"]):
-        with read_session(path) as back:
+        with ctx.open(path) as back:
             if ses == 2:
                 assert back.movie is None
             else:
