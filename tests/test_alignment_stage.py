@@ -41,7 +41,8 @@ def test_stage_writes_tables_per_region_and_stage(results):
     assert set(groups["stage"]) == {"naive", "expert"}
     assert (groups["n_mice"] == 2).all()
     assert groups["p_shared"].between(1 / 11, 1).all()  # 10 permutations
-    assert len(mice) == 8 and mice["n_units"].gt(8).all()  # boutons of 8 axons
+    # the units are merged axons (8 simulated axons per mouse; merging may split a few)
+    assert len(mice) == 8 and mice["n_units"].between(6, 16).all()
     for col in ("decode_r2", "shared_var", "private_var", "lomo_r2"):
         assert mice[col].notna().all(), col
     learn = pd.read_parquet(d / "learning.parquet")

@@ -105,7 +105,11 @@ def test_report_section_renders_from_tables(tmp_path):
     for k, v in tables.items():
         v.to_parquet(out / f"{k}.parquet")
     html = section.render(tmp_path, tmp_path / "fig")
-    assert html.count("<img") == 4
+    # fractions (movement, quiescence), heatmaps, onset latency, reliability, decoding: each
+    # captioned; no examples/rasters tables here
+    assert html.count("<img") == 6
+    assert html.count("<figcaption>") == 6
+    assert "odd-numbered trials" in html  # cross-validated heatmap order
     assert "Naive vs expert per region" in html and "MTh" in html
     assert "Movement encoding" in section.TITLE
     # a results folder without the stage says so instead of failing

@@ -249,6 +249,104 @@ def test_preprocess_outputs_are_keyed_by_parameters_and_inputs(tmp_path):
     assert after["sub-m1_ses-2.nwb"] != before["sub-m1_ses-2.nwb"]
 
 
+def test_analysis_traces_are_keyed_by_parameters_and_inputs(tmp_path):
+    """The preprocess stage's traces file is read only for the parameters, NWB names and
+    session file it was made from; otherwise the traces are computed again."""
+    import h5py
+
+    from thalamocortex.preprocess.stage import run, session_traces, traces_path
+    from thalamocortex.preprocess.traces import analysis_traces
+
+    data, results = tmp_path / "data", tmp_path / "results"
+    nwb = data / "sub-m1" / "sub-m1_ses-1.nwb"
+    # F/Fneu only, neuropil not proportional to F: the coefficient changes dF/F
+    s0 = make_session(mouse="m1", session=1, dff=False, events=False, stimulation=False)
+    s0.imaging.Fneu[:] = 40 + 10 * np.random.default_rng(3).random(s0.imaging.Fneu.shape)
+    write_session(s0, nwb)
+    cfg = Config()
+    cfg.preprocess.neuropil_coefficient = 0.7
+    ctx = StageContext(data, results, cfg, "preprocess")
+    run(ctx)
+    saved = traces_path(results / "preprocess", "sub-m1_ses-1")
+    assert saved.is_file() and saved.with_name(saved.name + ".key").is_file()
+    with np.load(saved) as z:
+        on_disk = z["dff"]
+    other = cfg.preprocess.model_copy(update={"neuropil_coefficient": 0.3})
+    with ctx.open(nwb) as s:
+        same = session_traces(s, results, cfg.preprocess, cfg.data)
+        np.testing.assert_array_equal(same.dff, on_disk)
+        changed = session_traces(s, results, other, cfg.data)
+        np.testing.assert_allclose(changed.dff, analysis_traces(s, other).dff)
+        assert not np.allclose(changed.dff, on_disk, equal_nan=True)
+    # the stage context reads through the same key (and needs preprocess declared)
+    enc = StageContext(data, results, cfg, "encoding")
+    with enc.open(nwb) as s:
+        np.testing.assert_array_equal(enc.traces(s).dff, on_disk)
+    # an edited session file: computed from the new content, not the stale file
+    with h5py.File(nwb, "r+") as f:
+        d = f["processing/ophys/Fluorescence/F/data"]
+        d[...] = d[()] * 2.0
+    with ctx.open(nwb) as s:
+        np.testing.assert_allclose(
+            session_traces(s, results, cfg.preprocess, cfg.data).dff,
+            analysis_traces(s, cfg.preprocess).dff,
+        )
+
+
+def test_boutons_without_data_are_units_of_their_own_not_merged():
+    """An all-NaN bouton would void every frame of the merging's correlations; it is left
+    out of the merge (a unit without data, counted) and the axons are those of the session
+    without it."""
+    import dataclasses
+
+    from thalamocortex.preprocess.traces import analysis_traces, nan_counts
+
+    rng = np.random.default_rng(5)
+    n_frames, n_rois = 900, 8
+    s = make_session(
+        mouse="m1",
+        experiment="axon_imaging",
+        n_rois=n_rois,
+        n_frames=n_frames,
+        dff=False,
+        events=False,
+        stimulation=False,
+        footprints=False,
+    )
+    kernel = np.exp(-np.arange(60) / 20.0)
+    spikes = (rng.random((n_frames, n_rois // 2)) < 0.02).astype(np.float64)
+    calcium = np.stack([np.convolve(spikes[:, a], kernel)[:n_frames] for a in range(4)], 1)
+    im = s.imaging
+    im.F[:] = 100 * (1 + calcium[:, np.arange(n_rois) // 2]) + rng.normal(0, 3, im.F.shape)
+    im.Fneu[:] = 50 + rng.normal(0, 2, im.Fneu.shape)
+    keep = np.array([0, 1, 2, 4, 5, 7])
+    sub = dataclasses.replace(
+        s,
+        imaging=dataclasses.replace(
+            im,
+            rois=im.rois.iloc[keep].reset_index(drop=True),
+            F=im.F[:, keep].copy(),
+            Fneu=im.Fneu[:, keep].copy(),
+        ),
+    )
+    im.F[:, [3, 6]] = np.nan
+    im.Fneu[:, [3, 6]] = np.nan
+    full, ref = analysis_traces(s), analysis_traces(sub)
+    assert nan_counts(full.dff) == (0, 2)
+    alone = full.units[full.units["roi_type"] != "axon"]
+    assert list(alone["roi_name"]) == ["m1-roi3", "m1-roi6"]
+    assert np.isnan(full.dff[:, alone.index]).all()
+    assert list(full.merge.labels[[3, 6]]) == [-1, -1]
+    axons = (full.units["roi_type"] == "axon").to_numpy()
+    pd.testing.assert_frame_equal(
+        full.units[axons].reset_index(drop=True),
+        ref.units.reset_index(drop=True),
+        check_dtype=False,
+    )
+    np.testing.assert_array_equal(full.dff[:, axons], ref.dff)
+    assert ref.merge.n_axons < len(keep)  # boutons of one axon were merged
+
+
 @pytest.fixture(scope="module")
 def one_mouse(tmp_path_factory):
     """The tiny cohort's MTh axon-imaging mouse alone (3 sessions)."""
@@ -648,7 +746,7 @@ def test_run_without_loopback_networking_falls_back_quickly(one_mouse, tmp_path)
             sys.executable,
             "-m",
             "thalamocortex.cli",
-            "traces",
+            "preprocess",
             str(one_mouse),
             "--out",
             str(tmp_path / "r"),

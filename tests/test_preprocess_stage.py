@@ -72,7 +72,15 @@ def test_stage_merges_boutons_from_nwb(tmp_path):
     from thalamocortex.report.sections.preprocess import render
 
     html = render(tmp_path / "results", tmp_path / "figs")
-    assert "boutons -&gt;" in html or "boutons ->" in html
+    assert "boutons →" in html and "<figcaption>" in html
+    # the analysis traces every later stage reads: one column per merged axon, dF/F once
+    from thalamocortex.preprocess.stage import read_traces, traces_path
+
+    for ses in (1, 2):
+        tr = read_traces(traces_path(tmp_path / "results" / "preprocess", f"sub-A1_ses-{ses}"))
+        assert (tr.units["roi_type"] == "axon").all()
+        assert len(tr.units) == (ax["session"] == ses).sum() == tr.dff.shape[1]
+        assert tr.units["n_boutons"].sum() == 15
     assert "<img" in html
 
 

@@ -176,8 +176,8 @@ def test_healthy_sessions_keep_their_results(damaged, pristine):
     res, res0 = damaged["results"], pristine[1]
     for sid in ("sub-aoOpsin01_ses-1", "sub-aoOpsin01_ses-14"):
         with (
-            np.load(res / "traces" / f"{sid}.npz") as a,
-            np.load(res0 / "traces" / f"{sid}.npz") as b,
+            np.load(res / "preprocess" / "traces" / f"{sid}.npz") as a,
+            np.load(res0 / "preprocess" / "traces" / f"{sid}.npz") as b,
         ):
             np.testing.assert_array_equal(a["dff"], b["dff"])
     cols = ["mouse", "session", "roi", "cls", "p_movement", "contrast"]
@@ -210,7 +210,7 @@ def test_absorbed_damage_is_counted_not_hidden(damaged):
     assert row["frac_movement"] == pytest.approx(r.loc[valid, "movement_related"].mean())
     # 0.07 % NaN/inf lever samples: the session is still decoded
     assert np.isfinite(row["decode_r"])
-    tr = _table(res, "traces", "traces_summary").set_index("session_id")
+    tr = _table(res, "preprocess", "sessions").set_index("session_id")
     assert tr.loc["sub-axM201_ses-14", "n_rois_no_data"] == 3
     assert tr.loc["sub-axM201_ses-14", "n_blanked"] == 0  # no light, nothing blanked
 
@@ -284,7 +284,7 @@ def test_kill_during_preprocess_then_resume_is_exact(pristine, tmp_path):
     shutil.copytree(pristine[0], data)
     for nwb in sorted(data.glob("sub-ax*/*_ses-1.nwb")):
         dmg.suite2p_neighbour(nwb)  # per-session outputs to be written (and interrupted)
-    args = ["traces", str(data), "--scheduler", "sync", "--quiet", "--out"]
+    args = ["preprocess", str(data), "--scheduler", "sync", "--quiet", "--out"]
     killed = tmp_path / "killed"
     rc = _kill_when([*args, str(killed)], killed / "preprocess", 1.0)
     assert rc == -9  # killed inside the stage, not finished
@@ -293,11 +293,11 @@ def test_kill_during_preprocess_then_resume_is_exact(pristine, tmp_path):
     assert not list(killed.rglob("*.tmp")) and not list(killed.rglob("*.tmp.nwb"))
     fresh = tmp_path / "fresh"
     assert main([*args, str(fresh)]) == 0
-    _same_tables(killed, fresh, ("preprocess", "traces"))
+    _same_tables(killed, fresh, ("preprocess",))
     for sid in ("sub-axM201_ses-1", "sub-axMTh01_ses-1"):
         with (
-            np.load(killed / "traces" / f"{sid}.npz") as x,
-            np.load(fresh / "traces" / f"{sid}.npz") as y,
+            np.load(killed / "preprocess" / "traces" / f"{sid}.npz") as x,
+            np.load(fresh / "preprocess" / "traces" / f"{sid}.npz") as y,
         ):
             np.testing.assert_array_equal(x["dff"], y["dff"])
 

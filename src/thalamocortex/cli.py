@@ -7,7 +7,7 @@ thalamocortex inspect DATASET                        what a dataset contains
 thalamocortex run DATASET --config my.yaml           every analysis stage + report
 thalamocortex <stage> DATASET                        one stage (and what it needs)
 thalamocortex report RESULTS                         rebuild the HTML report
-thalamocortex params [--markdown]                    the parameter spec
+thalamocortex params [--yaml | --markdown]           the parameter spec
 thalamocortex realism RECORDING [--against DATASET]  how realistic: statistics side by side
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import time
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames per raw movie (default 0 = the whole session; a short movie covers only "
         "the session's first frames, too few for bouton merging or photostimulation maps)",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser(
         "convert",
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulate the default cohort, run everything, write the report")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     p.add_argument("--preset", default="demo", help="simulation preset (tiny | demo | paper)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's)")
     p.add_argument("--null", action="store_true", help="a null cohort (no learning effects)")
     _add_null_kind(p)
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
@@ -146,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also simulate raw movies of every imaging session, so that preprocessing starts "
         "from raw frames (suite2p) instead of the simulated F/Fneu (slower; try --preset tiny)",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("run", help="run every analysis stage on a dataset and write the report")
     _add_common(p)
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_common(p)
 
     p = sub.add_parser("report", help="rebuild the HTML report from a results folder")
-    p.add_argument("results", type=Path)
+    p.add_argument("results", type=Path, help="results folder of a run (holds <stage>/*.parquet)")
 
     p = sub.add_parser(
         "realism",
@@ -197,9 +198,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-iterations", type=int, default=8, help="simulations the fit may run")
 
     p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
-    p.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument(
+        "--yaml",
+        action="store_true",
+        help="as a commented YAML file of every default, which --config reads back",
+    )
+    fmt.add_argument("--markdown", action="store_true", help="as a Markdown table")
     p.add_argument("--simulation", action="store_true", help="the simulation parameters instead")
+    _describe(sub, STAGES)
     return ap
+
+
+#: Longer descriptions shown by ``thalamocortex <command> --help`` (the one-line help of a
+#: command not listed here is its description).
+DESCRIPTIONS = {
+    "simulate": "Simulate an in-silico cohort of the three experiments (axon imaging of the "
+    "inputs, all-optical mapping, inactivation) as NWB files in the DANDI layout, with the "
+    "simulator's truth in ground_truth/ beside them (never read by an analysis).",
+    "demo": "Simulate the default cohort, run every analysis stage on it and write the HTML "
+    "report: OUT/dataset (NWB + ground_truth/) and OUT/results (tables, figures/, report.html). "
+    "A dataset already in OUT is reused. Prints the time of every step.",
+    "run": "Run every analysis stage (or --stages and what they need) on a dataset and write "
+    "the HTML report. Stages whose parameters and inputs did not change since the last run "
+    "are skipped; a killed run resumes.",
+    "report": "Rebuild results/report.html and results/figures/ (PNG and SVG) from the "
+    "results tables alone.",
+    "params": "Every parameter with its default, unit, valid range and meaning. --yaml writes "
+    "a commented YAML file of all defaults that --config reads back.",
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except where the help states it or there is none to show."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not text or "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _describe(sub, stages) -> None:
+    """Give every sub-command a description and show defaults in its help."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, p in sub.choices.items():
+        p.formatter_class = _HelpFormatter
+        if p.description:
+            continue
+        one = (helps.get(name) or name).rstrip(".")
+        text = DESCRIPTIONS.get(name) or one[:1].upper() + one[1:] + "."
+        if name in stages:
+            needs = ", ".join(stages[name].requires) or "no other stage"
+            text += (
+                f" Needs {needs} (run first when their results are missing or out of date); "
+                f"writes RESULTS/{name}/*.parquet and rebuilds the report."
+            )
+        p.description = text
 
 
 def _config(args):
@@ -297,14 +352,26 @@ def cmd_inspect(args) -> int:
     return 2 if ins.problems else 0
 
 
-def _run(dataset: Path, results: Path, cfg, stages, quiet: bool) -> Path:
+def _print_timings(timings: dict[str, float | None]) -> None:
+    """The time table: one line per step (None = skipped, up to date)."""
+    print("time per step:")
+    for name, sec in timings.items():
+        print(f"  {name:<14s} {'skipped (up to date)' if sec is None else f'{sec:6.1f} s'}")
+    total = sum(v for v in timings.values() if v is not None)
+    print(f"  {'total':<14s} {total:6.1f} s")
+
+
+def _run(dataset: Path, results: Path, cfg, stages, quiet: bool, before=None) -> Path:
     from thalamocortex.pipeline.run import run_pipeline
     from thalamocortex.report.html import build_report
 
-    timings = run_pipeline(dataset, results, cfg, stages=stages, progress=not quiet)
-    for name, sec in timings.items():
-        print(f"  {name:<14s} {'skipped (up to date)' if sec == 0 else f'{sec:6.1f} s'}")
+    timings: dict[str, float | None] = dict(before or {})
+    ran = run_pipeline(dataset, results, cfg, stages=stages, progress=not quiet)
+    timings.update({k: (None if v == 0 else v) for k, v in ran.items()})
+    t = time.perf_counter()
     report = build_report(results)
+    timings["report"] = time.perf_counter() - t
+    _print_timings(timings)
     print(f"report: {report.resolve()}")
     return report
 
@@ -321,18 +388,26 @@ def cmd_demo(args) -> int:
     out = args.out
     dataset = out / "dataset"
     cfg = _simulation_config(args.preset, args.seed, args.null, None, args.null_kind)
+    analysis = _config(args)
+    # the simulation uses the analysis' worker count (sessions are independent and seeded)
+    workers = 1 if analysis.pipeline.scheduler == "sync" else analysis.pipeline.n_workers
+    before: dict[str, float | None] = {}
     if not (dataset / "ground_truth" / "cohort.yaml").is_file():
         _prepare_simulation_dir(dataset, overwrite=True)
-        simulate_cohort(cfg, dataset, progress=not args.quiet)
+        t = time.perf_counter()
+        simulate_cohort(cfg, dataset, progress=not args.quiet, n_workers=workers)
+        before["simulation"] = time.perf_counter() - t
     else:
         print(f"using the existing simulated dataset in {dataset}")
+        before["simulation"] = None
     if args.movies and not (dataset / "ground_truth" / "movies").is_dir():
         from thalamocortex.simulate.cohort import write_cohort_movies
 
         t = time.perf_counter()
         paths = write_cohort_movies(cfg, dataset)
-        print(f"wrote {len(paths)} raw movies in {time.perf_counter() - t:.1f} s")
-    _run(dataset, out / "results", _config(args), None, args.quiet)
+        before["movies"] = time.perf_counter() - t
+        print(f"wrote {len(paths)} raw movies")
+    _run(dataset, out / "results", analysis, None, args.quiet, before=before)
     print(f"demo finished in {time.perf_counter() - t0:.0f} s")
     return 0
 
@@ -382,20 +457,32 @@ def cmd_realism(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from thalamocortex.config import Config, describe
+    from thalamocortex.config import Config, commented_yaml, describe
 
     if args.simulation:
         from thalamocortex.simulate.params import SimulationConfig as spec
+
+        what, flag = "simulation", "simulate --config"
     else:
         spec = Config
+        what, flag = "analysis", "--config"
+    if args.yaml:
+        header = (
+            f"thalamocortex {__version__}: every {what} parameter at its default.\n"
+            f"Keep only what you change and pass the file with `thalamocortex ... {flag} FILE`."
+        )
+        sys.stdout.write(commented_yaml(spec, header))
+        return 0
     rows = describe(spec)
     if args.markdown:
         print("| key | default | unit | range | description |\n|---|---|---|---|---|")
         for r in rows:
             print(f"| `{r['key']}` | `{r['default']}` | {r['unit']} | {r['range']} | {r['doc']} |")
-    else:
-        for r in rows:
-            print(f"{r['key']:<44s} {r['default']!s:<14.14s} {r['unit']:<10s} {r['doc']}")
+        return 0
+    width = max(len(r["key"]) for r in rows)
+    for r in rows:
+        print(f"{r['key']:<{width}s}  {r['default']!s}  [{r['unit'] or '-'}; {r['range']}]")
+        print(f"{'':<{width}s}  {r['doc']}")
     return 0
 
 
@@ -431,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     except StageError as err:
         print(f"thalamocortex: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (`thalamocortex params | head`): not an error worth a traceback;
+        # stdout is pointed at devnull so the interpreter's final flush cannot fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by the pipe
 
 
 if __name__ == "__main__":

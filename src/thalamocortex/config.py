@@ -16,6 +16,7 @@ Where the paper's method is unknown, the doc string says which convention the de
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,62 @@ def load_yaml(model: type[BaseModel], path: str | Path) -> Any:
     return validate(model, data, str(path))
 
 
+def commented_yaml(model: type[BaseModel], header: str = "") -> str:
+    """Every parameter of ``model`` at its default as YAML, each preceded by a comment with its
+    doc, unit and range; nested groups become nested mappings. :func:`load_yaml` reads it back
+    to the defaults (``thalamocortex params --yaml > my.yaml``, then edit, then ``--config``).
+    """
+    import textwrap
+
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def walk(m: type[BaseModel], depth: int) -> None:
+        pad = "  " * depth
+        for name, info in m.model_fields.items():
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                doc = (ann.__doc__ or "").strip().splitlines()
+                lines.append("")
+                if doc:
+                    lines.append(f"{pad}# {doc[0]}")
+                key = yaml.safe_dump(name).removesuffix("\n").removesuffix("\n...").strip()
+                lines.append(f"{pad}{key}:")
+                walk(ann, depth + 1)
+                continue
+            default = info.default if info.default_factory is None else info.default_factory()
+            value = json.loads(json.dumps(_plain(default), default=str))
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            unit = extra.get("unit", "")
+            about = (info.description or "").strip()
+            rng = _range_text(info)
+            tail = "; ".join(
+                x
+                for x in (f"unit: {unit}" if unit else "", f"range: {rng}" if rng != "any" else "")
+                if x
+            )
+            text = f"{about} [{tail}]" if tail else about
+            for line in textwrap.wrap(text, width=96 - len(pad)):
+                lines.append(f"{pad}# {line}")
+            text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+            text = text.removesuffix("\n").removesuffix("\n...").strip()
+            key = yaml.safe_dump(name).removesuffix("\n").removesuffix("\n...").strip()
+            lines.append(f"{pad}{key}: {text}")  # a key like 'null' is quoted
+
+    walk(model, 0)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _plain(v: Any) -> Any:
+    """A default as plain data (models dumped, tuples as lists) for YAML."""
+    if isinstance(v, BaseModel):
+        return v.model_dump(mode="json")
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
 def save_yaml(cfg: BaseModel, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
@@ -173,7 +230,14 @@ class PipelineParams(ParamGroup):
         gt=0,
     )
     n_workers: int = param(2, "processes", "workers of the local Dask cluster", ge=1, le=256)
-    threads_per_worker: int = param(1, "threads", "threads per local Dask worker", ge=1, le=64)
+    threads_per_worker: int = param(
+        1,
+        "threads",
+        "threads per local Dask worker; also the BLAS/OpenMP threads of the main process "
+        "(all the work in sync mode)",
+        ge=1,
+        le=64,
+    )
     resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
 
     @field_validator("scheduler")

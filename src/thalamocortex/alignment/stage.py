@@ -40,26 +40,23 @@ def session_tensors(
 ) -> dict | None:
     """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials).
 
-    ``opener`` opens the session file (the run's session opener; default ``read_session``).
+    Activity is the preprocess stage's analysis traces (somata, merged axons); units without
+    any finite dF/F are left out. ``opener`` opens the session file (the run's session opener;
+    default ``read_session``).
     """
-    from pathlib import Path
 
     from thalamocortex.data.model import lever_to_frames
     from thalamocortex.data.nwb import read_session
     from thalamocortex.encoding.peri import peri_event_tensor
     from thalamocortex.encoding.session import exclude_light_periods
-    from thalamocortex.preprocess.traces import session_dff
+    from thalamocortex.preprocess.stage import names_of, session_traces
 
     with (opener or read_session)(path) as s:
         if s.imaging is None or s.lever is None:
             return None
-        cached = Path(results) / "traces" / f"{s.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                dff = z["dff"]
-        else:
-            dff = session_dff(s, pre, with_events=False).dff
-        s.load()
+        traces = session_traces(s, results, pre, names_of(opener))  # somata / merged axons
+        has_data = ~np.isnan(traces.dff).all(axis=0)
+        dff = traces.dff[:, has_data]
         t = s.imaging.times
         dff = exclude_light_periods(dff, t, s, 0.0)
         onsets = trials["movement_onset"].to_numpy(np.float64)
@@ -72,7 +69,7 @@ def session_tensors(
             "region": s.info.region,
             "experiment": s.info.experiment,
             "frame_rate": float(1.0 / np.median(np.diff(t))),
-            "rois": tuple(s.imaging.rois["roi_name"].astype(str)),
+            "rois": tuple(traces.units["roi_name"].astype(str)[has_data]),
             "X": x[ok],
             "y": lev[ok, :, 0].astype(np.float64),
         }

@@ -93,6 +93,7 @@ def analyse_path(path: str, params: BehaviorParams, names=None, opener=None) -> 
             sb = analyse_session(s, params)
         except DataError as err:
             return {**base, "status": "excluded", "exclusion": str(err)}
+        sb.summary["lever_units"] = str(getattr(s.lever, "units", "") or "")
     plot = bin_traces(
         sb.snippets,
         sb.snippet_times,

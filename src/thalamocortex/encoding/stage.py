@@ -1,17 +1,23 @@
 """The ``encoding`` stage: movement encoding of inputs and M1 neurons across learning.
 
-Per imaging session with behaviour (axon imaging, all-optical and plain imaging), in parallel:
-movement-related classification, peri-movement timing and reliability, decoding of the lever
+Per imaging session with behaviour (axon imaging, all-optical and plain imaging), in parallel,
+on the preprocess stage's analysis units (somata; boutons merged into axons, so one axon counts
+once) and the behaviour stage's movements and trials: movement-related classification,
+peri-movement timing and reliability, decoding of the lever
 with a ROI count matched across every analysed session, and the relation of each trial's
 decoding to its similarity to the learned movement. Then, across sessions: naive vs expert
 contrasts and trends per region with mice as replicates, and the comparison of regions.
 
 Tables written under ``results/encoding/``:
 
-``rois``            one row per ROI and session (class, p-values, timing with CIs, reliability)
+``rois``            one row per unit (soma / axon) and session (class, p-values, timing with
+                    CIs, reliability)
 ``sessions``        region x session summary (fractions, timing, reliability, decoding)
-``peri``            trial-averaged movement- and cue-aligned dF/F per ROI (for heatmaps)
+``peri``            trial-averaged movement- and cue-aligned dF/F per unit: all, odd and even
+                    trials (cross-validated heatmap order)
 ``trials``          per rewarded trial: decoding r, population-pattern and lever similarity
+``rasters``         single-trial dF/F of each naive/expert session's most movement-related units
+``examples``        lever and those units' dF/F over an example stretch of each such session
 ``learning``        per region x metric: naive, expert, change, CI, p (perm/boot), slope, q
 ``regions``         per metric: which region changes most, permutation test across regions
 """
@@ -19,12 +25,12 @@ Tables written under ``results/encoding/``:
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 ANALYSED_EXPERIMENTS: tuple[str, ...] = ("axon_imaging", "all_optical", "imaging")
+EMPTY_TABLES = ("rois", "sessions", "peri", "trials", "rasters", "examples", "learning", "regions")
 
 
 def matched_roi_count(n_rois: pd.Series, params) -> int:
@@ -36,55 +42,28 @@ def matched_roi_count(n_rois: pd.Series, params) -> int:
     return int(min(n.min(), params.max_rois_matched)) if len(n) else 0
 
 
-def _valid_roi_counts(results: Path, todo: pd.DataFrame) -> pd.Series | None:
-    """ROIs with data per session: the traces stage's ROI count minus the ROIs it found
-    without any finite dF/F (excluded from decoding); the sessions table's count otherwise."""
-    if "n_rois" not in todo:
-        return None
-    n = pd.to_numeric(todo["n_rois"], errors="coerce").to_numpy(np.float64)
-    path = Path(results) / "traces" / "traces_summary.parquet"
-    if path.is_file():
-        t = pd.read_parquet(path)
-        if {"session_id", "n_rois", "n_rois_no_data"} <= set(t.columns):
-            sid = "sub-" + todo["mouse"].astype(str) + "_ses-" + todo["session"].astype(str)
-            valid = dict(zip(t["session_id"], t["n_rois"] - t["n_rois_no_data"]))
-            got = sid.map(valid).to_numpy(np.float64)
-            n = np.where(np.isfinite(got), got, n)
-    return pd.Series(n, index=todo.index)
-
-
-def _template_similarity(results: Path, mouse: str, session: int) -> pd.DataFrame | None:
-    """Per-trial similarity to the learned template from the behaviour stage, if it ran."""
-    path = results / "behavior" / "trials.parquet"
-    if not path.is_file():
-        return None
-    t = pd.read_parquet(path)
-    if "similarity_to_template" not in t.columns:
-        return None
-    t = t[(t["mouse"] == mouse) & (t["session"] == session)]
-    return t if len(t) and t["similarity_to_template"].notna().any() else None
-
-
 def _one_session(
-    path: str, results: str, enc, beh, pre, n_rois_matched: int, seed: int, opener=None
-) -> dict[str, pd.DataFrame] | None:
-    from thalamocortex.behavior.session import analyse_session
+    item, results: str, enc, pre, n_rois_matched: int, seed: int, opener=None, names=None
+):
+    """Worker: encoding of one session (top level, picklable).
+
+    ``item`` = (path, trials, movements): the session file and the behaviour stage's rows of
+    this session (trials with ``movement_kind``, ``movement_onset``,
+    ``similarity_to_template``; every movement bout), so the lever is not parsed again.
+    Activity comes from the preprocess stage's analysis traces (somata, merged axons).
+    ``opener`` opens the session file (the run's session opener; default ``read_session``
+    with ``names``).
+    """
     from thalamocortex.data.nwb import read_session
     from thalamocortex.encoding.session import encode_session
-    from thalamocortex.preprocess.traces import session_dff
+    from thalamocortex.preprocess.stage import names_of, session_traces
 
-    with (opener or read_session)(path) as s:
-        if s.imaging is None or s.lever is None or s.trials is None:
+    path, tr, movements = item
+    with (opener or partial(read_session, names=names))(path) as s:
+        if s.imaging is None or s.lever is None or tr is None or len(tr) == 0:
             return None
-        cached = Path(results) / "traces" / f"{s.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                dff = z["dff"]
-        else:
-            dff = session_dff(s, pre, with_events=False).dff
-        s.load()
-        sb = analyse_session(s, beh)
-        tr = sb.trials
+        # F/Fneu are not read when the preprocess stage's file is current
+        traces = session_traces(s, results, pre, names_of(opener, names))
         rewarded = tr["movement_kind"].to_numpy() == "rewarded"
         onsets = pd.DataFrame(
             {
@@ -95,29 +74,70 @@ def _one_session(
             }
         )
         sim = None
-        ts = _template_similarity(Path(results), s.info.mouse, int(s.info.session))
-        if ts is not None:
-            sim = (
-                onsets[["trial"]]
-                .merge(ts[["trial", "similarity_to_template"]], on="trial", how="left")[
-                    "similarity_to_template"
-                ]
-                .to_numpy(np.float64)
-            )
+        if "similarity_to_template" in tr and tr["similarity_to_template"].notna().any():
+            sim = tr["similarity_to_template"].to_numpy(np.float64)
         res = encode_session(
             s,
-            dff,
-            sb.movements,
+            traces.dff,
+            movements,
             enc,
             n_rois_matched=n_rois_matched,
             seed=seed,
             template_similarity=sim,
             trial_onsets=onsets,
+            units=traces.units,
         )
         summary = pd.DataFrame(
             [res.summary | {"similarity": "template" if sim is not None else "within_session"}]
         )
-        return {"rois": res.rois, "sessions": summary, "peri": res.peri, "trials": res.trials}
+        return {
+            "rois": res.rois,
+            "sessions": summary,
+            "peri": res.peri,
+            "trials": res.trials,
+            "rasters": res.rasters,
+            "examples": res.examples,
+        }
+
+
+def _behaviour(ctx, todo: pd.DataFrame) -> list[tuple]:
+    """(path, trials, movements) of each session from the behaviour stage's tables."""
+    trials = ctx.read_table("behavior", "trials")
+    movements = ctx.read_table("behavior", "movements")
+    by_t = dict(iter(trials.groupby(["mouse", "session"]))) if len(trials) else {}
+    by_m = dict(iter(movements.groupby(["mouse", "session"]))) if len(movements) else {}
+    empty = pd.DataFrame(columns=["onset", "offset"])
+    items = []
+    for _, r in todo.iterrows():
+        key = (r["mouse"], int(r["session"]))
+        t = by_t.get(key)
+        items.append(
+            (
+                str(r["path"]),
+                None if t is None else t.reset_index(drop=True),
+                by_m.get(key, empty).reset_index(drop=True),
+            )
+        )
+    return items
+
+
+def _unit_counts(ctx, todo: pd.DataFrame) -> pd.Series:
+    """Analysis units with data per session (merged axons, somata; minus the units without
+    any finite dF/F, which are excluded from decoding) from the preprocess stage, else the
+    dataset's ROI counts."""
+    path = ctx.results / "preprocess" / "sessions.parquet"
+    n = pd.to_numeric(todo.get("n_rois", pd.Series(0, index=todo.index)), errors="coerce")
+    if path.is_file():
+        pre = pd.read_parquet(path)
+        if "n_units" in pre:
+            pre = pre.assign(
+                valid=pre["n_units"] - pre.get("n_rois_no_data", pd.Series(0, index=pre.index))
+            )
+            units = todo[["mouse", "session"]].merge(
+                pre[["mouse", "session", "valid"]], on=["mouse", "session"], how="left"
+            )["valid"]
+            n = pd.Series(np.where(units.notna(), units, n), index=todo.index)
+    return n
 
 
 def _warn_decay_fallback(out: list[dict], enc) -> None:
@@ -164,29 +184,33 @@ def run(ctx) -> None:
         todo = todo[~no_lever]
     if todo.empty:
         ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
-        for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):
+        for name in EMPTY_TABLES:
             ctx.write_table(pd.DataFrame(), name)
         return
-    n_valid = _valid_roi_counts(ctx.results, todo)
-    n_match = matched_roi_count(n_valid, cfg.encoding) if n_valid is not None else 0
-    ctx.log(f"{len(todo)} sessions; decoding with {n_match} ROIs per decoder")
+    n_match = matched_roi_count(_unit_counts(ctx, todo), cfg.encoding)
+    ctx.log(f"{len(todo)} sessions; decoding with {n_match} units per decoder")
     func = partial(
         _one_session,
         results=str(ctx.results),
         enc=cfg.encoding,
-        beh=cfg.behavior,
         pre=cfg.preprocess,
         n_rois_matched=n_match,
         seed=cfg.stats.seed,
         opener=ctx.opener,
     )
-    out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
+    out = [r for r in ctx.map(func, _behaviour(ctx, todo), desc="encoding") if r]
     _warn_decay_fallback(out, cfg.encoding)
     tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
     for name in ("rois", "sessions"):  # naive / expert / "" for the report and the tests
         if name in tables:
             tables[name]["stage"] = learning_stage(tables[name]["session"], cfg.encoding)
-    for name in ("rois", "sessions", "peri", "trials"):
+    for name in ("rasters", "examples"):  # the report shows naive and expert sessions only
+        t = tables.get(name, pd.DataFrame())
+        if len(t):
+            stages = tables["sessions"][["mouse", "session", "stage"]]
+            t = t.merge(stages, on=["mouse", "session"])
+            tables[name] = t[t["stage"].isin(["naive", "expert"])].reset_index(drop=True)
+    for name in ("rois", "sessions", "peri", "trials", "rasters", "examples"):
         ctx.write_table(tables.get(name, pd.DataFrame()), name)
     per_session = tables.get("sessions", pd.DataFrame())
     if per_session.empty:

@@ -8,7 +8,8 @@
 - ``pseudo``: the same classification on pseudo-pulses from spontaneous periods (null);
 - ``fractions``: per session and condition (real / pseudo) the fractions activated,
   suppressed and responsive, with the criterion;
-- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps);
+- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps), by integer ``frame``
+  offset from the onset frame (``time_s`` = frame / frame rate);
 - ``relation_neurons``: opsin neurons joined with the encoding stage's scores;
 - ``relation``: enrichment / suppression / correlation tests per stage;
 - ``relation_per_session``: per-session statistics; ``naive_vs_expert``: paired contrasts
@@ -48,34 +49,29 @@ from thalamocortex.opto.responses import peristimulus_average
 # ---------------------------------------------------------------------------------------------
 
 
-def _session_dff(s, results: str, pre) -> np.ndarray:
-    from thalamocortex.preprocess.traces import session_dff
-
-    cached = Path(results) / "traces" / f"{s.id}.npz"
-    if cached.is_file():
-        with np.load(cached) as z:
-            return z["dff"]
-    return session_dff(s, pre, with_events=False).dff
-
-
-def opto_session(path: str, results: str, params: OptoParams, pre, opener=None) -> dict | None:
+def opto_session(
+    path: str, results: str, params: OptoParams, pre, opener=None, names=None
+) -> dict | None:
     """Worker: classify the neurons of one all-optical session (top level, picklable).
 
-    ``opener`` opens the session file (the run's session opener; default ``read_session``).
-    Returns None for sessions without imaging or pulses; otherwise a dict of DataFrames
+    ``opener`` opens the session file (the run's session opener; default ``read_session``
+    with ``names``); activity is the preprocess stage's analysis traces. Returns None for
+    sessions without imaging or pulses; otherwise a dict of DataFrames
     ``neurons``, ``pseudo``, ``fractions``, ``peri``.
     """
     from thalamocortex.data.nwb import read_session
+    from thalamocortex.preprocess.stage import names_of, session_traces
 
-    with (opener or read_session)(path) as s:
+    with (opener or partial(read_session, names=names))(path) as s:
         stim = s.stimulation
         if s.imaging is None or stim is None or len(stim.pulses) == 0:
             return None
         info = s.info
-        dff = _session_dff(s, results, pre)
+        traces = session_traces(s, results, pre, names_of(opener, names))
+        dff = traces.dff
         times = s.imaging.times
         pulses = stim.pulses.reset_index(drop=True)
-        rois = s.imaging.rois
+        rois = traces.units
         sham = "power" in pulses and bool(np.all(pulses["power"].to_numpy(np.float64) == 0))
         condition = "sham" if sham else ("no_opsin" if info.opsin in ("none", "") else "opsin")
         keys = {
@@ -103,10 +99,15 @@ def opto_session(path: str, results: str, params: OptoParams, pre, opener=None) 
         except DataError as err:
             pseudo = pd.DataFrame({**keys, "note": [f"no pseudo-pulses: {err}"]})
         lags, avg = peristimulus_average(dff, times, pulses, params)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        # integer frame offsets: the key heatmaps pivot on (float lag times differ in the last
+        # digits between sessions and would not line up)
+        frame = np.rint(lags * rate).astype(np.int64)
         peri = pd.DataFrame(
             {
                 **keys,
                 "roi_name": np.tile(rois["roi_name"].to_numpy(), len(lags)),
+                "frame": np.repeat(frame, len(rois)),
                 "time_s": np.repeat(lags, len(rois)),
                 "dff": avg.reshape(-1),
             }

@@ -269,15 +269,14 @@ class StageContext:
         """Open one session lazily with the configured NWB names (use as a context manager)."""
         return self.opener(path)
 
-    def dff(self, session) -> tuple[np.ndarray, np.ndarray | None]:
-        """dF/F and events of a session: the traces stage's result if present, else computed."""
-        cached = self.results / "traces" / f"{session.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                return z["dff"], z["events"] if "events" in z.files else None
-        from thalamocortex.preprocess.traces import session_dff
+    def traces(self, session):
+        """A session's analysis traces (dF/F of somata / merged axons): the preprocess stage's
+        file when it was made from this session file with the run's preprocess parameters and
+        NWB names, else computed (:func:`thalamocortex.preprocess.stage.session_traces`)."""
+        from thalamocortex.preprocess.stage import session_traces
 
-        return session_dff(session, self.full_config.preprocess)
+        # through ctx.config: a stage reading traces must declare the preprocess parameters
+        return session_traces(session, self.results, self.config.preprocess, self.config.data)
 
     # --- per-session work and exclusions -------------------------------------------------
     def _identify(self, path: str) -> dict:

@@ -269,7 +269,8 @@ def run_pipeline(
             if progress:
                 print(f"[thalamocortex] stage {name} ...", flush=True)
             try:
-                spec.load()(ctx)
+                with executor.blas_limits():
+                    spec.load()(ctx)
             except (DataError, FileNotFoundError):
                 raise
             except Exception as err:

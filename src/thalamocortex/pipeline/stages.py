@@ -52,15 +52,10 @@ STAGES: dict[str, StageSpec] = {
     ),
     "preprocess": StageSpec(
         "thalamocortex.preprocess.stage:run",
-        help="raw movies/suite2p folders -> ROIs and traces; boutons -> axons; tracking",
+        help="raw movies/suite2p folders -> ROIs; dF/F once per session (artefact frames "
+        "blanked); boutons -> axons; cross-session tracking",
         params=("preprocess",),
         raw_inputs=True,
-    ),
-    "traces": StageSpec(
-        "thalamocortex.pipeline.traces_stage:run",
-        requires=("preprocess",),
-        help="dF/F and events from F/Fneu where the NWB has none (artefact frames blanked)",
-        params=("preprocess",),
     ),
     "behavior": StageSpec(
         "thalamocortex.behavior.stage:run",
@@ -69,19 +64,19 @@ STAGES: dict[str, StageSpec] = {
     ),
     "encoding": StageSpec(
         "thalamocortex.encoding.stage:run",
-        requires=("traces", "behavior"),
+        requires=("preprocess", "behavior"),
         help="movement encoding of inputs and M1 across learning",
         params=("encoding", "behavior", "preprocess", "stats"),
     ),
     "opto": StageSpec(
         "thalamocortex.opto.stage:run_opto",
-        requires=("traces", "encoding"),
+        requires=("preprocess", "encoding"),
         help="photostimulation-driven/suppressed M1 neurons and their relation to encoding",
         params=("opto", "preprocess"),
     ),
     "alignment": StageSpec(
         "thalamocortex.alignment.stage:run",
-        requires=("traces", "behavior"),
+        requires=("preprocess", "behavior"),
         help="shared movement-relevant representations across mice per region and stage",
         params=("alignment", "encoding", "preprocess", "stats"),
     ),

@@ -164,6 +164,13 @@ class PreprocessParams(ParamGroup):
         False, "", "also estimate spikes by OASIS deconvolution (AR(1), needs oasis-deconv)"
     )
     # --- boutons -> axons -----------------------------------------------------------------------
+    bouton_unit: Literal["axon", "bouton"] = param(
+        "axon",
+        "",
+        "unit every later analysis counts in axon imaging: 'axon' (boutons merged into axons, "
+        "one axon counted once) or 'bouton' (every bouton, so an axon with several boutons in "
+        "the field counts several times); the paper's unit is not stated",
+    )
     merge_correlation_threshold: float = param(
         0.6,
         "Pearson r",
