@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 from conftest import make_session
 from thalamocortex.config import Config
 from thalamocortex.data.model import Imaging, RawMovie
-from thalamocortex.data.nwb import read_session, write_session
+from thalamocortex.data.nwb import write_session
 from thalamocortex.pipeline.context import StageContext
 from thalamocortex.preprocess.dff import artefact_mask
 from thalamocortex.preprocess.stage import run
@@ -124,7 +124,9 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     tab = pd.read_parquet(out / "sessions.parquet")
     assert tab["source"].tolist() == [r for r, _ in routes.values()]
     assert (tab["n_rois"] >= 9).all()
-    with read_session(tab["output"].iloc[0]) as back:
+    # outputs reference raw files in the dataset: open them with the run's opener, which
+    # knows the dataset folder (external files elsewhere are refused)
+    with ctx.open(tab["output"].iloc[0]) as back:
         back.load()
         assert back.imaging.footprints is not None and back.imaging.dff is not None
         blank = np.isnan(back.imaging.dff).all(axis=1)
@@ -137,7 +139,7 @@ def test_stage_raw_movies_to_nwb_and_tracking(tmp_path):
     assert (days == 3).sum() >= 9  # the cells are found again on days 2 and 3
     # the outputs keep a reference to external raw files, never a copy of internal frames
     for ses, path in zip(tab["session"], tab["output"]):
-        with read_session(path) as back:
+        with ctx.open(path) as back:
             if ses == 2:
                 assert back.movie is None
             else:

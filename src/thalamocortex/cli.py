@@ -8,6 +8,7 @@ thalamocortex run DATASET --config my.yaml           every analysis stage + repo
 thalamocortex <stage> DATASET                        one stage (and what it needs)
 thalamocortex report RESULTS                         rebuild the HTML report
 thalamocortex params [--markdown]                    the parameter spec
+thalamocortex realism RECORDING [--against DATASET]  how realistic: statistics side by side
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="Dask scheduler: 'local', 'sync' or an address (overrides the config)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop with an error on any bad session (default: exclude it, list it with its "
+        "reason and finish the others)",
+    )
 
 
 def _add_null_kind(p: argparse.ArgumentParser) -> None:
@@ -107,8 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing session files")
 
-    p = sub.add_parser("inspect", help="summarise a dataset (mice, sessions, ROIs, trials)")
-    p.add_argument("dataset", type=Path)
+    p = sub.add_parser(
+        "inspect",
+        help="summarise a dataset per mouse and list the files a run would exclude",
+        description="Summarise a dataset per mouse (sessions, experiment, frame rate, duration, "
+        "ROIs, trials, raw data and ground truth present) and list every session file a run "
+        "would exclude, with the reason (file and field). Exit code 2 when there is any.",
+    )
+    p.add_argument(
+        "dataset", type=Path, help="dataset folder (sub-<mouse>/sub-<mouse>_ses-<n>.nwb)"
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML analysis parameters (its 'data' group: NWB names, sessions sheet)",
+    )
+    p.add_argument("--sessions", action="store_true", help="also one row per session")
 
     p = sub.add_parser("demo", help="simulate the default cohort, run everything, write the report")
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
@@ -137,6 +159,43 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild the HTML report from a results folder")
     p.add_argument("results", type=Path)
 
+    p = sub.add_parser(
+        "realism",
+        help="statistics of a recording (noise, skewness, events, neuropil, photons, motion, ROI "
+        "shape) side by side with another, e.g. a simulated dataset",
+    )
+    p.add_argument(
+        "recording",
+        type=Path,
+        help="a TIFF movie (suite2p ROIs, cells only), a suite2p output folder, an NWB file with "
+        "F/Fneu, or a dataset folder",
+    )
+    p.add_argument("--against", type=Path, default=None, help="a second recording (e.g. simulated)")
+    p.add_argument("--out", type=Path, default=None, help="folder for realism.csv/.parquet/.png")
+    p.add_argument(
+        "--frame-rate", type=float, default=None, help="Hz, when the recording does not say"
+    )
+    p.add_argument("--config", type=Path, default=None, help="YAML of realism parameters")
+    p.add_argument(
+        "--sessions", type=int, default=2, help="sessions per experiment kind of a dataset"
+    )
+    p.add_argument(
+        "--movie-frames", type=int, default=0, help="use only the first N frames of raw movies"
+    )
+    p.add_argument(
+        "--no-register",
+        action="store_true",
+        help="do not register the raw movies of NWB files/datasets (no motion statistics)",
+    )
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="also fit the simulator's measurement parameters to the recording's somata and "
+        "print them as YAML for 'thalamocortex simulate --config' (written to "
+        "OUT/realism_fit.yaml with --out)",
+    )
+    p.add_argument("--fit-iterations", type=int, default=8, help="simulations the fit may run")
+
     p = sub.add_parser("params", help="list every analysis parameter (key, default, unit, range)")
     p.add_argument("--markdown", action="store_true", help="as a Markdown table")
     p.add_argument("--simulation", action="store_true", help="the simulation parameters instead")
@@ -144,11 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    from thalamocortex.config import load_config
+    from pydantic import ValidationError
+
+    from thalamocortex.config import ConfigError, load_config
 
     cfg = load_config(args.config)
-    if getattr(args, "scheduler", None):
-        cfg.pipeline.scheduler = args.scheduler
+    try:
+        if getattr(args, "scheduler", None):
+            cfg.pipeline.scheduler = args.scheduler
+        if getattr(args, "strict", False):
+            cfg.pipeline.strict = True
+    except ValidationError as err:
+        msg = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        raise ConfigError(f"invalid --scheduler: pipeline.scheduler: {msg}") from None
     return cfg
 
 
@@ -217,24 +284,17 @@ def cmd_convert(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from thalamocortex.data.layout import discover
-
-    table = discover(args.dataset)
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(f"dataset {args.dataset}: {table['mouse'].nunique()} mice, {len(table)} sessions")
-        by = table.groupby(["experiment", "region"]).agg(
-            mice=("mouse", "nunique"), sessions=("session", "count")
-        )
-        print(by.to_string())
-        cols = [
-            c
-            for c in ("mouse", "session", "experiment", "region", "n_rois", "n_frames", "n_trials")
-            if c in table.columns
-        ]
-        print(table[cols].to_string(index=False))
-    return 0
+    from thalamocortex.config import load_config
+    from thalamocortex.data.inspect import format_inspection, inspect_dataset
+
+    ins = inspect_dataset(args.dataset, load_config(args.config).data)
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        print(format_inspection(ins, sessions=args.sessions))
+    for p in ins.problems:
+        print(f"thalamocortex: unusable: {p['reason']}", file=sys.stderr)
+    return 2 if ins.problems else 0
 
 
 def _run(dataset: Path, results: Path, cfg, stages, quiet: bool) -> Path:
@@ -278,9 +338,46 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from thalamocortex.pipeline.stages import STAGES
     from thalamocortex.report.html import build_report
 
+    if not args.results.is_dir():
+        raise FileNotFoundError(f"{args.results}: results folder not found")
+    if not any((args.results / name).is_dir() for name in STAGES):
+        raise FileNotFoundError(
+            f"{args.results}: no results (none of the stage folders {list(STAGES)}); run "
+            "`thalamocortex run DATASET --out RESULTS` first"
+        )
     print(f"report: {build_report(args.results).resolve()}")
+    return 0
+
+
+def cmd_realism(args) -> int:
+    from thalamocortex.config import load_yaml
+    from thalamocortex.realism import RealismParams
+    from thalamocortex.realism.load import realism_report
+
+    params = RealismParams() if args.config is None else load_yaml(RealismParams, args.config)
+    text, _, measurements, paths = realism_report(
+        args.recording,
+        args.against,
+        args.out,
+        frame_rate=args.frame_rate,
+        params=params,
+        per_type=args.sessions,
+        register=not args.no_register,
+        max_movie_frames=args.movie_frames or None,
+    )
+    print(text.to_string())
+    if args.fit:
+        from thalamocortex.realism.load import fit_recording
+
+        fitted, path = fit_recording(measurements, args.out, args.fit_iterations, params)
+        print(fitted.to_yaml())
+        if path is not None:
+            paths["fit"] = path
+    for path in paths.values():
+        print(f"wrote {path}")
     return 0
 
 
@@ -305,10 +402,13 @@ def cmd_params(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from thalamocortex.config import ConfigError
     from thalamocortex.data.errors import DataError
+    from thalamocortex.pipeline.run import StageError
     from thalamocortex.pipeline.stages import STAGES
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)  # the console: warnings; results/pipeline.log: all
     commands = {
         "simulate": cmd_simulate,
         "convert": cmd_convert,
@@ -317,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": lambda a: cmd_run(a, a.stages),
         "report": cmd_report,
         "params": cmd_params,
+        "realism": cmd_realism,
     }
     try:
         if args.command in commands:
@@ -327,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ConfigError, FileNotFoundError, FileExistsError) as err:
         print(f"thalamocortex: error: {err}", file=sys.stderr)
         return 2
+    except StageError as err:
+        print(f"thalamocortex: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

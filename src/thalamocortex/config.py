@@ -16,11 +16,15 @@ Where the paper's method is unknown, the doc string says which convention the de
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: A Dask scheduler address: <protocol>://<host>[:port] or <host>:<port>.
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc|ws|wss)://[^\s/]+(:\d+)?/?$|^[\w.-]+:\d+$")
 
 
 class ConfigError(ValueError):
@@ -116,6 +120,8 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
             allowed = f" (allowed: {_range_text(info)}{', unit ' + unit if unit else ''})"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key")
+        elif e["type"] == "value_error":  # a validator's message names the value itself
+            lines.append(f"  {key}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key}: {e['msg']}; got {e.get('input')!r}{allowed}")
     return "\n".join(lines)
@@ -155,11 +161,37 @@ class PipelineParams(ParamGroup):
     scheduler: str = param(
         "local",
         "",
-        "Dask scheduler: 'local' (LocalCluster), 'sync' (no parallelism), or a scheduler address",
+        "Dask scheduler: 'local' (LocalCluster; falls back to 'sync' with a warning when it "
+        "cannot start within local_start_timeout_s), 'sync' (no parallelism), or a scheduler "
+        "address (tcp://host:8786, tls://..., host:port)",
+    )
+    local_start_timeout_s: float = param(
+        10.0,
+        "s",
+        "time the local Dask cluster may take to start before the run falls back to 'sync' "
+        "(a node without loopback networking otherwise waits ~60 s and fails)",
+        gt=0,
     )
     n_workers: int = param(2, "processes", "workers of the local Dask cluster", ge=1, le=256)
     threads_per_worker: int = param(1, "threads", "threads per local Dask worker", ge=1, le=64)
     resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        v = v.strip()
+        if v in ("local", "sync") or _ADDRESS.match(v):
+            return v
+        raise ValueError(
+            f"{v!r} is not 'local', 'sync' or a scheduler address such as tcp://host:8786"
+        )
+
+    strict: bool = param(
+        False,
+        "",
+        "any bad session (unreadable, inconsistent, failing a stage) stops the run with an "
+        "error; default: it is excluded, listed with its reason, and the others finish",
+    )
 
 
 @functools.cache

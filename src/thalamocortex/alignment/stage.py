@@ -31,9 +31,17 @@ _EMPTY = ("mice", "groups", "learning", "regions")
 
 
 def session_tensors(
-    path: str, results: str, window_s: tuple[float, float], pre, trials: pd.DataFrame
+    path: str,
+    results: str,
+    window_s: tuple[float, float],
+    pre,
+    trials: pd.DataFrame,
+    opener=None,
 ) -> dict | None:
-    """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials)."""
+    """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials).
+
+    ``opener`` opens the session file (the run's session opener; default ``read_session``).
+    """
     from pathlib import Path
 
     from thalamocortex.data.model import lever_to_frames
@@ -42,7 +50,7 @@ def session_tensors(
     from thalamocortex.encoding.session import exclude_light_periods
     from thalamocortex.preprocess.traces import session_dff
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         if s.imaging is None or s.lever is None:
             return None
         cached = Path(results) / "traces" / f"{s.id}.npz"
@@ -108,7 +116,11 @@ def run(ctx) -> None:
         if len(tr) >= p.min_trials:
             jobs.append((str(row.path), tr[["movement_onset"]].reset_index(drop=True)))
     func = partial(
-        _tensors_job, results=str(ctx.results), window_s=tuple(p.window_s), pre=cfg.preprocess
+        _tensors_job,
+        results=str(ctx.results),
+        window_s=tuple(p.window_s),
+        pre=cfg.preprocess,
+        opener=ctx.opener,
     )
     got = [r for r in ctx.map(func, jobs, desc="alignment tensors") if r is not None]
     for r in got:
@@ -165,6 +177,6 @@ def run(ctx) -> None:
     ctx.write_table(regions, "regions")
 
 
-def _tensors_job(job, results, window_s, pre):
+def _tensors_job(job, results, window_s, pre, opener=None):
     path, trials = job
-    return session_tensors(path, results, window_s, pre, trials)
+    return session_tensors(path, results, window_s, pre, trials, opener)

@@ -8,11 +8,21 @@ Pipeline (every constant is a field of :class:`~thalamocortex.behavior.params.Be
 3. velocity = first difference (lever units per ms), smoothed by a ``velocity_smooth_samples``
    moving average; speed = Hilbert envelope of the velocity;
 4. "moving" where speed > threshold. The threshold is either units-free (``speed_threshold_k``
-   x the resting velocity SD estimated from the data) or the lab's absolute value with units;
+   x the resting velocity SD estimated from the data, :func:`rest_velocity_sd`) or the lab's
+   absolute value with units;
 5. bouts padded (``pad_before_s``/``pad_after_s``), gaps shorter than ``merge_gap_s`` merged,
    bouts touching the trace ends or an excluded span dropped (and counted);
 6. onset/offset refined to where the lever leaves / returns to its resting value by more than
    ``refine_noise_k`` resting-noise SDs for ``refine_consecutive_s``.
+
+The filter, against the lab's code. The lab's parser (``AP_parseLeverMovement_updated.m`` in
+github.com/petersaj/AP_scripts_komiyamalab, Peters, Chen & Komiyama 2014) resamples to 1 kHz
+and calls ``butter(4, 5/500)`` with the comment "cutoff = 10 Hz". MATLAB normalises ``Wn`` to
+the Nyquist frequency (500 Hz at 1 kHz), so the cut-off is 5 Hz; the comment (and SCIENCE.md,
+which follows it) is wrong. The default ``lowpass_hz`` is therefore 5 Hz. The lab's moving
+threshold is absolute (0.0007 V/ms on its rig); a threshold in other units cannot be
+transferred without the rig's noise level, so the default is relative to the resting
+velocity SD measured in each session (the absolute mode remains available).
 
 Bout logic is vectorised over samples; the refinement loops over bouts only.
 """
@@ -151,7 +161,7 @@ def resample(x: np.ndarray, rate: float, new_rate: float) -> np.ndarray:
         return x
     frac = Fraction(new_rate / rate).limit_denominator(1000)
     if abs(float(frac) - new_rate / rate) > 1e-6 * new_rate / rate:
-        # irrational ratio: linear interpolation on the new grid (the 10 Hz low-pass follows)
+        # irrational ratio: linear interpolation on the new grid (the low-pass follows)
         n_new = int(np.floor(len(x) * new_rate / rate))
         return np.interp(np.arange(n_new) / new_rate, np.arange(len(x)) / rate, x)
     # padtype='line' avoids edge transients of a lever resting away from zero
@@ -169,6 +179,15 @@ def lowpass(x: np.ndarray, rate: float, cutoff_hz: float, order: int) -> np.ndar
     return signal.sosfiltfilt(sos, x)
 
 
+def smoothed_velocity(position: np.ndarray, rate: float, smooth_samples: int) -> np.ndarray:
+    """First difference of the filtered lever in lever units per ms, moving-averaged over
+    ``smooth_samples`` (the lab's ``smooth(diff(lever), 5)``)."""
+    velocity = np.diff(position, prepend=position[0]) * (rate / 1000.0)
+    if smooth_samples > 1:
+        velocity = np.convolve(velocity, np.ones(smooth_samples) / smooth_samples, mode="same")
+    return velocity
+
+
 def lever_speed(position: np.ndarray, rate: float, smooth_samples: int) -> np.ndarray:
     """Hilbert envelope of the smoothed velocity, in lever units per ms.
 
@@ -181,22 +200,62 @@ def lever_speed(position: np.ndarray, rate: float, smooth_samples: int) -> np.nd
     smooth_samples : int
         Moving-average length of the velocity (samples).
     """
-    velocity = np.diff(position, prepend=position[0]) * (rate / 1000.0)
-    if smooth_samples > 1:
-        velocity = np.convolve(velocity, np.ones(smooth_samples) / smooth_samples, mode="same")
+    velocity = smoothed_velocity(position, rate, smooth_samples)
     n = len(velocity)
     # zero-pad to a fast FFT length: hilbert() of an awkward prime-ish length is very slow
     return np.abs(signal.hilbert(velocity, N=next_fast_len(n))[:n])
 
 
 def rayleigh_scale(speed: np.ndarray, quantile: float) -> float:
-    """Resting velocity SD from a low quantile of the speed envelope.
-
-    The Hilbert envelope of zero-mean Gaussian noise of SD sigma is Rayleigh distributed, whose
-    q-quantile is ``sigma * sqrt(-2 ln(1 - q))``; a low quantile is set by resting samples only,
-    so the estimate is robust while movements occupy less than ``1 - q`` of the time.
-    """
+    """Scale sigma of a Rayleigh sample from its ``quantile`` (``sigma sqrt(-2 ln(1 - q))``):
+    the Hilbert envelope of zero-mean Gaussian noise of SD sigma is Rayleigh distributed."""
     return float(np.quantile(speed, quantile) / np.sqrt(-2.0 * np.log1p(-quantile)))
+
+
+def _dilate(mask: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``mask`` grown by ``before`` samples before and ``after`` after every True run."""
+    starts, stops = runs(mask)
+    d = np.zeros(len(mask) + 1, dtype=np.int64)
+    np.add.at(d, np.clip(starts - before, 0, len(mask)), 1)
+    np.add.at(d, np.clip(stops + after, 0, len(mask)), -1)
+    return np.cumsum(d[:-1]) > 0
+
+
+def rest_velocity_sd(
+    velocity: np.ndarray, valid: np.ndarray, rate: float, params: BehaviorParams
+) -> float:
+    """Robust SD of the smoothed lever velocity at rest (lever units per ms).
+
+    The estimate is made on the velocity itself, not on its Hilbert envelope: the envelope of
+    a press decays only like 1/t^2 around it (seconds for a 2 mm press), so any low quantile
+    of the envelope is inflated by movement tails, and more so the more the mouse moves (the
+    former estimate was 1.6-2.9x the true resting SD on simulated sessions, highest in
+    experts). The velocity is local: ``1.4826 x MAD`` of the velocity, recomputed after
+    leaving out every sample within ``rest_exclude_pad_s`` of a velocity beyond
+    ``rest_exclude_k`` x the current estimate, until it changes by less than 0.1 % (at most
+    ``rest_estimate_iterations`` times). For Gaussian noise of SD sigma the speed envelope is
+    Rayleigh with scale sigma, so the threshold ``speed_threshold_k x sigma`` keeps its
+    meaning.
+    """
+    v = velocity[valid]
+    if len(v) == 0:
+        return float("nan")
+    sigma = 1.4826 * float(np.median(np.abs(v - np.median(v))))
+    pad = int(round(params.rest_exclude_pad_s * rate))
+    min_rest = max(10, int(0.05 * len(v)))
+    for _ in range(params.rest_estimate_iterations):
+        if not sigma > 0:
+            break
+        moving = _dilate(np.abs(velocity) > params.rest_exclude_k * sigma, pad, pad)
+        rest = velocity[valid & ~moving]
+        if len(rest) < min_rest:
+            break
+        new = 1.4826 * float(np.median(np.abs(rest - np.median(rest))))
+        converged = abs(new - sigma) <= 1e-3 * sigma
+        sigma = new
+        if converged:
+            break
+    return sigma
 
 
 def _unit_scale(unit: str) -> tuple[str, float]:
@@ -311,8 +370,8 @@ def parse_lever(lever: Lever, params: BehaviorParams | None = None, source: str 
         )
     position = lowpass(x, rate, p.lowpass_hz, p.filter_order)
     speed = lever_speed(position, rate, p.velocity_smooth_samples)
-
-    rest_vel_sd = rayleigh_scale(speed[valid], p.rest_speed_quantile)
+    velocity = smoothed_velocity(position, rate, p.velocity_smooth_samples)
+    rest_vel_sd = rest_velocity_sd(velocity, valid, rate, p)
     if p.speed_threshold_mode == "absolute":
         threshold = absolute_threshold(p, lever.units)
     else:
@@ -353,7 +412,7 @@ def parse_lever(lever: Lever, params: BehaviorParams | None = None, source: str 
         counts["n_bouts_dropped_nan"] = int(touch.sum())
         starts, stops = starts[~touch], stops[~touch]
 
-    # onsets are refined on a less smoothed copy: the 10 Hz zero-phase filter spreads a fast
+    # onsets are refined on a less smoothed copy: the parse filter (5 Hz, zero-phase) spreads a fast
     # press ~50 ms back in time, which would bias refined onsets early
     if p.refine_lowpass_hz > 0 and p.refine_lowpass_hz < rate / 2:
         ref = lowpass(x, rate, p.refine_lowpass_hz, p.filter_order)

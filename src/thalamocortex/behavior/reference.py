@@ -18,8 +18,9 @@ from thalamocortex.behavior.parse import (
     lever_speed,
     line_fit,
     lowpass,
-    rayleigh_scale,
     resample,
+    rest_velocity_sd,
+    smoothed_velocity,
 )
 from thalamocortex.data.model import Lever
 
@@ -50,9 +51,8 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
     if p.speed_threshold_mode == "absolute":
         threshold = absolute_threshold(p, lever.units)
     else:
-        threshold = p.speed_threshold_k * rayleigh_scale(
-            speed[np.asarray(valid)], p.rest_speed_quantile
-        )
+        velocity = smoothed_velocity(position, rate, p.velocity_smooth_samples)
+        threshold = p.speed_threshold_k * rest_velocity_sd(velocity, np.asarray(valid), rate, p)
 
     # threshold crossings, one sample at a time
     bouts = []

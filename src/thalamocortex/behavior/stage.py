@@ -58,10 +58,11 @@ def learning_trials(trials: pd.DataFrame, params: BehaviorParams) -> np.ndarray:
     return sel
 
 
-def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
+def analyse_path(path: str, params: BehaviorParams, names=None, opener=None) -> dict:
     """Worker: analyse one NWB session file (top level so Dask can pickle it).
 
-    ``names`` are the configured NWB names (``config.data``) passed to ``read_session``.
+    ``opener`` opens the file (the run's session opener, carrying the configured NWB names);
+    without it ``read_session`` is called with ``names``.
 
     Returns
     -------
@@ -72,14 +73,22 @@ def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
     from thalamocortex.behavior.session import analyse_session
     from thalamocortex.data.nwb import read_session
 
-    with read_session(path, names=names) as s:
+    with opener(path) if opener is not None else read_session(path, names=names) as s:
         base = {
             "mouse": s.info.mouse,
             "session": int(s.info.session),
             "day": int(s.info.day),
             "experiment": s.info.experiment,
             "region": s.info.region,
+            "lever_units": s.lever.units if s.lever is not None else "",
         }
+        if s.lever is None:  # an imaging session without behaviour: not a bad session
+            return {
+                **base,
+                "status": "excluded",
+                "exclusion": "no lever: an imaging session without behaviour",
+                "kind": "skipped",
+            }
         try:
             sb = analyse_session(s, params)
         except DataError as err:
@@ -226,16 +235,41 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
     }
 
 
+def _exclude_mixed_units(ctx, paths: list[str], results: list[dict | None]) -> None:
+    """A mouse's sessions share one learned template: sessions whose lever measures another
+    quantity (V beside mm) than the mouse's majority are excluded, with the reason."""
+    by_mouse: dict[str, list[int]] = {}
+    for i, r in enumerate(results):
+        if r is not None and r["status"] == "ok":
+            by_mouse.setdefault(r["mouse"], []).append(i)
+    for mouse, idx in by_mouse.items():
+        units = pd.Series([results[i]["lever_units"] for i in idx])
+        if units.nunique() < 2:
+            continue
+        keep = units.value_counts().index[0]
+        for i in idx:
+            if results[i]["lever_units"] != keep:
+                ctx.exclude(
+                    paths[i],
+                    f"lever in {results[i]['lever_units']!r} while mouse {mouse}'s other "
+                    f"sessions are in {keep!r}: one learned template cannot mix them",
+                )
+                results[i]["status"] = "mixed_units"
+
+
 def run(ctx) -> None:
     """Run the behaviour analysis on every session of the dataset and write the tables."""
     params: BehaviorParams = ctx.config.behavior
     paths = [str(p) for p in ctx.sessions["path"]]
     results = ctx.map(
-        partial(analyse_path, params=params, names=ctx.config.data), paths, desc="behaviour"
+        partial(analyse_path, params=params, opener=ctx.opener), paths, desc="behaviour"
     )
-    n_bad = sum(r["status"] != "ok" for r in results)
-    if n_bad:
-        ctx.log(f"{n_bad} of {len(results)} sessions excluded (see sessions.exclusion)")
+    for path, r in zip(paths, results, strict=True):
+        if r is not None and r["status"] != "ok":
+            # listed; an error also leaves the session out of the stages after
+            ctx.exclude(path, r["exclusion"], r.get("kind", "error"))
+    _exclude_mixed_units(ctx, paths, results)
+    results = [r for r in results if r is not None and r["status"] != "mixed_units"]
     tables = summarise(results, params)
     for name, df in tables.items():
         ctx.write_table(df, name)

@@ -7,6 +7,7 @@ movement bouts (from :func:`thalamocortex.behavior.detect_movements`, or any tab
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,8 +170,11 @@ def encode_session(
     tens, time_s = peri_event_tensor(dff, t, onsets, window)
     tens = baseline_subtract(tens, time_s, tuple(p.baseline_s))
     decay = 0.0
+    indicator_key: str | None = None
     if p.deconvolve_latency:
-        decay = p.indicator_decay_s.get(info.indicator, p.default_decay_s)
+        decay, indicator_key = indicator_decay(
+            info.indicator, p.indicator_decay_s, p.default_decay_s
+        )
     timing = timing_with_ci(
         tens,
         time_s,
@@ -214,13 +218,20 @@ def encode_session(
     )
 
     move = rois["movement_related"].to_numpy()
+    valid = rois["has_data"].to_numpy(bool)
+    n_valid = int(valid.sum())
     summary = keys | {
         "experiment": info.experiment,
+        "indicator": info.indicator,
         "n_rois": im.n_rois,
+        # ROIs without valid dF/F are excluded (counted here), never classified
+        "n_rois_no_data": im.n_rois - n_valid,
         "n_trials": len(onsets),
         "n_movements": len(epochs),
-        "frac_movement": float(move.mean()),
-        "frac_quiescence": float(rois["quiescence_related"].mean()),
+        "frac_movement": float(move[valid].mean()) if n_valid else np.nan,
+        "frac_quiescence": (
+            float(rois["quiescence_related"].to_numpy()[valid].mean()) if n_valid else np.nan
+        ),
         "n_movement_related": int(move.sum()),
     }
     sel = move & np.isfinite(rois["onset_latency"].to_numpy())
@@ -230,6 +241,8 @@ def encode_session(
     summary["median_peak_time"] = (
         float(np.median(rois.loc[sel, "peak_time"])) if sel.any() else np.nan
     )
+    summary["decay_s"] = decay
+    summary["indicator_matched"] = indicator_key or ""
     summary["median_reliability"] = _finite_median(rel[move])
     summary["mean_reliability_all"] = float(np.nanmean(rel)) if np.isfinite(rel).any() else np.nan
     if move.any():
@@ -261,9 +274,9 @@ def encode_session(
     trials["pattern_similarity"] = trial_pattern_similarity(dec_tens) if len(onsets) > 1 else np.nan
     trials["decode_r"] = np.nan
     summary.update(decode_r2=np.nan, decode_r=np.nan, n_rois_decoded=0)
-    if n_rois_matched >= p.min_rois and im.n_rois >= n_rois_matched and len(onsets) >= p.min_trials:
+    if n_rois_matched >= p.min_rois and n_valid >= n_rois_matched and len(onsets) >= p.min_trials:
         X, y, ts = lagged_trial_design(
-            dff,
+            dff[:, valid],
             lever_f,
             t,
             onsets,
@@ -281,6 +294,31 @@ def encode_session(
         trials["pattern_similarity"], trials["lever_similarity"]
     )
     return SessionEncoding(rois=rois, summary=summary, peri=peri, trials=trials)
+
+
+def _indicator_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def indicator_decay(
+    indicator: str, table: dict[str, float], default: float
+) -> tuple[float, str | None]:
+    """Decay constant of an indicator from the table, matching names robustly.
+
+    Case, punctuation and prefixes/suffixes are ignored: ``jGCaMP7f``, ``GCaMP6s-axon``,
+    ``axon-GCaMP6s`` or ``AAV1-syn-GCaMP8m`` match ``GCaMP7f``/``GCaMP6s``/``GCaMP8m``; the
+    longest table name contained in the indicator wins (``GCaMP6s`` before ``GCaMP6``).
+
+    Returns
+    -------
+    (decay_s, matched table name or None when ``default`` was used)
+    """
+    key = _indicator_key(indicator)
+    found = [k for k in table if _indicator_key(k) and _indicator_key(k) in key]
+    if not found:
+        return float(default), None
+    best = max(found, key=lambda k: len(_indicator_key(k)))
+    return float(table[best]), best
 
 
 def _finite_median(x: np.ndarray) -> float:

@@ -36,6 +36,23 @@ def matched_roi_count(n_rois: pd.Series, params) -> int:
     return int(min(n.min(), params.max_rois_matched)) if len(n) else 0
 
 
+def _valid_roi_counts(results: Path, todo: pd.DataFrame) -> pd.Series | None:
+    """ROIs with data per session: the traces stage's ROI count minus the ROIs it found
+    without any finite dF/F (excluded from decoding); the sessions table's count otherwise."""
+    if "n_rois" not in todo:
+        return None
+    n = pd.to_numeric(todo["n_rois"], errors="coerce").to_numpy(np.float64)
+    path = Path(results) / "traces" / "traces_summary.parquet"
+    if path.is_file():
+        t = pd.read_parquet(path)
+        if {"session_id", "n_rois", "n_rois_no_data"} <= set(t.columns):
+            sid = "sub-" + todo["mouse"].astype(str) + "_ses-" + todo["session"].astype(str)
+            valid = dict(zip(t["session_id"], t["n_rois"] - t["n_rois_no_data"]))
+            got = sid.map(valid).to_numpy(np.float64)
+            n = np.where(np.isfinite(got), got, n)
+    return pd.Series(n, index=todo.index)
+
+
 def _template_similarity(results: Path, mouse: str, session: int) -> pd.DataFrame | None:
     """Per-trial similarity to the learned template from the behaviour stage, if it ran."""
     path = results / "behavior" / "trials.parquet"
@@ -49,14 +66,14 @@ def _template_similarity(results: Path, mouse: str, session: int) -> pd.DataFram
 
 
 def _one_session(
-    path: str, results: str, enc, beh, pre, n_rois_matched: int, seed: int
+    path: str, results: str, enc, beh, pre, n_rois_matched: int, seed: int, opener=None
 ) -> dict[str, pd.DataFrame] | None:
     from thalamocortex.behavior.session import analyse_session
     from thalamocortex.data.nwb import read_session
     from thalamocortex.encoding.session import encode_session
     from thalamocortex.preprocess.traces import session_dff
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         if s.imaging is None or s.lever is None or s.trials is None:
             return None
         cached = Path(results) / "traces" / f"{s.id}.npz"
@@ -103,6 +120,30 @@ def _one_session(
         return {"rois": res.rois, "sessions": summary, "peri": res.peri, "trials": res.trials}
 
 
+def _warn_decay_fallback(out: list[dict], enc) -> None:
+    """One warning per indicator whose decay constant is not in the table (onset latencies
+    then use default_decay_s, which shifts them)."""
+    import logging
+
+    missed: dict[str, list[str]] = {}
+    for r in out:
+        s = r["sessions"].iloc[0]
+        if enc.deconvolve_latency and not s.get("indicator_matched", "x"):
+            missed.setdefault(str(s.get("indicator", "?")), []).append(
+                f"sub-{s['mouse']}_ses-{s['session']}"
+            )
+    for ind, sessions in missed.items():
+        logging.getLogger("thalamocortex").warning(
+            "[encoding] indicator %r is not in encoding.indicator_decay_s %s: onset latencies of "
+            "%d session(s) (%s) use default_decay_s = %g s; add it to the table",
+            ind,
+            sorted(enc.indicator_decay_s),
+            len(sessions),
+            ", ".join(sessions[:5]),
+            enc.default_decay_s,
+        )
+
+
 def run(ctx) -> None:
     from thalamocortex.encoding.learning import (
         learning_contrasts,
@@ -118,19 +159,16 @@ def run(ctx) -> None:
     if "lever_rate" in todo.columns:
         # imaging sessions without behaviour have nothing to encode: said once, then skipped
         no_lever = pd.to_numeric(todo["lever_rate"], errors="coerce").isna()
-        if no_lever.any():
-            ids = [
-                f"sub-{m}_ses-{s}"
-                for m, s in zip(todo["mouse"][no_lever], todo["session"][no_lever])
-            ]
-            ctx.log(f"{len(ids)} imaging sessions without a lever skipped: {', '.join(ids)}")
-            todo = todo[~no_lever]
+        for path in todo.loc[no_lever, "path"]:
+            ctx.exclude(path, "imaging session without a lever: nothing to encode", "skipped")
+        todo = todo[~no_lever]
     if todo.empty:
         ctx.log("no imaging sessions of the axon-imaging or all-optical experiments")
         for name in ("rois", "sessions", "peri", "trials", "learning", "regions"):
             ctx.write_table(pd.DataFrame(), name)
         return
-    n_match = matched_roi_count(todo["n_rois"], cfg.encoding) if "n_rois" in todo else 0
+    n_valid = _valid_roi_counts(ctx.results, todo)
+    n_match = matched_roi_count(n_valid, cfg.encoding) if n_valid is not None else 0
     ctx.log(f"{len(todo)} sessions; decoding with {n_match} ROIs per decoder")
     func = partial(
         _one_session,
@@ -140,8 +178,10 @@ def run(ctx) -> None:
         pre=cfg.preprocess,
         n_rois_matched=n_match,
         seed=cfg.stats.seed,
+        opener=ctx.opener,
     )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="encoding") if r]
+    _warn_decay_fallback(out, cfg.encoding)
     tables = {k: pd.concat([r[k] for r in out], ignore_index=True) for k in out[0]} if out else {}
     for name in ("rois", "sessions"):  # naive / expert / "" for the report and the tests
         if name in tables:

@@ -58,15 +58,16 @@ def _session_dff(s, results: str, pre) -> np.ndarray:
     return session_dff(s, pre, with_events=False).dff
 
 
-def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | None:
+def opto_session(path: str, results: str, params: OptoParams, pre, opener=None) -> dict | None:
     """Worker: classify the neurons of one all-optical session (top level, picklable).
 
+    ``opener`` opens the session file (the run's session opener; default ``read_session``).
     Returns None for sessions without imaging or pulses; otherwise a dict of DataFrames
     ``neurons``, ``pseudo``, ``fractions``, ``peri``.
     """
     from thalamocortex.data.nwb import read_session
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         stim = s.stimulation
         if s.imaging is None or stim is None or len(stim.pulses) == 0:
             return None
@@ -151,7 +152,13 @@ def run_opto(ctx) -> None:
         for n in names + relation_names:
             ctx.write_table(pd.DataFrame(), n)
         return
-    func = partial(opto_session, results=str(ctx.results), params=params, pre=ctx.config.preprocess)
+    func = partial(
+        opto_session,
+        results=str(ctx.results),
+        params=params,
+        pre=ctx.config.preprocess,
+        opener=ctx.opener,
+    )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="opto") if r]
     tables = {n: pd.concat([r[n] for r in out], ignore_index=True) for n in names} if out else {}
     for n in names:
@@ -214,12 +221,14 @@ def _tracking_table(ctx) -> pd.DataFrame | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _trajectories(path: str, onsets: pd.DataFrame, params: InactivationParams) -> dict | None:
+def _trajectories(
+    path: str, onsets: pd.DataFrame, params: InactivationParams, opener=None
+) -> dict | None:
     """Worker: lever trajectories after movement onset of one session (top level, picklable)."""
     from thalamocortex.data.nwb import read_session
     from thalamocortex.opto.inactivation import lever_trajectories
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         if s.lever is None:
             return None
         traj = lever_trajectories(
@@ -294,7 +303,7 @@ def run_inactivation(ctx) -> None:
         sel = moved[(moved["mouse"] == row["mouse"]) & (moved["session"] == row["session"])]
         if len(sel):
             items.append((str(row["path"]), sel[["trial", "movement_onset", "light"]]))
-    func = partial(_trajectories_item, params=params)
+    func = partial(_trajectories_item, params=params, opener=ctx.opener)
     results = ctx.map(func, items, desc="inactivation")
     by_session = {}
     traj_rows = []
@@ -335,6 +344,6 @@ def run_inactivation(ctx) -> None:
     ctx.write_table(traj_table, "trajectories")
 
 
-def _trajectories_item(item, params: InactivationParams) -> dict | None:
+def _trajectories_item(item, params: InactivationParams, opener=None) -> dict | None:
     path, onsets = item
-    return _trajectories(path, onsets, params)
+    return _trajectories(path, onsets, params, opener)

@@ -82,6 +82,67 @@ def raw_sources(nwb_path: str | Path) -> dict[str, Path]:
     return out
 
 
+def raw_input_files(nwb_path: str | Path) -> list[Path]:
+    """The raw files the ``preprocess`` stage reads for a session (the first source of
+    :func:`raw_sources`): a raw movie's external files, the TIFF, or the suite2p folder's
+    ``.npy`` files (not its registered binary). Their content keys the stage's outputs."""
+    import os
+
+    import h5py
+
+    src = raw_sources(nwb_path)
+    if "nwb_movie" in src:
+        out: list[Path] = []
+        try:
+            with h5py.File(nwb_path, "r") as f:
+                for obj in f["acquisition"].values():
+                    ext = obj.get("external_file")
+                    if ext is not None:
+                        base = os.path.dirname(os.path.abspath(nwb_path))
+                        for v in ext[()]:
+                            v = v.decode() if isinstance(v, bytes) else str(v)
+                            out.append(Path(os.path.normpath(os.path.join(base, v))))
+        except (OSError, KeyError):
+            pass  # reading the session reports what is wrong
+        return out
+    if "tiff" in src:
+        return [src["tiff"]]
+    if "suite2p" in src:
+        return sorted(src["suite2p"].rglob("*.npy"))
+    return []
+
+
+def artefact_key(nwb_path: str | Path, params: PreprocessParams, names=None) -> str:
+    """Digest of everything a session's preprocess outputs depend on: the parameters, the NWB
+    names, the session file's content and its raw files' content (SHA-256)."""
+    from thalamocortex.pipeline.provenance import params_digest, path_sha256
+
+    files = [Path(nwb_path), *raw_input_files(nwb_path)]
+    hashes = []
+    for f in files:
+        try:
+            hashes.append(path_sha256(f))
+        except OSError:
+            hashes.append(f"missing:{f.name}")
+    return params_digest(
+        {
+            "preprocess": params.model_dump(mode="json"),
+            "names": None if names is None else names.model_dump(mode="json"),
+            "inputs": hashes,
+        }
+    )
+
+
+def _key_file(target: Path) -> Path:
+    return target.with_name(target.name + ".key")
+
+
+def _current(target: Path, key: str) -> bool:
+    """An existing output made from the same parameters and inputs (``<output>.key``)."""
+    kf = _key_file(target)
+    return bool(key) and target.is_file() and kf.is_file() and kf.read_text().strip() == key
+
+
 def _frame_times(session, n_frames: int) -> np.ndarray:
     """Frame times of a raw movie: the session file's, when it has as many frames; otherwise
     regular at the session's frame rate from the file's first frame time (or 0 s)."""
@@ -221,17 +282,29 @@ def _movie_reference(session, src: dict, imaging):
     return None
 
 
-def process_session(path: str, out_dir: str, params: PreprocessParams, names=None) -> dict:
-    """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows."""
+def process_session(
+    path: str, out_dir: str, params: PreprocessParams, names=None, opener=None, key: str = ""
+) -> dict:
+    """One session: raw data -> new NWB (if any), then bouton merging. Returns table rows.
+
+    ``opener`` opens session files (the run's :class:`~thalamocortex.pipeline.context.
+    SessionOpener`; default: ``read_session`` with ``names``). ``key`` (:func:`artefact_key`)
+    identifies the parameters and inputs: an existing output is reused only when it was made
+    with the same key (a ``.key`` file beside it), otherwise it is made again.
+    """
+    from functools import partial as _partial
+
     from thalamocortex.data.movie import read_movie_file
     from thalamocortex.data.nwb import read_session, write_session
-    from thalamocortex.pipeline.io import write_table
+    from thalamocortex.pipeline.io import atomic_write, write_table
     from thalamocortex.preprocess.traces import session_axons, session_dff
 
+    opener = opener or _partial(read_session, names=names)
+    key = key or artefact_key(path, params, names)
     out: dict = {"session": {}, "axons": [], "boutons": [], "motion": None, "footprints": None}
     src = raw_sources(path)
     t0 = time.perf_counter()
-    with read_session(path, names=names) as s:
+    with opener(path) as s:
         keys = {"mouse": s.info.mouse, "session": int(s.info.session)}
         row = {**keys, "session_id": s.id, "source": "nwb", "output": ""}
         target = Path(out_dir) / "sessions" / f"sub-{s.info.mouse}" / f"{s.id}.nwb"
@@ -241,9 +314,12 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
         written = None
         if src:
             row["source"] = next(iter(src))
-            if target.is_file() and motion_file.is_file():
+            reuse = _current(target, key)
+            if reuse and motion_file.is_file():
                 out["motion"] = pd.read_parquet(motion_file)
-            if not target.is_file():
+            if not reuse:
+                _key_file(target).unlink(missing_ok=True)
+                motion_file.unlink(missing_ok=True)
                 if "nwb_movie" in src or "tiff" in src:
                     if "nwb_movie" in src:
                         frames = s.movie.read()
@@ -262,23 +338,30 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
                 new = dataclasses.replace(
                     s, imaging=imaging, movie=_movie_reference(s, src, imaging), _closer=None
                 )
-                write_session(new, target)
+                write_session(new, target, overwrite=True)
+                atomic_write(_key_file(target), lambda p: p.write_text(key))
                 written = new
             row["output"] = str(target)
         if written is not None:
             session = written  # just written: analyse the in-memory copy, not a re-read
         elif row["output"]:
-            session = read_session(target, names=names)
+            session = opener(target)
         try:
             im = session.imaging
             if im is None:
-                row.update(n_rois=0, n_frames=0, n_blanked=0, n_boutons=0, n_axons=0)
+                row.update(
+                    n_rois=0, n_frames=0, n_blanked=0, n_rois_no_data=0, n_boutons=0, n_axons=0
+                )
             else:
+                from thalamocortex.pipeline.traces_stage import nan_counts
+
                 dff, events = session_dff(session, params)
+                n_blank, n_empty = nan_counts(dff)
                 row.update(
                     n_rois=int(im.n_rois),
                     n_frames=int(im.n_frames),
-                    n_blanked=int(np.isnan(dff).all(axis=1).sum()) if dff.size else 0,
+                    n_blanked=n_blank,
+                    n_rois_no_data=n_empty,
                 )
                 is_b = (im.rois["roi_type"] == "bouton").to_numpy()
                 row["n_boutons"] = int(is_b.sum())
@@ -297,6 +380,11 @@ def process_session(path: str, out_dir: str, params: PreprocessParams, names=Non
     row["seconds_total"] = time.perf_counter() - t0
     out["session"] = row
     return out
+
+
+def _process_item(item: tuple[str, str], out_dir: str, params: PreprocessParams, opener) -> dict:
+    path, key = item
+    return process_session(path, out_dir, params, opener=opener, key=key)
 
 
 def _footprints_of(s):
@@ -334,17 +422,19 @@ def track_mouse(items: list, params: PreprocessParams) -> pd.DataFrame:
 def run(ctx) -> None:
     """Stage entry point (see the module docstring)."""
     params: PreprocessParams = ctx.config.preprocess
-    names = getattr(ctx.config, "data", None)
+    names = ctx.config.data
     sessions = ctx.sessions
     has_raw = np.array([bool(raw_sources(p)) for p in sessions["path"]], dtype=bool)
     if "n_rois" in sessions:
         sessions = sessions[(sessions["n_rois"].to_numpy() > 0) | has_raw]
-    paths = [str(p) for p in sessions["path"]]
+    # keys are hashed here, in the run's process, where the file-hash cache lives
+    items = [(str(p), artefact_key(p, params, names)) for p in sessions["path"]]
     results = ctx.map(
-        partial(process_session, out_dir=str(ctx.out_dir), params=params, names=names),
-        paths,
+        partial(_process_item, out_dir=str(ctx.out_dir), params=params, opener=ctx.opener),
+        items,
         desc="preprocess",
     )
+    results = [r for r in results if r is not None]
     table = pd.DataFrame([r["session"] for r in results])
     ctx.write_table(table, "sessions")
     axons = [a for r in results for a in r["axons"]]
