@@ -437,20 +437,21 @@ def m1_spikes(
     )
     if opsin and len(pulses):
         w = props["thalamic_weight"]
-        stim = np.zeros_like(iso)
         n = len(w)
+        iso = np.array(iso, dtype=np.float64)
+        bur = np.array(bur, dtype=np.float64)
         for start, dur, power in pulses:
             stop = start + dur
             f0, f1 = np.searchsorted(times, [start, stop + 5 * mp.response_decay_s])
             t = times[f0:f1]
             profile = np.where(t < stop, 1.0, np.exp(-(t - stop) / mp.response_decay_s))
             gain = 1.0 + mp.pulse_jitter_sd * rng.standard_normal(n)
-            stim[f0:f1] += profile[:, None] * (mp.gain_hz_per_mw * power * w * gain)[None, :]
-        iso = np.maximum(iso + stim, 0.0)
-        # suppression lowers the burst rate in proportion to the isolated rate it removes
-        bur = np.maximum(bur + mp.stim_bursts_per_hz * stim, 0.0) * np.where(
-            stim < 0, iso / np.maximum(iso - stim, 1e-12), 1.0
-        )
+            stim = profile[:, None] * (mp.gain_hz_per_mw * power * w * gain)[None, :]
+            before = iso[f0:f1].copy()
+            iso[f0:f1] = np.maximum(before + stim, 0.0)
+            # suppression lowers the burst rate in proportion to the isolated rate it removes
+            keep = np.where(stim < 0, iso[f0:f1] / np.maximum(before, 1e-12), 1.0)
+            bur[f0:f1] = np.maximum(bur[f0:f1] + mp.stim_bursts_per_hz * stim, 0.0) * keep
     return spike_counts(rng, iso, bur, size, mp.spiking, fr, burn_in)
 
 

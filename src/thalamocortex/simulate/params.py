@@ -67,7 +67,8 @@ class RegionState(ParamGroup):
     encoding: float = param(
         0.3,
         "",
-        "mean weight of the lever-trajectory copy in the response shape (0 = generic bump)",
+        "weight of the movement-latent-following component in the movement drive (0 = a "
+        "generic burst around each movement; circuits.py)",
         ge=0,
         le=1,
     )
@@ -234,7 +235,12 @@ class MotorParams(ParamGroup):
 
 
 class BehaviorSimParams(ParamGroup):
-    """Task (cues, responses, rewards), lever sensor and the motor process."""
+    """Task (cues, responses, rewards), lever sensor and the motor process.
+
+    The Komiyama-lab cued lever press (Peters, Chen & Komiyama 2014; Peters et al. 2017): a
+    tone cue, a forelimb press of the lever past a threshold within a response window, a water
+    reward; movements between trials are spontaneous. Threshold, window and inter-trial
+    intervals here are a reconstruction at the task papers' scale (parameters)."""
 
     lever_rate_hz: float = param(1000.0, "Hz", "lever sampling rate", ge=500)
     n_trials: int = param(60, "trials", "cued trials per session", ge=1)
@@ -734,7 +740,12 @@ class InactivationParams(ParamGroup):
     light_fraction: float = param(0.3, "", "fraction of trials with light on", ge=0, le=1)
     efficacy: float = param(0.8, "", "fraction of thalamic drive removed by light", ge=0, le=1)
     thalamic_dependence: float = param(
-        0.7, "", "dependence of the learned component on thalamic drive", ge=0, le=1
+        0.7,
+        "",
+        "fraction of the learning (plan stage and variability) undone at full loss of thalamic "
+        "drive, on light trials",
+        ge=0,
+        le=1,
     )
     rt_increase: float = param(
         0.5, "", "fractional RT increase at full loss of thalamic drive", ge=0
