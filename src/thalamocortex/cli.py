@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fit",
         action="store_true",
-        help="also fit the simulator's measurement parameters to the recording's somata and "
+        help="also fit the simulator's photon budget, soma brightness and spiking (burst size, "
+        "burst rate) to the recording's somata and "
         "print them as YAML for 'thalamocortex simulate --config' (written to "
         "OUT/realism_fit.yaml with --out)",
     )
