@@ -1,11 +1,12 @@
 """Benchmark: simulation of one demo-size axon-imaging session, in memory.
 
-Measures :func:`thalamocortex.simulate.cohort.simulate_session` (behaviour, 40 axons with their
-boutons, spikes, indicator, neuropil, noise; preset ``demo``, expert session) as ROI-frames per
-second, against a reference measured in the same run: the *RNG floor*, a single pass that only
-draws the random numbers the model draws per ROI and frame (axon and extra bouton spike counts:
-2 Poisson; shot + read noise of F and Fneu, baseline drift, neuropil fluctuation and bouton
-background: 5 float32 Gaussian). The ratio says how far the whole model is from that floor.
+Measures :func:`thalamocortex.simulate.cohort.simulate_session` (behaviour and motor process,
+~35 axons with their boutons, bursty spikes, indicator, field-of-view scene, neuropil, shot
+noise; preset ``demo``, expert session; the mouse's field of view is cached after the first
+call, as in a cohort) as ROI-frames per second, against a reference measured in the same run:
+the *RNG floor*, a single pass that only draws the random numbers the model draws per ROI and
+frame (isolated spikes: 1 Poisson; burst onsets, bouton failures: 2 uniform-like; shot noise of
+F and Fneu: 2 float32 Gaussian). The ratio says how far the whole model is from that floor.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ def main() -> None:
     def floor() -> None:
         rng = np.random.default_rng(0)
         shape = (n_frames, n_rois)
-        for _ in range(2):  # axon spikes, extra bouton spikes (~0.5 Hz / 15 Hz)
-            rng.poisson(0.03, shape)
-        for _ in range(5):  # F and Fneu shot+read noise, drift, neuropil and bouton noise
+        rng.poisson(0.03, shape)  # isolated spikes (~0.5 Hz / 15 Hz)
+        for _ in range(2):  # burst onsets, bouton failures
+            rng.random(shape)
+        for _ in range(2):  # shot noise of F and Fneu
             rng.standard_normal(shape, dtype=np.float32)
 
     t_floor = _best_of(floor)

@@ -38,8 +38,7 @@ def test_movies_to_tracked_neurons(tmp_path):
     from thalamocortex.config import Config
     from thalamocortex.data.nwb import read_session
     from thalamocortex.pipeline.run import run_pipeline
-    from thalamocortex.simulate.cohort import simulate_cohort
-    from thalamocortex.simulate.movies import write_cohort_movies
+    from thalamocortex.simulate.cohort import simulate_cohort, write_cohort_movies
     from thalamocortex.simulate.params import preset
 
     cfg = preset("tiny")

@@ -10,6 +10,7 @@ import pytest
 
 from thalamocortex.preprocess.roimatch import match_footprints
 from thalamocortex.simulate.movies import MovieParams, read_tiff, simulate_movie, write_tiff
+from thalamocortex.simulate.params import MeasurementParams
 
 RATE = 30.0
 
@@ -33,17 +34,21 @@ def test_movie_geometry_motion_and_artefacts():
     assert np.flatnonzero(m.artefact).tolist() == [60, 61, 62, 63, 64, 65]
     top, bottom = m.movie[60, :5].mean(), m.movie[60, -5:].mean()
     assert bottom > top + 100  # the raster scan reached the light only in frame 60's lower part
-    # somata do not overlap and stay inside the field
+    # somata stay inside the field and some edges overlap (min_soma_distance 0.85 diameters;
+    # here 6.5 % of the footprint pixels above weight 0.2 are shared)
     masks = m.footprint_masks()
-    assert masks.sum(0).max() == 1
+    assert 0 < (masks.sum(0) > 1).sum() < 0.1 * masks.any(0).sum()
     assert np.abs(m.shifts).max() <= MovieParams().motion_max_px
     # the motion-free reference correlates with the mean of the good frames
     good = m.movie[~m.artefact].mean(0)
     assert np.corrcoef(good.ravel(), m.mean_image.ravel())[0, 1] > 0.8
-    # every soma is brighter than the background in the reference
-    for fp in m.footprints:
-        y, x = fp[:, 0].astype(int), fp[:, 1].astype(int)
-        assert m.mean_image[y, x].mean() > np.median(m.mean_image)
+    # most somata are brighter than the background in the reference (brightness spreads over
+    # a decade: the dimmest are darker than the neuropil around them, as in real fields)
+    brighter = [
+        m.mean_image[fp[:, 0].astype(int), fp[:, 1].astype(int)].mean() > np.median(m.mean_image)
+        for fp in m.footprints
+    ]
+    assert np.mean(brighter) >= 0.6
 
 
 def test_movie_motion_is_measurable_by_phase_correlation():
@@ -56,7 +61,11 @@ def test_movie_motion_is_measurable_by_phase_correlation():
         bleach_fraction=0,
         drift_sd=0,
     )
-    m = simulate_movie(np.zeros((20, 8)), ["soma"] * 8, np.arange(20) / RATE, params=p, seed=4)
+    # a static scene (no neuropil fluctuation): only the motion differs between frames
+    still = MeasurementParams(neuropil_slow_sd=0, neuropil_patch_sd=0, neuropil_movement_dff=0)
+    m = simulate_movie(
+        np.zeros((20, 8)), ["soma"] * 8, np.arange(20) / RATE, params=p, seed=4, measurement=still
+    )
     from scipy import ndimage
 
     for t in range(20):
@@ -161,7 +170,7 @@ def test_write_cohort_movies(tmp_path):
     cohort = pytest.importorskip("thalamocortex.simulate.cohort")
     from thalamocortex.data.layout import session_path
     from thalamocortex.data.nwb import read_session, write_session
-    from thalamocortex.simulate.movies import write_cohort_movies
+    from thalamocortex.simulate.cohort import write_cohort_movies
     from thalamocortex.simulate.params import preset
 
     cfg = preset("tiny")

@@ -12,14 +12,11 @@ from thalamocortex.realism.fit import FIT_MAP, base_config, fit_simulator, simul
 from thalamocortex.simulate.params import SimulationConfig
 
 FRAME_RATE = 15.0  # half the frames of 30 Hz: the suite stays fast
-#: the "rig" to recover: a dim, neuropil-heavy preparation with big, rare transients
+#: the "rig" to recover: a dim, neuropil-heavy preparation with big, rare bursts
 TRUTH = {
-    "measurement": {
-        "f0_soma_photons": 60.0,
-        "neuropil_photons": 150.0,
-        "indicator": {"amplitude_dff": 0.8},
-    },
-    "m1": {"baseline_rate_hz": 0.1},
+    "measurement": {"neuropil_photon_rate": 1.2},
+    "field": {"soma_brightness": 0.22},
+    "m1": {"spiking": {"burst_size_mean": 10.0, "burst_rate_hz": 0.02}},
 }
 
 
@@ -50,11 +47,15 @@ def test_fit_recovers_a_known_rig_and_its_yaml_simulates_closer(tmp_path):
     for k in target:
         assert e1[k] < e0[k], k
         assert e1[k] < np.log(1.5), (k, e1[k])  # within 50 % after 6 simulations
-    # and the parameters toward the rig's (defaults: 300 photons, 100 neuropil, 0.25, 1.5 Hz)
-    m = result.overrides["measurement"]
-    assert 30 < m["f0_soma_photons"] < 120
-    assert 0.4 < m["indicator"]["amplitude_dff"] < 1.6
-    assert result.overrides["m1"]["baseline_rate_hz"] < 0.9
+    # and the parameters toward the rig's (defaults: 2.2 photons/us, 0.38, 6 spikes, 0.05 Hz).
+    # The burst size is not asserted: photon budget, soma brightness and burst size trade off
+    # against each other (the elasticity matrix's smallest singular value is ~0.01), so the
+    # statistics do not pin it down (measured: 5.6 for the rig's 10)
+    assert 0.8 < result.overrides["measurement"]["neuropil_photon_rate"] < 1.6  # rig 1.2
+    assert 0.15 < result.overrides["field"]["soma_brightness"] < 0.3  # rig 0.22
+    assert result.overrides["m1"]["spiking"]["burst_rate_hz"] < 0.04  # rig 0.02
+    assert result.elasticity is not None
+    assert result.elasticity.loc["fneu_over_f", "field.soma_brightness"] < -0.1
 
 
 def test_fit_needs_a_target():

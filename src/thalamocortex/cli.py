@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=1,
-        help="sessions simulated in parallel processes (identical results for any value)",
+        help="sessions simulated and written in parallel processes (identical results for any "
+        "value)",
     )
     p.add_argument(
         "--movies",
@@ -284,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fit",
         action="store_true",
-        help="also fit the simulator's measurement parameters to the recording's somata and "
+        help="also fit the simulator's photon budget, soma brightness and spiking (burst size, "
+        "burst rate) to the recording's somata and "
         "print them as YAML for 'thalamocortex simulate --config' (written to "
         "OUT/realism_fit.yaml with --out)",
     )
@@ -411,7 +413,7 @@ def cmd_simulate(args) -> int:
     out = simulate_cohort(cfg, args.out, progress=not args.quiet, n_workers=args.workers)
     print(f"simulated {args.preset} cohort in {time.perf_counter() - t:.1f} s -> {out}")
     if args.movies:
-        from thalamocortex.simulate.movies import write_cohort_movies
+        from thalamocortex.simulate.cohort import write_cohort_movies
 
         t = time.perf_counter()
         paths = write_cohort_movies(cfg, out, max_frames=args.movie_frames or None)
@@ -494,7 +496,7 @@ def cmd_demo(args) -> int:
         print(f"using the existing simulated dataset in {dataset}")
         before["simulation"] = None
     if args.movies and not (dataset / "ground_truth" / "movies").is_dir():
-        from thalamocortex.simulate.movies import write_cohort_movies
+        from thalamocortex.simulate.cohort import write_cohort_movies
 
         t = time.perf_counter()
         paths = write_cohort_movies(cfg, dataset)

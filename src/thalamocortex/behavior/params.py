@@ -117,19 +117,30 @@ class BehaviorParams(ParamGroup):
     refine_consecutive_s: float = param(
         0.010, "s", "deviation must last this long to count as leaving rest (lab: 10 ms)", gt=0
     )
-    refine_extrapolate_max_s: float = param(
-        0.02,
+    refine_fit: Literal["min_jerk", "none"] = param(
+        "min_jerk",
+        "",
+        "after the threshold rule, back-extrapolate the onset (offset) by fitting a "
+        "minimum-jerk profile (Flash & Hogan 1985) to the lever's rise from rest (fall to rest), "
+        "as Botzer & Karniel (2009) do for reaching onsets: a smooth press leaves rest with "
+        "zero velocity and acceleration, so any noise threshold is crossed late (tens of ms for "
+        "slow presses). 'none' = the lab's threshold rule only (choice)",
+    )
+    refine_fit_max_back_s: float = param(
+        0.2,
         "s",
-        "after the threshold rule, move the onset back by at most this much by extrapolating "
-        "sqrt(|lever - rest|) linearly to zero (smooth presses cross the band late); 0 = lab rule "
-        "only (choice)",
+        "the fitted onset lies at most this far before the threshold onset; a fit reaching the "
+        "bound is rejected and the threshold onset kept (choice)",
         ge=0,
     )
-    refine_extrapolate_top_k: float = param(
-        12.0,
-        "x rest SD",
-        "the extrapolation fits deviations from the band up to this many resting-noise SDs",
+    refine_fit_top_fraction: float = param(
+        0.3,
+        "",
+        "the fit uses the lever from before the threshold onset up to the first sample beyond "
+        "this fraction of the bout's peak deviation, i.e. the first part of the press, before "
+        "corrective sub-movements overlap it (choice, calibrated on simulated presses)",
         gt=0,
+        le=1,
     )
     rest_window_s: float = param(
         0.2,

@@ -174,9 +174,14 @@ def session_axons(session: Session, params: PreprocessParams | None = None, trac
     cluster = None
     if im.F is not None and im.Fneu is not None:
         blanked = session_artefact_mask(session, p)
-        cp = p.model_copy(update={"neuropil_mode": p.merge_neuropil_mode})
+        cp = p.model_copy(update={"neuropil_mode_boutons": p.merge_neuropil_mode})
         cluster = compute_dff(
-            im.f[:, use], im.fneu[:, use], session_frame_rate(session), cp, blank_mask=blanked
+            im.f[:, use],
+            im.fneu[:, use],
+            session_frame_rate(session),
+            cp,
+            blank_mask=blanked,
+            roi_types=np.full(int(use.sum()), "bouton"),
         )
     m = merge_boutons(
         dff[:, use],

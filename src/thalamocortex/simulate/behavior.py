@@ -1,20 +1,23 @@
-"""Behaviour of the in-silico mouse: learning curve, learned trajectory, trials, lever.
+"""Behaviour of the in-silico mouse: learning curve, task, motor process, lever.
 
 Model (SCIENCE.md section 4; every constant is in :class:`~.params.BehaviorSimParams`):
 
 * learning progress ``p(s)`` is a saturating exponential in the session number with a per-mouse
   time constant, normalised to 0 at session 1 and 1 at the last training day;
-* every movement is a sum of raised-cosine bumps (exactly 0 at onset, smooth, back to rest
-  after its duration). Each mouse has one idiosyncratic *learned trajectory* (template); a cued
-  movement is ``w * template + (1 - w) * trial-specific trajectory`` with a small time warp and
-  amplitude jitter, ``w ~ Beta`` around a session mean that rises with learning, so trial-to-trial
-  correlation (stereotypy) rises;
+* movements come from the motor process of :mod:`.motor`: sub-movements of a low-dimensional
+  latent read out into the lever. With learning the mouse's plan moves from the shared naive
+  plan to its own learned plan (effect ``behavior.learned_plan``) and the trial-to-trial
+  variability shrinks (``behavior.motor_variability``), so stereotypy rises;
 * a cue every trial; the mouse engages with a probability, responds after a lognormal reaction
   time; outcome and reward time are read off the simulated lever (threshold crossing within the
   response window), never drawn separately;
-* spontaneous movements between trials (Poisson, smaller), some just before a cue;
-* inactivation trials (light on) scale the template weight by ``1 - dependence * efficacy`` and
-  lengthen the reaction time.
+* spontaneous movements between trials (Poisson, smaller, from the naive plan), some just
+  before a cue;
+* inactivation trials (light on) undo part of the learning for that movement: the plan stage
+  and the variability move back towards naive by ``thalamic_dependence x loss`` and the
+  reaction time lengthens;
+* the lever = movements + white sensor noise + slow OU drift of the resting position + mains
+  pick-up.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ import numpy as np
 import pandas as pd
 
 from thalamocortex.simulate.effects import MouseEffects
+from thalamocortex.simulate.motor import (
+    MouseMotor,
+    Movement,
+    draw_movement,
+    learned_plan,
+    movement_from,
+    naive_plan,
+)
 from thalamocortex.simulate.params import BehaviorSimParams, SimulationConfig
 
 
@@ -49,90 +60,10 @@ def stage_of(progress: float, cfg: SimulationConfig) -> str:
     return "middle"
 
 
-@dataclass
-class Trajectory:
-    """A movement shape: a sum of raised-cosine bumps in time since onset.
-
-    Attributes
-    ----------
-    centers, half_widths, amplitudes : arrays (n_bumps,)
-        Bump centres and half widths (s) and amplitudes (mm).
-    """
-
-    centers: np.ndarray
-    half_widths: np.ndarray
-    amplitudes: np.ndarray
-
-    @property
-    def duration(self) -> float:
-        return float(np.max(self.centers + self.half_widths))
-
-    def __call__(self, tau: np.ndarray) -> np.ndarray:
-        """Position (mm) at times ``tau`` (s since onset); 0 outside the movement."""
-        tau = np.asarray(tau, dtype=np.float64)[..., None]
-        x = (tau - self.centers) / self.half_widths
-        inside = np.abs(x) < 1.0
-        return np.sum(np.where(inside, 0.5 * (1.0 + np.cos(np.pi * x)), 0.0) * self.amplitudes, -1)
-
-
-def draw_trajectory(rng: np.random.Generator, bp: BehaviorSimParams, peak_mm: float) -> Trajectory:
-    """A random press: a first bump starting exactly at onset plus later pushes/holds.
-
-    The number of bumps is drawn from ``n_bumps - 1 .. n_bumps + 2`` (at least 2); later bumps
-    are centred anywhere in the movement. Peak position is normalised to ``peak_mm``; duration
-    is uniform in [``duration_min_s``, ``duration_max_s``].
-    """
-    duration = rng.uniform(bp.duration_min_s, bp.duration_max_s)
-    k = int(rng.integers(max(2, bp.n_bumps - 1), bp.n_bumps + 3))
-    # first bump: the press itself, from onset to its peak at 5-30 % of the movement
-    c0 = duration * rng.uniform(0.05, 0.3)
-    centers = [c0]
-    half = [c0]
-    amps = [rng.uniform(0.3, 1.0)]
-    for j in range(k - 1):
-        if j == k - 2:  # the last bump ends the movement exactly at its duration
-            c = rng.uniform(0.55, 0.9) * duration
-            h = duration - c
-        else:
-            c = rng.uniform(0.1, 0.9) * duration
-            h = max(min(c, duration - c) * rng.uniform(0.15, 0.6), 0.05)
-        centers.append(c)
-        half.append(h)
-        amps.append(rng.uniform(0.2, 1.0))
-    traj = Trajectory(np.array(centers), np.array(half), np.array(amps))
-    grid = np.linspace(0.0, traj.duration, 400)
-    traj.amplitudes = traj.amplitudes * (peak_mm / np.max(traj(grid)))
-    return traj
-
-
-def mouse_template(rng: np.random.Generator, bp: BehaviorSimParams) -> Trajectory:
-    """The mouse's idiosyncratic learned trajectory."""
-    peak = bp.template_peak_mm * np.exp(0.1 * rng.standard_normal())
-    return draw_trajectory(rng, bp, peak)
-
-
-@dataclass
-class Movement:
-    """One simulated movement, cued or spontaneous.
-
-    ``samples`` is the noise-free lever displacement (mm) from ``onset`` at the lever rate.
-    """
-
-    kind: str
-    onset: float
-    samples: np.ndarray
-    rate: float
-    trial: int = -1
-    template_weight: float = 0.0
-
-    @property
-    def offset(self) -> float:
-        return self.onset + (len(self.samples) - 1) / self.rate
-
-    def position(self, tau: np.ndarray) -> np.ndarray:
-        """Displacement (mm) at ``tau`` seconds after onset, 0 outside the movement."""
-        t = np.arange(len(self.samples)) / self.rate
-        return np.interp(tau, t, self.samples, left=0.0, right=0.0)
+def mouse_template(rng: np.random.Generator, bp: BehaviorSimParams) -> MouseMotor:
+    """The mouse's motor system (naive plan shared by all mice, its own learned plan)."""
+    mp = bp.motor
+    return MouseMotor(mp, naive_plan(mp), learned_plan(rng, mp))
 
 
 @dataclass
@@ -150,39 +81,23 @@ class BehaviorResult:
     summary: dict = field(default_factory=dict)
 
 
-def movement_samples(
-    rng: np.random.Generator,
-    bp: BehaviorSimParams,
-    template: Trajectory,
-    weight: float,
-    rate: float,
-    peak_mm: float,
-) -> np.ndarray:
-    """Samples (mm) of ``w * template + (1 - w) * random`` with time warp and amplitude jitter."""
-    other = draw_trajectory(rng, bp, peak_mm * np.exp(bp.peak_sd * rng.standard_normal()))
-    warp = np.exp(bp.time_warp_sd * rng.standard_normal())
-    gain = np.exp(bp.amplitude_jitter_sd * rng.standard_normal())
-    dur = max(template.duration if weight > 0 else 0.0, other.duration) * warp
-    tau = np.arange(int(np.ceil(dur * rate)) + 1) / rate
-    x = gain * (weight * template(tau / warp) + (1.0 - weight) * other(tau / warp))
-    x[0] = 0.0
-    return x
-
-
 def behavior_state(
     cfg: SimulationConfig, progress: float, effects: MouseEffects | None = None
 ) -> dict[str, float]:
     """The learning-dependent behaviour parameters of a session at progress ``progress``.
 
-    Returns ``template_weight`` (session mean), ``rt_median_s``, ``p_engage``,
-    ``spont_rate_hz`` and ``inactivation_loss`` (fraction of thalamic drive light removes;
-    negative in a varied null, where light then strengthens the learned component), with the
-    mouse's multipliers ``effects`` (default: the population's).
+    Returns ``plan_stage`` (0 = naive plan, 1 = the mouse's learned plan), ``variability``
+    (trial-to-trial motor variability scale), ``rt_median_s``, ``p_engage``, ``spont_rate_hz``
+    and ``inactivation_loss`` (fraction of thalamic drive light removes; negative in a varied
+    null, where light then furthers the learned movement), with the mouse's multipliers
+    ``effects`` (default: the population's).
     """
     bp = cfg.behavior
+    mp = bp.motor
     fx = effects if effects is not None else MouseEffects.population(cfg)
-    w = fx.value(
-        "behavior.template_weight", bp.template_weight_naive, bp.template_weight_expert, progress
+    q = fx.value("behavior.learned_plan", 0.0, 1.0, progress)
+    v = fx.value(
+        "behavior.motor_variability", mp.variability_naive, mp.variability_expert, progress
     )
     log_rt = fx.value(
         "behavior.reaction_time",
@@ -196,7 +111,8 @@ def behavior_state(
     )
     loss = fx.value("inactivation.efficacy", 0.0, cfg.inactivation.efficacy, 1.0)
     return dict(
-        template_weight=float(np.clip(w, 1e-3, 1 - 1e-3)),
+        plan_stage=float(np.clip(q, 0.0, 1.0)),
+        variability=float(max(v, 0.0)),
         rt_median_s=float(np.exp(log_rt)),
         p_engage=float(np.clip(engage, 0.0, 1.0)),
         spont_rate_hz=float(max(0.0, spont)),
@@ -207,7 +123,7 @@ def behavior_state(
 def simulate_behavior(
     rng: np.random.Generator,
     cfg: SimulationConfig,
-    template: Trajectory,
+    motor: MouseMotor,
     progress: float,
     light_fraction: float = 0.0,
     extra_s: float = 0.0,
@@ -219,8 +135,8 @@ def simulate_behavior(
     ----------
     rng : numpy Generator (the session's child generator)
     cfg : SimulationConfig
-    template : Trajectory
-        The mouse's learned trajectory.
+    motor : MouseMotor
+        The mouse's motor system (:func:`mouse_template`).
     progress : float
         Learning progress p in [0, 1] of this session.
     light_fraction : float
@@ -236,13 +152,19 @@ def simulate_behavior(
     BehaviorResult
     """
     bp = cfg.behavior
+    mp = bp.motor
     rate = bp.lever_rate_hz
     state = behavior_state(cfg, progress, effects)
-    w_mean, rt_med = state["template_weight"], state["rt_median_s"]
-    p_engage, spont_rate = state["p_engage"], state["spont_rate_hz"]
+    q, v = state["plan_stage"], state["variability"]
+    rt_med, p_engage = state["rt_median_s"], state["p_engage"]
+    spont_rate, loss = state["spont_rate_hz"], state["inactivation_loss"]
     inact = cfg.inactivation
-    loss = state["inactivation_loss"]
-    conc = bp.template_weight_concentration
+    undo = inact.thalamic_dependence * loss  # fraction of learning undone on light trials
+    plan = motor.plan(q)
+    q_light = float(np.clip(q * (1.0 - undo), 0.0, 1.0))
+    v_light = float(max(v + undo * (mp.variability_naive - v), 0.0))
+    plan_light = motor.plan(q_light)
+    naive = motor.naive
 
     n = bp.n_trials
     light = np.zeros(n, dtype=bool)
@@ -254,7 +176,13 @@ def simulate_behavior(
     rows = []
     busy_until = 0.0  # the lever is free after this time
     t_cue = bp.pre_session_s
-    spont_peak = bp.random_peak_mm * bp.spont_amplitude_scale
+    s_amp = bp.spont_amplitude_scale
+
+    def spontaneous(t0: float) -> Movement:
+        sub = draw_movement(rng, mp, naive, mp.variability_naive, s_amp)
+        return movement_from(
+            sub, "spontaneous", t0, rate, mp, rng, variability=mp.variability_naive, plan_stage=0.0
+        )
 
     def add_spontaneous(lo: float, hi: float) -> None:
         """Poisson spontaneous movements fully inside [lo, hi] (non-overlapping)."""
@@ -265,12 +193,11 @@ def simulate_behavior(
         for t0 in np.sort(rng.uniform(lo, hi, k)):
             if t0 < busy_until + 0.3:
                 continue
-            x = movement_samples(rng, bp, template, 0.0, rate, spont_peak)
-            onset = np.round(t0 * rate) / rate
-            if onset + len(x) / rate > hi:
+            mv = spontaneous(np.round(t0 * rate) / rate)
+            if mv.offset > hi:
                 continue
-            movements.append(Movement("spontaneous", onset, x, rate))
-            busy_until = onset + len(x) / rate
+            movements.append(mv)
+            busy_until = mv.offset
 
     for i in range(n):
         # spontaneous movements in the gap before this cue; sometimes one just before the cue
@@ -278,24 +205,36 @@ def simulate_behavior(
         if rng.random() < bp.p_precue_movement:
             t0 = np.round((t_cue - rng.uniform(0.1, 0.6)) * rate) / rate
             if t0 > busy_until + 0.3:
-                x = movement_samples(rng, bp, template, 0.0, rate, spont_peak)
-                movements.append(Movement("spontaneous", t0, x, rate))
-                busy_until = t0 + len(x) / rate
+                mv = spontaneous(t0)
+                movements.append(mv)
+                busy_until = mv.offset
         engaged = bool(rng.random() < p_engage)
-        w = float(rng.beta(w_mean * conc, (1.0 - w_mean) * conc))
         rt = float(rt_med * np.exp(bp.rt_sigma * rng.standard_normal()))
+        q_i, v_i, plan_i = (q_light, v_light, plan_light) if light[i] else (q, v, plan)
         if light[i]:
-            w = min(w * (1.0 - inact.thalamic_dependence * loss), 1.0 - 1e-3)
             rt *= max(1.0 + inact.rt_increase * loss, 0.1)
         onset = offset = np.nan
+        n_sub = 0
         if engaged:
             onset = max(t_cue + rt, busy_until + 0.05)
             onset = np.round(onset * rate) / rate
-            x = movement_samples(rng, bp, template, w, rate, bp.random_peak_mm)
-            mv = Movement("cued", onset, x, rate, trial=i, template_weight=w)
+            sub = draw_movement(rng, mp, plan_i, v_i)
+            mv = movement_from(
+                sub,
+                "cued",
+                onset,
+                rate,
+                mp,
+                rng,
+                trial=i,
+                variability=v_i,
+                plan_stage=q_i,
+                light=bool(light[i]),
+            )
             movements.append(mv)
             offset = mv.offset
             busy_until = offset
+            n_sub = len(sub)
         response_end = max(t_cue + bp.response_window_s, busy_until)
         rows.append(
             dict(
@@ -305,7 +244,9 @@ def simulate_behavior(
                 movement_onset=onset,
                 movement_offset=offset,
                 reaction_time=onset - t_cue if engaged else np.nan,
-                template_weight=w if engaged else np.nan,
+                plan_stage=q_i if engaged else np.nan,
+                variability=v_i if engaged else np.nan,
+                n_submovements=n_sub,
                 light=bool(light[i]),
             )
         )
@@ -368,10 +309,9 @@ def simulate_behavior(
         [cues[light] - inact.light_pre_s, cues[light] - inact.light_pre_s + inact.light_duration_s],
         axis=1,
     )
-    engaged_w = truth.loc[truth["engaged"], "template_weight"]
     summary = dict(
-        template_weight_mean_param=w_mean,
-        template_weight_mean=float(engaged_w.mean()) if len(engaged_w) else np.nan,
+        plan_stage=q,
+        variability=v,
         rt_median_param=rt_med,
         rt_median=float(np.nanmedian(truth["reaction_time"])) if truth["engaged"].any() else np.nan,
         p_engage=p_engage,
@@ -393,21 +333,51 @@ def simulate_behavior(
 
 
 def movement_table(movements: list[Movement]) -> pd.DataFrame:
-    """Ground-truth movements: kind, onset, offset, trial (-1 spontaneous), template_weight."""
+    """Ground-truth movements: ``movement`` (index in the session), kind, onset, offset, trial
+    (-1 spontaneous), plan_stage, variability, light, n_submovements, peak (mm)."""
     return pd.DataFrame(
         {
+            "movement": np.arange(len(movements), dtype=np.int64),
             "kind": [m.kind for m in movements],
             "onset": [m.onset for m in movements],
             "offset": [m.offset for m in movements],
             "trial": np.array([m.trial for m in movements], dtype=np.int64),
-            "template_weight": [m.template_weight for m in movements],
+            "plan_stage": [m.plan_stage for m in movements],
+            "variability": [m.variability for m in movements],
+            "light": np.array([m.light for m in movements], dtype=bool),
+            "n_submovements": np.array([len(m.sub) for m in movements], dtype=np.int64),
+            "peak": [float(np.max(m.samples)) for m in movements],
         }
     )
+
+
+def submovement_table(movements: list[Movement]) -> pd.DataFrame:
+    """What every movement was made of: one row per sub-movement (``movement`` index,
+    ``submovement`` index, kind, onset and duration in s after the movement's onset, lever step
+    in mm, steps along latent dims 1.. as ``latent<d>_step``)."""
+    if not movements:
+        return pd.DataFrame()
+    subs = [m.sub for m in movements]
+    n = np.array([len(s) for s in subs])
+    steps = np.vstack([s.steps for s in subs])
+    out = {
+        "movement": np.repeat(np.arange(len(subs)), n),
+        "submovement": np.concatenate([np.arange(k) for k in n]),
+        "kind": np.concatenate([s.kind for s in subs]).astype(str),
+        "onset": np.concatenate([s.onset for s in subs]),
+        "duration": np.concatenate([s.duration for s in subs]),
+        "lever_step": steps[:, 0],
+    }
+    for d in range(1, steps.shape[1]):
+        out[f"latent{d}_step"] = steps[:, d]
+    return pd.DataFrame(out)
 
 
 def moving_mask(movements: list[Movement], times: np.ndarray) -> np.ndarray:
     """Boolean (len(times),): True where any movement is under way."""
     mask = np.zeros(len(times), dtype=bool)
     for m in movements:
-        mask |= (times >= m.onset) & (times <= m.offset)
+        i0 = np.searchsorted(times, m.onset, side="left")
+        i1 = np.searchsorted(times, m.offset, side="right")
+        mask[i0:i1] = True
     return mask

@@ -22,7 +22,7 @@ NWB files, so analyses stay blind).
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -31,26 +31,36 @@ import pandas as pd
 
 from thalamocortex.data.model import Imaging, Lever, Session, SessionInfo, Stimulation
 from thalamocortex.pipeline.io import atomic_write, write_arrays
+from thalamocortex.simulate.activity import Indicator, burn_in_frames
 from thalamocortex.simulate.behavior import (
     behavior_state,
     learning_progress,
     mouse_template,
     movement_table,
+    moving_mask,
     simulate_behavior,
     stage_of,
+    submovement_table,
 )
 from thalamocortex.simulate.circuits import (
+    AxonPopulation,
+    M1Population,
     axon_properties,
-    axon_rates,
-    draw_axon_field,
+    axon_spikes,
+    background_spikes,
+    bouton_spikes,
+    draw_axon_population,
     draw_m1_population,
     m1_properties,
-    m1_rates,
+    m1_spikes,
     region_state,
 )
 from thalamocortex.simulate.effects import EFFECTS, MouseEffects
-from thalamocortex.simulate.measurement import calcium_dff, measure, ou_process, spike_counts
+from thalamocortex.simulate.fov import Field, draw_field
+from thalamocortex.simulate.measurement import measure_traces
+from thalamocortex.simulate.motor import Movement
 from thalamocortex.simulate.params import SIM_EXPERIMENTS, SimulationConfig
+from thalamocortex.simulate.scene import Scene, neuropil_signals, session_gain
 
 # streams of a mouse (session 0) and of a session
 _TEMPLATE, _LEARNING, _CIRCUIT, _FIELD = 0, 1, 2, 3
@@ -152,7 +162,11 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
     pop = MouseEffects.population(cfg)
     values: dict[str, tuple[str, object]] = {}  # effect -> (quantity, function of effects)
     beh = {
-        "behavior.template_weight": ("mean template weight", "template_weight"),
+        "behavior.learned_plan": (
+            "motor plan stage (0 naive plan, 1 own learned plan)",
+            "plan_stage",
+        ),
+        "behavior.motor_variability": ("trial-to-trial motor variability scale", "variability"),
         "behavior.reaction_time": ("median reaction time (s)", "rt_median_s"),
         "behavior.engagement": ("probability of responding to a cue", "p_engage"),
         "behavior.spontaneous_rate": ("spontaneous movement rate (Hz)", "spont_rate_hz"),
@@ -173,7 +187,7 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
             q = f"{spec.region} {key.replace('_s', ' (s)').replace('_', ' ')}"
             values[e] = (q, lambda f, p, key=key: region_state(cfg, spec.region, p, f)[key])
     if spec.experiment == "all_optical":
-        m1pop = draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+        m1pop = mouse_m1(cfg, spec)
         encoders = m1pop.encoding_expert > 0
 
         def frac(f, p):
@@ -220,10 +234,55 @@ def session_progress(cfg: SimulationConfig, spec: MouseSpec, session: int) -> fl
 
 
 def template_table(cfg: SimulationConfig, spec: MouseSpec, rate_hz: float = 100.0) -> pd.DataFrame:
-    """The mouse's learned trajectory: columns mouse, t (s since onset), position (mm)."""
-    tpl = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
-    t = np.arange(int(np.ceil(tpl.duration * rate_hz)) + 1) / rate_hz
-    return pd.DataFrame({"mouse": spec.mouse, "t": t, "position": tpl(t)})
+    """The mouse's learned movement without trial variability (its learned plan): columns
+    mouse, t (s since onset), position (mm)."""
+    t, x = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior).template(rate_hz)
+    return pd.DataFrame({"mouse": spec.mouse, "t": t, "position": x})
+
+
+def mouse_axons(cfg: SimulationConfig, spec: MouseSpec) -> AxonPopulation:
+    """The mouse's imaged axons and boutons (the same every session)."""
+    return draw_axon_population(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
+
+
+def mouse_m1(cfg: SimulationConfig, spec: MouseSpec) -> M1Population:
+    """The mouse's M1 neurons (the same every session)."""
+    return draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+
+
+_FIELDS: dict = {}
+
+
+def mouse_field(cfg: SimulationConfig, spec: MouseSpec) -> Field:
+    """The mouse's field of view (the same every session; cached for the last few mice)."""
+    if spec.experiment == "axon_imaging":
+        b_axon = mouse_axons(cfg, spec).bouton_axon
+        types, axons = np.full(len(b_axon), "bouton"), b_axon
+    else:
+        types, axons = np.full(cfg.m1.n_neurons, "soma"), None
+    key = (
+        cfg.field.model_dump_json(),
+        cfg.seed,
+        spec.experiment,
+        spec.mouse_index,
+        len(types),
+        None if axons is None else axons.tobytes(),
+    )
+    if key not in _FIELDS:
+        if len(_FIELDS) >= 4:
+            _FIELDS.pop(next(iter(_FIELDS)))
+        _FIELDS[key] = draw_field(types, axons, cfg.field, _rng(cfg, spec, 0, _FIELD))
+    return _FIELDS[key]
+
+
+def latent_on_clock(movements: list[Movement], times: np.ndarray, n_latents: int) -> np.ndarray:
+    """The motor latent sampled at ``times``, array (n, n_latents) float32 (0 at rest)."""
+    out = np.zeros((len(times), n_latents), dtype=np.float32)
+    for m in movements:
+        f0, f1 = np.searchsorted(times, [m.onset, m.offset])
+        if f1 > f0:
+            out[f0:f1] += m.latent(times[f0:f1] - m.onset).astype(np.float32)
+    return out
 
 
 def simulate_session(
@@ -244,22 +303,25 @@ def simulate_session(
     session : int
         Training session number (1-based; need not be in the config's session list).
     return_traces : bool
-        Also return the noise-free dF/F and spike counts under ``truth["traces"]`` (a dict of
-        arrays ``dff``, ``spikes``, frames x ROIs float32).
+        Also return, under ``truth["traces"]``, the noise-free dF/F, spike counts, the motor
+        latent on the frame clock and the artefact mask (arrays ``dff``, ``spikes``,
+        ``latent``, ``artefact``), and under ``truth["scene"]`` the session's
+        :class:`~.scene.Scene` (what raw movies render).
 
     Returns
     -------
     session : Session
         Lever, trials, imaging (F and Fneu only; ``dff`` is None) and stimulation.
     truth : dict of DataFrames
-        ``rois``, ``trials``, ``movements``, ``sessions`` (one row) and ``templates``.
+        ``rois``, ``trials``, ``movements``, ``submovements``, ``sessions`` (one row) and
+        ``templates``.
     """
     spec = find_mouse(cfg, experiment, mouse_index)
     if not 1 <= session <= cfg.learning.n_days:
         raise ValueError(f"session {session}: expected 1..{cfg.learning.n_days}")
     p = session_progress(cfg, spec, session)
     fx = mouse_effects(cfg, spec)
-    template = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
+    motor = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
     mp = cfg.measurement
     keys = dict(mouse=spec.mouse, session=session)
 
@@ -267,12 +329,12 @@ def simulate_session(
     # the recording
     pulses = np.zeros((0, 3))
     stim_len = 0.0
-    if experiment == "all_optical":
+    if experiment == "all_optical" and cfg.m1.n_pulses > 0:
         m1p = cfg.m1
         rs = _rng(cfg, spec, session, _STIM)
         isi = rs.uniform(m1p.isi_min_s, m1p.isi_max_s, m1p.n_pulses)
         offsets = m1p.gap_before_stim_s + np.concatenate([[0.0], np.cumsum(isi[:-1])])
-        stim_len = (offsets[-1] + isi[-1]) if m1p.n_pulses else 0.0
+        stim_len = offsets[-1] + isi[-1]
         pulses = np.stack(
             [
                 offsets,
@@ -286,7 +348,7 @@ def simulate_session(
     beh = simulate_behavior(
         _rng(cfg, spec, session, _BEHAVIOR),
         cfg,
-        template,
+        motor,
         p,
         light_fraction=light_fraction,
         extra_s=stim_len,
@@ -316,6 +378,7 @@ def simulate_session(
 
     truth_trials = beh.truth_trials.assign(**keys)
     truth_movements = movement_table(beh.movements).assign(**keys)
+    truth_sub = submovement_table(beh.movements).assign(**keys)
     session_row = dict(
         mouse=spec.mouse,
         session=session,
@@ -330,6 +393,7 @@ def simulate_session(
     )
     rois = pd.DataFrame()
     traces = None
+    scene = None
     imaging = None
     stimulation = None
 
@@ -353,19 +417,26 @@ def simulate_session(
         fr = mp.frame_rate_hz
         times = np.arange(int(np.floor(beh.duration * fr))) / fr
         rn = _rng(cfg, spec, session, _NEURAL)
+        field = mouse_field(cfg, spec)
+        ind = Indicator(mp.indicator)
+        burn = burn_in_frames(mp.indicator, fr, np.exp(2 * mp.indicator.cell_decay_sd))
+        oof_dff = np.zeros((len(times), 0), dtype=np.float32)
+        shaft_dff = np.zeros((len(times), 0), dtype=np.float32)
+        light = None
         if experiment == "axon_imaging":
-            field = draw_axon_field(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
-            props = axon_properties(field, cfg, p, fx)
-            rates = axon_rates(rn, field, props, cfg, times, beh.movements)
-            axon_spikes = spike_counts(rn, rates, fr)
-            ap = cfg.axon_imaging
-            b_axon = field.bouton_axon
-            extra = spike_counts(rn, ap.bouton_spike_fraction * rates[:, b_axon], fr)
-            spikes = axon_spikes[:, b_axon] + extra
-            dff = field.bouton_gain * calcium_dff(spikes, mp.indicator, fr)
-            dff += ou_process(rn, len(times), len(b_axon), ap.bouton_noise_dff, 0.5 * fr)
+            pop = mouse_axons(cfg, spec)
+            props = axon_properties(pop, cfg, p, fx)
+            axon_counts = axon_spikes(rn, pop, props, cfg, times, beh.movements, burn)
+            spikes = bouton_spikes(rn, axon_counts, pop, cfg)
+            b_axon = pop.bouton_axon
+            dff = ind.dff(spikes, fr, pop.bouton_gain, pop.axon_decay[b_axon])[burn:]
+            spikes = spikes[burn:]
+            # the visible axon shafts carry their axon's calcium (one shaft per axon)
+            axons_in_field = pd.unique(b_axon)
+            shaft_dff = ind.dff(
+                axon_counts[:, axons_in_field], fr, None, pop.axon_decay[axons_in_field]
+            )[burn:]
             n_rois = len(b_axon)
-            roi_type = np.full(n_rois, "bouton")
             rois = pd.DataFrame(
                 {
                     "roi_index": np.arange(n_rois),
@@ -380,23 +451,35 @@ def simulate_session(
                     "thalamic_weight": np.nan,
                     "expected_response": None,
                     "opsin": False,
+                    "silent": pop.rates["silent"][b_axon],
+                    "isolated_rate_hz": pop.rates["isolated_hz"][b_axon],
+                    "burst_rate_hz": pop.rates["burst_hz"][b_axon],
                 }
             )
             session_row.update(
                 {k: v for k, v in props.items() if k.startswith("region_")},
-                n_axons=field.n_axons,
+                n_axons=pop.n_axons,
                 n_boutons=n_rois,
                 axon_movement_fraction=float(props["movement_related"].mean()),
             )
-            light = None
         else:
-            pop = draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+            pop = mouse_m1(cfg, spec)
+            # nuclear-filled (unhealthy) cells of the field fire half as much
+            scale = np.where(field.filled, 0.5, 1.0)
+            pop = replace(
+                pop,
+                rates={k: (v * scale if k != "silent" else v) for k, v in pop.rates.items()},
+            )
             props = m1_properties(pop, cfg, p, fx)
-            rates = m1_rates(rn, pop, props, cfg, times, beh.movements, pulses, spec.opsin)
-            spikes = spike_counts(rn, rates, fr)
-            dff = calcium_dff(spikes, mp.indicator, fr)
-            n_rois = len(pop.baseline_hz)
-            roi_type = np.full(n_rois, "soma")
+            counts = m1_spikes(rn, pop, props, cfg, times, beh.movements, pulses, spec.opsin, burn)
+            dff = ind.dff(counts, fr, pop.calcium_amplitude, pop.calcium_decay)[burn:]
+            spikes = counts[burn:]
+            oof_counts = background_spikes(
+                rn, cfg.m1.spiking, field.n_oof, times, beh.movements, fr, burn_in=burn
+            )
+            amp, dec = ind.cell_factors(rn, field.n_oof)
+            oof_dff = ind.dff(oof_counts, fr, amp, dec)[burn:]
+            n_rois = pop.n_neurons
             expected = props["expected_response"] if spec.opsin else np.full(n_rois, "none")
             rois = pd.DataFrame(
                 {
@@ -412,6 +495,10 @@ def simulate_session(
                     "thalamic_weight": props["thalamic_weight"],
                     "expected_response": expected.astype(object),
                     "opsin": spec.opsin,
+                    "silent": pop.rates["silent"],
+                    "filled": field.filled,
+                    "isolated_rate_hz": pop.rates["isolated_hz"],
+                    "burst_rate_hz": pop.rates["burst_hz"],
                 }
             )
             session_row.update(
@@ -435,7 +522,24 @@ def simulate_session(
                 site_description="MTh axons in the imaged M1 field",
                 device="photostimulation laser",
             )
-        meas = measure(_rng(cfg, spec, session, _MEASURE), dff, times, mp, roi_type, light)
+        rm = _rng(cfg, spec, session, _MEASURE)
+        moving = moving_mask(beh.movements, times)
+        np_dff, patch_dff = neuropil_signals(rm, times, moving, dff, field.patch_maps.shape[0], mp)
+        scene = Scene(
+            field=field,
+            frame_times=times,
+            roi_dff=dff.astype(np.float32),
+            oof_dff=oof_dff.astype(np.float32),
+            shaft_dff=shaft_dff.astype(np.float32),
+            neuropil_dff=np_dff,
+            patch_dff=patch_dff,
+            gain=session_gain(rm, times, mp),
+            neuropil_photons=mp.neuropil_photons(fr)
+            * (mp.axon_field_photon_scale if experiment == "axon_imaging" else 1.0),
+            light_windows=np.zeros((0, 2)) if light is None else light,
+            artefact_photons_px=mp.artefact_photons_px,
+        )
+        meas = measure_traces(rm, scene, mp)
         imaging = Imaging(
             rois=pd.DataFrame(
                 {"roi_name": rois["roi_name"], "roi_type": rois["roi_type"], "region": spec.region}
@@ -445,19 +549,29 @@ def simulate_session(
             frame_times=times,
         )
         # one field of view per mouse: the same footprints every session (tracked cells)
-        from thalamocortex.simulate.movies import plane_footprints
-
-        axon_ids = rois["axon_id"].to_numpy() if "axon_id" in rois else None
-        imaging.footprints, fov = plane_footprints(
-            rois["roi_type"].to_numpy(), axon_ids, seed=_rng(cfg, spec, 0, _FIELD)
+        imaging.footprints = field.footprints
+        imaging.image_shape = field.shape
+        ft = field.table()
+        rois = rois.assign(
+            F0=meas["F0"],
+            Fneu0=meas["Fneu0"],
+            neuropil_coef=meas["neuropil_coef"],
+            brightness=ft["brightness"].to_numpy(),
+            centroid_y=ft["centroid_y"].to_numpy(),
+            centroid_x=ft["centroid_x"].to_numpy(),
+            n_pixels=ft["n_pixels"].to_numpy(),
         )
-        imaging.image_shape = (fov.height_px, fov.width_px)
-        rois = rois.assign(F0=meas["F0"], neuropil_coef=meas["neuropil_coef"])
-        session_row["n_artefact_frames"] = int(meas["artefact"].sum())
+        session_row.update(
+            n_artefact_frames=int(meas["artefact"].sum()),
+            neuropil_photons_px=scene.neuropil_photons,
+            field_height_px=field.shape[0],
+            field_width_px=field.shape[1],
+        )
         if return_traces:
             traces = dict(
                 dff=dff.astype(np.float32),
                 spikes=spikes.astype(np.float32),
+                latent=latent_on_clock(beh.movements, times, cfg.behavior.motor.n_latents),
                 artefact=meas["artefact"],
             )
 
@@ -481,20 +595,37 @@ def simulate_session(
                 "movement_onset",
                 "movement_offset",
                 "reaction_time",
-                "template_weight",
+                "plan_stage",
+                "variability",
+                "n_submovements",
                 "light",
                 "outcome",
                 "reward_time",
             ]
         ],
         movements=truth_movements[
-            ["mouse", "session", "kind", "onset", "offset", "trial", "template_weight"]
+            [
+                "mouse",
+                "session",
+                "movement",
+                "kind",
+                "onset",
+                "offset",
+                "trial",
+                "plan_stage",
+                "variability",
+                "light",
+                "n_submovements",
+                "peak",
+            ]
         ],
+        submovements=truth_sub,
         sessions=pd.DataFrame([session_row]),
         templates=template_table(cfg, spec),
     )
     if traces is not None:
         truth["traces"] = traces
+        truth["scene"] = scene
     return sess, truth
 
 
@@ -512,6 +643,7 @@ def _simulate_and_write(
     path = Path(session_path(out_dir, spec.mouse, session))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_session(sess, path, overwrite=True)  # itself atomic (temporary name, then rename)
+    truth.pop("scene", None)
     if "traces" in truth:
         tr = truth.pop("traces")
         write_arrays(out_dir / "ground_truth" / "traces" / f"{sess.id}.npz", **tr)
@@ -529,11 +661,12 @@ def simulate_cohort(
 
     Writes ``out_dir/sub-<mouse>/sub-<mouse>_ses-<n>.nwb`` (via
     :func:`thalamocortex.data.nwb.write_session`, each file written under a temporary name and
-    renamed) and ``out_dir/ground_truth/`` with ``rois``, ``trials``, ``movements``, ``sessions``,
-    ``templates`` and ``mice`` (each mouse's own learning-related changes, :func:`mouse_truth`;
-    Parquet), ``cohort.yaml`` (config, seed, package version) and, when
-    ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
-    frames x ROIs float32, and the ``artefact`` frame mask).
+    renamed) and ``out_dir/ground_truth/`` with ``rois``, ``trials``, ``movements``,
+    ``submovements`` (what each movement was made of), ``sessions``, ``templates`` and
+    ``mice`` (each mouse's own learning-related changes, :func:`mouse_truth`; Parquet),
+    ``cohort.yaml`` (config, seed, package version) and, when ``cfg.save_true_traces``,
+    ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``, frames x ROIs float32, the
+    motor ``latent`` on the frame clock, frames x dims, and the ``artefact`` frame mask).
 
     Parameters
     ----------
@@ -583,7 +716,7 @@ def simulate_cohort(
     bar.close()
     # assemble in job order, so the tables do not depend on scheduling
     tables: dict[str, list[pd.DataFrame]] = {
-        k: [] for k in ("rois", "trials", "movements", "sessions")
+        k: [] for k in ("rois", "trials", "movements", "submovements", "sessions")
     }
     templates = []
     seen = set()
@@ -610,3 +743,105 @@ def simulate_cohort(
     text = yaml.safe_dump(meta, sort_keys=False)
     atomic_write(gt / "cohort.yaml", lambda p: p.write_text(text))
     return out_dir
+
+
+# ----------------------------------------------------------------------------- raw movies
+def _reference_movie(nwb_path: Path, tiff: Path, frame_times: np.ndarray) -> None:
+    """Reference ``tiff`` from the session's NWB file as an external ``TwoPhotonSeries`` (the
+    file is rewritten atomically with the reference added)."""
+    from thalamocortex.data.model import RawMovie
+    from thalamocortex.data.nwb import read_session, write_session
+
+    s = read_session(nwb_path, lazy=False)
+    rate = (len(frame_times) - 1) / (frame_times[-1] - frame_times[0])
+    s.movie = RawMovie(rate=float(rate), frame_times=np.asarray(frame_times), files=[tiff])
+    write_session(s, nwb_path, overwrite=True)
+
+
+def write_cohort_movies(
+    cfg: SimulationConfig,
+    dataset_dir: str | Path,
+    params=None,
+    max_frames: int | None = None,
+    experiments: tuple[str, ...] = ("all_optical", "axon_imaging"),
+    seed: int = 0,
+) -> list[Path]:
+    """Raw movies for the imaging sessions of a simulated cohort, next to their NWB files.
+
+    Each session is re-simulated from ``cfg`` (exactly reproducible from its seeds) and its
+    scene rendered (:func:`~.movies.session_movie`: the same field, activity, neuropil and
+    photon budget as its F/Fneu, plus lever-locked motion, light and photon noise) as
+    ``sub-<m>/sub-<m>_ses-<n>.tif``, referenced from the session's NWB file as an external
+    ``TwoPhotonSeries`` (so that ``thalamocortex preprocess`` takes the raw-movie route, with
+    the movie's own frame times); the ground truth of the movie (footprints as
+    ``[roi, y, x, weight]`` rows and centroids in the mouse's first-session coordinates, rigid
+    shifts per frame including the session's ``field_offset`` (``session_offset_sd_px``),
+    artefact frames) goes to ``ground_truth/movies/sub-<m>_ses-<n>.npz``. Every session has
+    its own noise and motion (seeded from ``seed``, the mouse and the session).
+
+    Parameters
+    ----------
+    cfg : SimulationConfig
+        The configuration the dataset was simulated with.
+    dataset_dir : path
+        The dataset folder (written by ``simulate_cohort``).
+    params : MovieParams, optional
+        Motion, noise and light of the movies (the field is each mouse's own); the read noise
+        defaults to the trace-level measurement's.
+    max_frames : int or None
+        Only the first ``max_frames`` frames (None = the whole session, the default).
+    experiments : experiments whose sessions get movies.
+
+    Returns
+    -------
+    list of written TIFF paths.
+    """
+    import zlib
+
+    from thalamocortex.data.layout import session_path
+    from thalamocortex.simulate.movies import MovieParams, session_movie, write_tiff
+
+    dataset_dir = Path(dataset_dir)
+    gt = dataset_dir / "ground_truth" / "movies"
+    gt.mkdir(parents=True, exist_ok=True)
+    written = []
+    p = params or MovieParams(read_noise_photons=cfg.measurement.read_noise_photons)
+    for spec in cohort_design(cfg, list(experiments)):
+        for ses in spec.sessions:
+            sess, truth = simulate_session(
+                cfg, spec.experiment, spec.mouse_index, ses, return_traces=True
+            )
+            if sess.imaging is None:
+                continue
+            truth["press_mm"] = cfg.behavior.motor.press_peak_mm
+            frames = slice(0, max_frames)
+            # each session its own noise and motion; the first session of a mouse defines the
+            # field's reference position, later ones are offset (the field is found again)
+            rng = np.random.default_rng([seed, zlib.crc32(spec.mouse.encode()), int(ses)])
+            offset = np.zeros(2)
+            if ses != min(spec.sessions):
+                offset = rng.normal(0.0, p.session_offset_sd_px, 2)
+            m = session_movie(
+                sess, truth, p, frames=frames, seed=int(rng.integers(2**31)), field_offset=offset
+            )
+            nwb = session_path(dataset_dir, spec.mouse, ses)
+            tif = write_tiff(nwb.with_suffix(".tif"), m.movie, sess.info.frame_rate)
+            written.append(tif)
+            if nwb.is_file():  # a dataset written by simulate_cohort (else: TIFF only)
+                _reference_movie(nwb, tif, sess.imaging.times[: m.movie.shape[0]])
+            rows = np.concatenate(
+                [
+                    np.column_stack([np.full(len(fp), k), fp]).astype(np.float32)
+                    for k, fp in enumerate(m.footprints)
+                ]
+            )
+            np.savez_compressed(
+                gt / f"{sess.id}.npz",
+                footprints=rows,
+                centroids=m.rois[["centroid_y", "centroid_x"]].to_numpy(),
+                shifts=m.shifts,
+                field_offset=offset,
+                artefact=m.artefact,
+                roi_name=truth["rois"]["roi_name"].to_numpy().astype("U"),
+            )
+    return written

@@ -34,7 +34,8 @@ from thalamocortex.simulate.params import SimulationConfig
 
 #: effect name -> the switch (field of EffectSwitches) that turns it on
 EFFECTS: dict[str, str] = {
-    "behavior.template_weight": "behavior_learning",
+    "behavior.learned_plan": "behavior_learning",
+    "behavior.motor_variability": "behavior_learning",
     "behavior.reaction_time": "behavior_learning",
     "behavior.engagement": "behavior_learning",
     "behavior.spontaneous_rate": "behavior_learning",

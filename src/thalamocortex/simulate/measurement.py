@@ -1,73 +1,26 @@
-"""Two-photon measurement of simulated activity: spikes -> indicator -> F and Fneu.
+"""Trace-level two-photon measurement: the scene's F and Fneu with shot and read noise.
 
-* spike counts per frame are Poisson with mean ``rate / frame_rate``;
-* the indicator response to one action potential is a double exponential
-  ``A * (exp(-t / decay) - exp(-t / rise))`` normalised to a peak of ``amplitude_dff``,
-  evaluated at the middle of each frame after the spike (spikes fall anywhere inside a frame),
-  with mild saturation ``dff = c / (1 + c / saturation)``;
-* ``F = bleach * drift * (F0 * (1 + dff) + r * Fneu_true)`` in photons per frame, with a per-ROI
-  baseline ``F0`` (boutons dimmer than somata) and a true neuropil coefficient ``r``; the
-  neuropil ``Fneu_true`` follows the smoothed mean population dF/F;
-* shot noise (variance = photon count; Gaussian approximation by default, exact Poisson with
-  ``shot_noise_exact``) and Gaussian read noise on F and Fneu, rounded to whole counts;
-* frames overlapping stimulation light get ``artefact_photons`` added to F and Fneu.
+For ROI ``i`` with extraction weights ``lambda_i`` (rows of ``Field.roi_weights``, summing to 1)
+and neuropil mask ``nu_i``, the expected traces are the weighted pixel means of the scene
+(:mod:`.scene`), in photons per pixel per frame (suite2p's convention)::
 
-The analysis sees F and Fneu only; the noise-free dF/F is ground truth.
+    E[F_i(t)]    = sum_p lambda_i(p) pixel(p, t)
+    E[Fneu_i(t)] = sum_p nu_i(p) pixel(p, t)
+
+Their noise is the shot noise of the pixels averaged, ``Var F_i = sum_p lambda_i(p)^2
+pixel(p, t)`` (exact when the ROI's pixels are equally bright; Gaussian with that variance by
+default, exact Poisson with ``shot_noise_exact``), plus read noise. Frames overlapping
+stimulation light get ``artefact_photons_px`` added. The analysis sees F and Fneu only; the
+noise-free dF/F, the ROI's own baseline ``F0`` and the true neuropil coefficient (the ratio of
+neuropil light in the ROI's weights to that in its neuropil mask) are ground truth.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import lfilter
 
-from thalamocortex.simulate.params import IndicatorParams, MeasurementParams
-
-
-def spike_counts(rng: np.random.Generator, rates_hz: np.ndarray, frame_rate: float) -> np.ndarray:
-    """Poisson spike counts per frame, same shape as ``rates_hz`` (float32)."""
-    return rng.poisson(np.maximum(rates_hz, 0.0) / frame_rate).astype(np.float32)
-
-
-def indicator_kernel(ind: IndicatorParams, frame_rate: float, n_frames: int) -> np.ndarray:
-    """The per-spike dF/F kernel sampled at frame centres, array (n_frames,)."""
-    t = (np.arange(n_frames) + 0.5) / frame_rate
-    h = np.exp(-t / ind.decay_s) - np.exp(-t / ind.rise_s)
-    return ind.amplitude_dff * h / h.max()
-
-
-def calcium_dff(counts: np.ndarray, ind: IndicatorParams, frame_rate: float) -> np.ndarray:
-    """Noise-free dF/F from spike counts (frames x ROIs), by two recursive filters.
-
-    ``h[j] = alpha_d * a_d**j - alpha_r * a_r**j`` is the double-exponential kernel sampled at
-    frame centres; each term is a first-order IIR filter, so the cost is linear in frames.
-    """
-    dt = 1.0 / frame_rate
-    a_d, a_r = np.exp(-dt / ind.decay_s), np.exp(-dt / ind.rise_s)
-    al_d, al_r = np.exp(-0.5 * dt / ind.decay_s), np.exp(-0.5 * dt / ind.rise_s)
-    j = np.arange(int(10 * ind.decay_s * frame_rate) + 2)
-    peak = np.max(al_d * a_d**j - al_r * a_r**j)
-    f32 = np.float32
-    x = np.asarray(counts, dtype=f32)
-    one = np.array([1.0], f32)
-    c = lfilter(one, np.array([1.0, -a_d], f32), x, axis=0)
-    c *= f32(al_d * ind.amplitude_dff / peak)
-    c -= f32(al_r * ind.amplitude_dff / peak) * lfilter(one, np.array([1.0, -a_r], f32), x, axis=0)
-    # mild saturation: c / (1 + c / saturation)
-    return c / (f32(1.0) + c / f32(ind.saturation_dff))
-
-
-def ou_process(
-    rng: np.random.Generator, n: int, k: int, sd: float, tau_frames: float
-) -> np.ndarray:
-    """Stationary Ornstein-Uhlenbeck noise, array (n, k) float32, SD ``sd``, time constant in
-    frames."""
-    a = np.exp(-1.0 / max(tau_frames, 1e-9))
-    x = rng.standard_normal((n, k), dtype=np.float32)
-    x[0] /= np.float32(np.sqrt(1 - a * a))  # start in the stationary distribution
-    x = lfilter(np.array([1.0], np.float32), np.array([1.0, -a], np.float32), x, axis=0)
-    x *= np.float32(sd * np.sqrt(1 - a * a))
-    return x
+from thalamocortex.simulate.params import MeasurementParams
+from thalamocortex.simulate.scene import Scene, ou_process  # noqa: F401 (re-exported)
 
 
 def artefact_frames(frame_times: np.ndarray, frame_rate: float, windows: np.ndarray) -> np.ndarray:
@@ -78,78 +31,62 @@ def artefact_frames(frame_times: np.ndarray, frame_rate: float, windows: np.ndar
     return mask
 
 
-def measure(
-    rng: np.random.Generator,
-    dff_true: np.ndarray,
-    frame_times: np.ndarray,
-    mp: MeasurementParams,
-    roi_kind: np.ndarray,
-    light_windows: np.ndarray | None = None,
-) -> dict:
-    """Fluorescence of every ROI and its neuropil from noise-free dF/F.
+def _noisy(rng, x: np.ndarray, sum_w2: np.ndarray, mp: MeasurementParams) -> np.ndarray:
+    """Weighted means ``x`` (frames x ROIs, photons/px) with shot and read noise."""
+    f32 = np.float32
+    w2 = sum_w2.astype(f32)[None, :]
+    np.maximum(x, 0.0, out=x)
+    if mp.shot_noise and mp.shot_noise_exact:
+        # the weighted mean of Poisson pixels, approximated by Poisson counts of the effective
+        # number of pixels 1 / sum(w^2)
+        n_eff = 1.0 / w2
+        y = (rng.poisson(x * n_eff) / n_eff).astype(f32)
+    else:
+        var = x * w2 if mp.shot_noise else np.zeros_like(x)
+        y = rng.standard_normal(x.shape, dtype=f32)
+        y *= np.sqrt(var)
+        y += x
+    if mp.read_noise_photons > 0:
+        y += f32(mp.read_noise_photons) * np.sqrt(w2) * rng.standard_normal(x.shape, dtype=f32)
+    if mp.digitize_step_photons > 0:
+        step = f32(mp.digitize_step_photons)
+        np.round(y / step, out=y)
+        y *= step
+    return y
 
-    Parameters
-    ----------
-    dff_true : (n_frames, n_rois) noise-free dF/F
-    frame_times : (n_frames,) s
-    mp : MeasurementParams
-    roi_kind : (n_rois,) str, 'soma' or 'bouton' (sets the baseline brightness)
-    light_windows : (n_windows, 2) start/stop (s) of stimulation light, optional
+
+def measure_traces(rng: np.random.Generator, scene: Scene, mp: MeasurementParams) -> dict:
+    """F and Fneu of every ROI of ``scene`` (see the module docstring).
 
     Returns
     -------
-    dict with ``F``, ``Fneu`` (n_frames, n_rois) float32 photons/frame, ``F0`` (n_rois,),
-    ``neuropil_coef`` (n_rois,), ``artefact`` (n_frames,) bool.
+    dict with ``F``, ``Fneu`` (n_frames, n_rois) float32 photons/px/frame, ``F0`` (n_rois,)
+    (the ROI's own label, photons/px/frame at the start), ``neuropil_coef`` (n_rois,) (true
+    contamination coefficient), ``Fneu0`` (n_rois,) (resting neuropil, photons/px/frame) and
+    ``artefact`` (n_frames,) bool.
     """
-    n_frames, n_rois = dff_true.shape
-    f32 = np.float32
-    fr = 1.0 / np.median(np.diff(frame_times)) if n_frames > 1 else mp.frame_rate_hz
-    base = np.where(np.asarray(roi_kind) == "bouton", mp.f0_bouton_photons, mp.f0_soma_photons)
-    f0 = base * np.exp(mp.f0_cv * rng.standard_normal(n_rois))
-    coef = np.clip(
-        mp.neuropil_coef_mean + mp.neuropil_coef_sd * rng.standard_normal(n_rois), 0.0, None
+    f = scene.field
+    F = scene.weighted(f.roi_weights)
+    Fneu = scene.weighted(f.neuropil_weights)
+    art = np.zeros(scene.n_frames, dtype=bool)
+    if scene.light_windows is not None and len(scene.light_windows):
+        art = artefact_frames(scene.frame_times, scene.frame_rate, scene.light_windows)
+        F[art] += np.float32(scene.artefact_photons_px)
+        Fneu[art] += np.float32(scene.artefact_photons_px)
+    w2_roi = np.asarray(f.roi_weights.multiply(f.roi_weights).sum(axis=1)).ravel()
+    w2_neu = np.asarray(f.neuropil_weights.multiply(f.neuropil_weights).sum(axis=1)).ravel()
+    # ground truth: own label and neuropil light in the ROI's weights and in its mask
+    sp, dense = scene.components()
+    own = np.asarray(f.roi_weights.multiply(sp[: f.n_rois]).sum(axis=1)).ravel()
+    neu_roi = np.asarray(f.roi_weights @ dense[0])
+    neu_mask = np.asarray(f.neuropil_weights @ dense[0])
+    g0 = float(scene.gain[0]) if scene.n_frames else 1.0
+    out = dict(
+        F=_noisy(rng, F, w2_roi, mp),
+        Fneu=_noisy(rng, Fneu, w2_neu, mp),
+        F0=scene.neuropil_photons * g0 * own,
+        Fneu0=scene.neuropil_photons * g0 * neu_mask,
+        neuropil_coef=neu_roi / np.maximum(neu_mask, 1e-12),
+        artefact=art,
     )
-    pop = gaussian_filter1d(
-        np.asarray(dff_true, np.float64).mean(axis=1), mp.neuropil_smooth_s * fr
-    )
-    neu_true = (mp.neuropil_photons * (1.0 + mp.neuropil_gain * pop)).astype(f32)
-    # each ROI's neuropil annulus: shared population signal + a slow local fluctuation
-    neu_local = ou_process(rng, n_frames, n_rois, 0.05, fr * 2.0)
-    neu_local += f32(1.0)
-    neu_local *= neu_true[:, None]
-    t_rel = (frame_times - frame_times[0]) / max(frame_times[-1] - frame_times[0], 1e-9)
-    gain = ou_process(rng, n_frames, n_rois, mp.drift_sd, mp.drift_tau_s * fr)
-    gain += f32(1.0)
-    gain *= (1.0 - mp.bleach_fraction * t_rel).astype(f32)[:, None]  # bleaching x drift
-    f_true = np.asarray(dff_true, f32) + f32(1.0)
-    f_true *= f0.astype(f32)
-    f_true += coef.astype(f32) * neu_local
-    f_true *= gain
-    fneu_true = neu_local
-    fneu_true *= gain
-    del gain
-    art = np.zeros(n_frames, dtype=bool)
-    if light_windows is not None and len(light_windows):
-        art = artefact_frames(frame_times, fr, light_windows)
-        f_true[art] += f32(mp.artefact_photons)
-        fneu_true[art] += f32(mp.artefact_photons)
-    read2 = f32(mp.read_noise_photons**2)
-    out = []
-    for x in (f_true, fneu_true):
-        np.maximum(x, 0.0, out=x)
-        if mp.shot_noise and mp.shot_noise_exact:
-            y = rng.poisson(x).astype(f32)
-            if read2 > 0:
-                y += f32(mp.read_noise_photons) * rng.standard_normal(x.shape, dtype=f32)
-        else:
-            # shot noise (variance = mean photon count) and read noise in one Gaussian draw
-            var = x + read2 if mp.shot_noise else np.full_like(x, read2)
-            y = rng.standard_normal(x.shape, dtype=f32)
-            y *= np.sqrt(var)
-            y += x
-        out.append(y)
-    F, Fneu = out
-    if mp.digitize:
-        np.round(F, out=F)
-        np.round(Fneu, out=Fneu)
-    return dict(F=F, Fneu=Fneu, F0=f0, neuropil_coef=coef, artefact=art)
+    return out

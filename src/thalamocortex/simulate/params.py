@@ -67,7 +67,8 @@ class RegionState(ParamGroup):
     encoding: float = param(
         0.3,
         "",
-        "mean weight of the lever-trajectory copy in the response shape (0 = generic bump)",
+        "weight of the movement-latent-following component in the movement drive (0 = a "
+        "generic burst around each movement; circuits.py)",
         ge=0,
         le=1,
     )
@@ -133,8 +134,113 @@ class LearningParams(ParamGroup):
     )
 
 
+class MotorParams(ParamGroup):
+    """The motor process: sub-movements in a low-dimensional motor latent, read out into the lever.
+
+    A movement is a sequence of minimum-jerk sub-movements (Flash & Hogan 1985): a press, some
+    corrective sub-movements during the hold, and a release back to rest. Each sub-movement is a
+    smooth step of the ``n_latents``-dimensional motor latent; latent dimension 0 is read out as
+    the lever position (mm), the others are motor dimensions the lever does not show. Every
+    mouse has a *learned plan* (the population plan perturbed by ``mouse_idiosyncrasy``); naive
+    mice start from a shared generic plan (slower, smaller press, longer hold, more corrections)
+    and their trial-to-trial variability is large. Learning moves the plan to the mouse's own
+    and shrinks the variability (``variability_naive`` -> ``variability_expert``), so the lever
+    of experts is stereotyped without any template weight being written in.
+
+    Task-level numbers follow the Komiyama-lab cued lever press (Peters, Chen & Komiyama 2014;
+    Peters et al. 2017): a forelimb press past a threshold within a response window, movements
+    of a few hundred ms to ~2 s, faster and more stereotyped in experts. The exact kinematic
+    constants are a documented reconstruction (parameters).
+    """
+
+    n_latents: int = param(3, "", "dimensions of the motor latent (dim 0 = lever readout)", ge=1)
+    press_peak_mm: float = param(
+        2.4, "mm", "lever displacement of the press in the population's learned plan", gt=0
+    )
+    press_duration_s: float = param(
+        0.2, "s", "duration of the press sub-movement in the learned plan", gt=0
+    )
+    hold_s: float = param(0.5, "s", "hold between press and release in the learned plan", ge=0)
+    release_duration_s: float = param(
+        0.25, "s", "duration of the release sub-movement in the learned plan", gt=0
+    )
+    plan_corrections: int = param(
+        1, "", "corrective sub-movements during the hold in the learned plan", ge=0, le=6
+    )
+    naive_press_peak_mm: float = param(
+        1.5, "mm", "press displacement of the generic naive plan (shared by naive mice)", gt=0
+    )
+    naive_press_duration_s: float = param(0.4, "s", "press duration, naive plan", gt=0)
+    naive_hold_s: float = param(1.0, "s", "hold, naive plan", ge=0)
+    naive_release_duration_s: float = param(0.45, "s", "release duration, naive plan", gt=0)
+    naive_corrections: int = param(2, "", "corrective sub-movements, naive plan", ge=0, le=6)
+    correction_mm: float = param(
+        0.9, "mm", "SD of the lever step of a corrective sub-movement at variability 1", ge=0
+    )
+    correction_duration_s: float = param(
+        0.15, "s", "median duration of a corrective sub-movement", gt=0
+    )
+    latent_step_sd: float = param(
+        0.8,
+        "",
+        "SD of a sub-movement's step along latent dims 1.., relative to the press peak",
+        ge=0,
+    )
+    mouse_idiosyncrasy: float = param(
+        0.35,
+        "",
+        "SD of a mouse's learned plan around the population plan (log units for durations and "
+        "amplitudes, relative units for latent steps)",
+        ge=0,
+    )
+    variability_naive: float = param(
+        1.0, "", "trial-to-trial variability scale in naive mice (multiplies the SDs below)", ge=0
+    )
+    variability_expert: float = param(0.6, "", "trial-to-trial variability scale in experts", ge=0)
+    amplitude_sd: float = param(
+        0.35, "log units", "per-movement SD of sub-movement amplitudes at variability 1", ge=0
+    )
+    timing_sd: float = param(
+        0.8, "log units", "per-movement SD of durations and hold at variability 1", ge=0
+    )
+    latent_noise_sd: float = param(
+        0.8, "", "per-movement SD of latent steps (dims 1..) at variability 1", ge=0
+    )
+    extra_submovements: float = param(
+        2.5, "", "mean number of extra corrective sub-movements at variability 1", ge=0
+    )
+    tremor_mm: float = param(
+        0.03, "mm", "SD of the physiological tremor of the lever during a movement", ge=0
+    )
+    tremor_fraction: float = param(
+        0.015, "", "tremor SD growing with the displacement (fraction of the position)", ge=0
+    )
+    tremor_tau_s: float = param(0.05, "s", "correlation time of the tremor (OU)", gt=0)
+    max_displacement_mm: float = param(
+        4.5, "mm", "mechanical end of the lever's travel (soft saturation above the knee)", gt=0
+    )
+    saturation_knee_mm: float = param(
+        3.0, "mm", "displacements above this are compressed towards max_displacement_mm", gt=0
+    )
+    max_duration_s: float = param(3.0, "s", "movements are cut to end within this time", gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> MotorParams:
+        shortest = self.press_duration_s + self.release_duration_s
+        if shortest >= self.max_duration_s:
+            raise ValueError("max_duration_s must exceed press_duration_s + release_duration_s")
+        if self.saturation_knee_mm >= self.max_displacement_mm:
+            raise ValueError("saturation_knee_mm must be below max_displacement_mm")
+        return self
+
+
 class BehaviorSimParams(ParamGroup):
-    """Lever, trials and movements."""
+    """Task (cues, responses, rewards), lever sensor and the motor process.
+
+    The Komiyama-lab cued lever press (Peters, Chen & Komiyama 2014; Peters et al. 2017): a
+    tone cue, a forelimb press of the lever past a threshold within a response window, a water
+    reward; movements between trials are spontaneous. Threshold, window and inter-trial
+    intervals here are a reconstruction at the task papers' scale (parameters)."""
 
     lever_rate_hz: float = param(1000.0, "Hz", "lever sampling rate", ge=500)
     n_trials: int = param(60, "trials", "cued trials per session", ge=1)
@@ -149,23 +255,8 @@ class BehaviorSimParams(ParamGroup):
     drift_sd_mm: float = param(0.02, "mm", "SD of the slow resting-position drift", ge=0)
     drift_tau_s: float = param(20.0, "s", "time constant of the resting drift (OU)", gt=0)
     line_noise_mm: float = param(0.003, "mm", "amplitude of 50 Hz mains pick-up", ge=0)
-    # movement shape: a sum of raised-cosine bumps, exactly 0 at onset
-    n_bumps: int = param(
-        3, "", "typical raised-cosine bumps per trajectory (drawn from n-1..n+1)", ge=1, le=8
-    )
-    duration_min_s: float = param(0.8, "s", "shortest movement (onset to return to rest)", gt=0)
-    duration_max_s: float = param(2.5, "s", "longest movement", gt=0)
-    template_peak_mm: float = param(2.6, "mm", "median peak of the learned trajectory", gt=0)
-    random_peak_mm: float = param(1.5, "mm", "median peak of trial-specific trajectories", gt=0)
-    peak_sd: float = param(0.3, "log units", "SD of log peak amplitude of trajectories", ge=0)
-    time_warp_sd: float = param(0.15, "log units", "per-trial SD of log time-scale", ge=0)
-    amplitude_jitter_sd: float = param(0.15, "log units", "per-trial SD of log amplitude", ge=0)
-    # learning-dependent behaviour
-    template_weight_naive: float = param(0.2, "", "mean template weight w, naive", gt=0, lt=1)
-    template_weight_expert: float = param(0.85, "", "mean template weight w, expert", gt=0, lt=1)
-    template_weight_concentration: float = param(
-        20.0, "", "Beta concentration (a+b) of the per-trial template weight", gt=0
-    )
+    motor: MotorParams = Field(default_factory=MotorParams)
+    # learning-dependent task behaviour
     rt_median_naive_s: float = param(1.0, "s", "median reaction time, naive", gt=0)
     rt_median_expert_s: float = param(0.35, "s", "median reaction time, expert", gt=0)
     rt_sigma: float = param(0.4, "log units", "SD of log reaction time", ge=0)
@@ -178,7 +269,7 @@ class BehaviorSimParams(ParamGroup):
     )
     spont_rate_expert_hz: float = param(0.03, "Hz", "spontaneous movement rate, expert", ge=0)
     spont_amplitude_scale: float = param(
-        0.5, "", "peak of spontaneous movements relative to trial-specific ones", gt=0
+        0.5, "", "amplitude of spontaneous movements relative to cued ones", gt=0
     )
     p_precue_movement: float = param(
         0.08, "", "per-trial probability of a spontaneous movement just before the cue", ge=0, le=1
@@ -188,82 +279,331 @@ class BehaviorSimParams(ParamGroup):
     def _check(self) -> BehaviorSimParams:
         if self.iti_max_s < self.iti_min_s:
             raise ValueError("iti_max_s must be >= iti_min_s")
-        if self.duration_max_s < self.duration_min_s:
-            raise ValueError("duration_max_s must be >= duration_min_s")
         return self
 
 
 class IndicatorParams(ParamGroup):
-    """Calcium indicator: double-exponential kernel per action potential, mild saturation.
+    """Calcium indicator: per-spike calcium transient and the indicator's Hill nonlinearity.
 
-    Approximate literature values (1 AP, in vivo): GCaMP6s rise ~0.18 s, decay ~1.5 s, ~25 %
-    dF/F (Chen et al. 2013); jGCaMP7f rise ~0.05 s, decay ~0.5 s (Dana et al. 2019); jGCaMP8m
-    rise ~0.01 s, decay ~0.3 s (Zhang et al. 2023). :func:`indicator_preset` returns them.
+    Calcium per spike: a double exponential (``rise_s``, ``decay_s``) of unit peak. Fluorescence:
+    a Hill function of total calcium with resting level ``resting_ca_nm``, dissociation constant
+    ``kd_nm``, coefficient ``hill`` and dynamic range ``dynamic_range`` (F_max / F_min)::
+
+        dF/F(c) = (h(c0 + c) - h(c0)) / (h(c0) + 1 / (R - 1)),  h(x) = x^n / (x^n + Kd^n)
+
+    The calcium step of one spike is calibrated so that one isolated action potential peaks at
+    ``amplitude_1ap_dff``; several spikes then add supralinearly (cooperative binding) and
+    saturate towards ``(1 - h(c0)) / (h(c0) + 1 / (R - 1))``. Cells differ in their response
+    (expression level, cell size): log-normal spread of the per-spike calcium step
+    (``cell_amplitude_sd``) and of the decay (``cell_decay_sd``), as the spike-fluorescence
+    ground truth shows (Rupprecht et al. 2021; Huang et al. 2021).
+
+    Defaults (GCaMP6s): Kd 144 nM, Hill 2.9, dynamic range ~63 in vitro (Chen et al. 2013,
+    Table 1); one action potential ~0.2 dF/F in vivo with a time to peak of ~0.15-0.2 s
+    (Chen et al. 2013, Fig. 3; transgenic lines are dimmer, Huang et al. 2021); decay time
+    constant ~1.2-1.5 s (suite2p's documented ``tau`` for GCaMP6s). :func:`indicator_preset`
+    gives jGCaMP7f (Dana et al. 2019) and jGCaMP8m (Zhang et al. 2023). Values are rounded from
+    the papers' summary figures: a reconstruction, check them against your indicator.
     """
 
     name: str = param("GCaMP6s", "", "indicator name written to the session metadata")
-    rise_s: float = param(0.18, "s", "rise time constant of the per-AP kernel", gt=0)
-    decay_s: float = param(1.5, "s", "decay time constant of the per-AP kernel", gt=0)
-    amplitude_dff: float = param(0.25, "dF/F", "peak dF/F of one action potential", gt=0)
-    saturation_dff: float = param(
-        8.0, "dF/F", "half-saturation of dF/F: dff = c / (1 + c / saturation)", gt=0
+    rise_s: float = param(0.07, "s", "rise time constant of the per-spike calcium transient", gt=0)
+    decay_s: float = param(1.5, "s", "decay time constant of the per-spike transient", gt=0)
+    amplitude_1ap_dff: float = param(
+        0.2, "dF/F", "peak dF/F of one isolated action potential (median cell)", gt=0
     )
+    kd_nm: float = param(144.0, "nM", "apparent dissociation constant", gt=0)
+    hill: float = param(2.9, "", "Hill coefficient (cooperativity)", gt=0)
+    dynamic_range: float = param(63.0, "", "F_max / F_min of the indicator", gt=1)
+    resting_ca_nm: float = param(50.0, "nM", "resting free calcium", gt=0)
+    cell_amplitude_sd: float = param(
+        0.35, "log units", "spread across cells of the per-spike calcium step", ge=0
+    )
+    cell_decay_sd: float = param(
+        0.2, "log units", "spread across cells of the decay time constant", ge=0
+    )
+
+
+#: indicator presets (see IndicatorParams); rounded literature values, a reconstruction
+INDICATORS: dict[str, dict] = {
+    # Chen et al. 2013 (Nature 499:295): GCaMP6s
+    "GCaMP6s": dict(
+        rise_s=0.07, decay_s=1.5, amplitude_1ap_dff=0.2, kd_nm=144.0, hill=2.9, dynamic_range=63.0
+    ),
+    # Dana et al. 2019 (Nat Methods 16:649): jGCaMP7f, faster decay (~0.3 s half-decay)
+    "GCaMP7f": dict(
+        rise_s=0.03, decay_s=0.45, amplitude_1ap_dff=0.25, kd_nm=174.0, hill=2.3, dynamic_range=30.0
+    ),
+    # Zhang et al. 2023 (Nature 615:884): jGCaMP8m, half-rise ~2 ms, large 1-AP response
+    "GCaMP8m": dict(
+        rise_s=0.008, decay_s=0.3, amplitude_1ap_dff=0.35, kd_nm=108.0, hill=1.9, dynamic_range=40.0
+    ),
+}
 
 
 def indicator_preset(name: str) -> IndicatorParams:
-    """Indicator kernels: ``GCaMP6s`` (Chen 2013), ``GCaMP7f`` (Dana 2019), ``GCaMP8m``
-    (Zhang 2023). Values are approximate and documented as a reconstruction."""
-    table = {
-        "GCaMP6s": dict(rise_s=0.18, decay_s=1.5, amplitude_dff=0.25),
-        "GCaMP7f": dict(rise_s=0.05, decay_s=0.5, amplitude_dff=0.2),
-        "GCaMP8m": dict(rise_s=0.01, decay_s=0.3, amplitude_dff=0.3),
-    }
-    if name not in table:
-        raise ValueError(f"indicator_preset: unknown indicator {name!r}; known {sorted(table)}")
-    return IndicatorParams(name=name, **table[name])
+    """Indicator model ``GCaMP6s`` (Chen 2013), ``GCaMP7f`` (Dana 2019) or ``GCaMP8m``
+    (Zhang 2023); see :class:`IndicatorParams` for what the numbers mean and where they come
+    from."""
+    if name not in INDICATORS:
+        raise ValueError(
+            f"indicator_preset: unknown indicator {name!r}; known {sorted(INDICATORS)}"
+        )
+    return IndicatorParams(name=name, **INDICATORS[name])
+
+
+class SpikingParams(ParamGroup):
+    """Sparse, bursty, heterogeneous spiking of one population (somata or axons).
+
+    Each unit fires isolated spikes (Poisson, rate ``isolated_rate_hz``) and bursts (Poisson
+    onsets, rate ``burst_rate_hz``; 1 + negative-binomial spikes, mean ``burst_size_mean``,
+    ``burst_isi_s`` apart) with log-normal rates across units (correlated), a fraction of
+    nearly silent units, and an absolute refractory period (no more than one spike per
+    ``refractory_s``). Movement modulation (circuits.py) raises the burst probability, the
+    burst size and the isolated rate of movement-related units; it does not add a smooth bump.
+    """
+
+    isolated_rate_hz: float = param(0.3, "Hz", "median rate of isolated spikes", ge=0)
+    burst_rate_hz: float = param(0.05, "Hz", "median rate of spontaneous bursts", ge=0)
+    rate_sd: float = param(0.8, "log units", "spread of both rates across units", ge=0)
+    rate_burst_correlation: float = param(
+        0.6, "", "correlation of log isolated and log burst rates across units", ge=-1, le=1
+    )
+    burst_size_mean: float = param(6.0, "spikes", "mean spikes per burst", ge=1)
+    burst_size_dispersion: float = param(
+        3.0, "", "negative-binomial shape of the burst size (smaller = heavier tail)", gt=0
+    )
+    burst_isi_s: float = param(0.01, "s", "interval between spikes within a burst", gt=0)
+    refractory_s: float = param(0.0025, "s", "absolute refractory period", gt=0)
+    silent_fraction: float = param(
+        0.15, "", "fraction of nearly silent units (rates x silent_scale)", ge=0, le=1
+    )
+    silent_scale: float = param(0.1, "", "rate multiplier of silent units", ge=0, le=1)
+
+
+def _axon_spiking() -> SpikingParams:
+    # thalamic and cortical axons fire more than L2/3 somata; smaller bursts (reconstruction)
+    return SpikingParams(
+        isolated_rate_hz=0.8, burst_rate_hz=0.12, burst_size_mean=3.0, silent_fraction=0.1
+    )
 
 
 class MeasurementParams(ParamGroup):
-    """Two-photon measurement: frame rate, brightness, neuropil, noise, drift, artefacts."""
+    """Two-photon measurement: frame rate, indicator, photon budget, neuropil, noise, bleaching.
+
+    **Photon budget** (shared by traces and movies). A pixel's dwell time is
+    ``fill_fraction / (frame_rate x scan_lines x scan_pixels_per_line)``; the neuropil gives
+    ``neuropil_photon_rate`` detected photons per microsecond of dwell, so it yields
+    ``rate x dwell`` photons per pixel per frame (~5.5 at 30 Hz on a 128 x 128 scan, as in the
+    real reference movie): halving the frame rate doubles the photons per frame. Every other
+    structure's brightness is relative to the neuropil (:class:`FieldParams`). Trace-level F and
+    Fneu are the weighted pixel means of that scene over each ROI's mask and neuropil mask
+    (suite2p's convention, photons per pixel per frame), so they follow from the same footprints
+    and brightness the movies render; their noise is the shot noise of the pixels they average
+    (plus read noise).
+    """
 
     frame_rate_hz: float = param(30.0, "Hz", "imaging frame rate", gt=0)
     indicator: IndicatorParams = Field(default_factory=IndicatorParams)
-    f0_soma_photons: float = param(
-        300.0, "photons/frame", "median baseline brightness of a soma ROI", gt=0
+    scan_lines: int = param(128, "lines", "lines per frame of the scan", ge=8)
+    scan_pixels_per_line: int = param(128, "px", "pixels per line of the scan", ge=8)
+    fill_fraction: float = param(
+        0.7, "", "fraction of the frame time spent acquiring pixels (resonant scan)", gt=0, le=1
     )
-    f0_bouton_photons: float = param(
-        80.0, "photons/frame", "median baseline brightness of a bouton ROI (dimmer)", gt=0
+    neuropil_photon_rate: float = param(
+        2.2,
+        "photons/us",
+        "detected photons per microsecond of pixel dwell from the mean neuropil (labelling x "
+        "laser power x collection); 2.2 gives ~3.1 photons/px/frame at 30 Hz on 128 x 128 px "
+        "(~4 in neuropil masks, which avoid vessels and somata): the reference movie has ~4.8 "
+        "by photon transfer on flat pixels",
+        gt=0,
     )
-    f0_cv: float = param(0.3, "log units", "SD of log baseline brightness across ROIs", ge=0)
-    neuropil_photons: float = param(
-        100.0, "photons/frame", "baseline brightness of the neuropil annulus", ge=0
+    axon_field_photon_scale: float = param(
+        0.4,
+        "",
+        "photon rate of an axon-imaging field's neuropil relative to a somatic field's (only the "
+        "imaged region's axons carry the indicator: a dark field with bright puncta, so boutons "
+        "end up dimmer and noisier than somata)",
+        gt=0,
     )
-    neuropil_coef_mean: float = param(
-        0.7, "", "mean true neuropil contamination coefficient of an ROI", ge=0, le=2
+    read_noise_photons: float = param(
+        0.3, "photons/px/frame", "SD of Gaussian read noise per pixel", ge=0
     )
-    neuropil_coef_sd: float = param(0.1, "", "SD of the true contamination coefficient", ge=0)
-    neuropil_gain: float = param(
-        1.0, "", "dF/F of the neuropil per unit mean population dF/F", ge=0
-    )
-    neuropil_smooth_s: float = param(1.0, "s", "smoothing of the population neuropil signal", gt=0)
-    read_noise_photons: float = param(3.0, "photons/frame", "SD of Gaussian read noise", ge=0)
-    digitize: bool = param(
-        True, "", "round F and Fneu to whole photon counts (ADC quantisation; compresses well)"
-    )
-    shot_noise: bool = param(True, "", "photon shot noise on F and Fneu")
+    shot_noise: bool = param(True, "", "photon shot noise")
     shot_noise_exact: bool = param(
         False,
         "",
-        "draw exact Poisson counts; otherwise Gaussian with variance = mean (accurate above ~20 "
-        "photons/frame, several times faster)",
+        "trace-level: draw exact Poisson counts of the pixel sum; otherwise Gaussian with "
+        "variance = mean (accurate above ~20 photons per ROI and frame, faster)",
     )
-    bleach_fraction: float = param(
-        0.05, "", "fractional brightness loss over a session (linear bleaching)", ge=0, lt=1
+    digitize_step_photons: float = param(
+        1.0 / 64.0,
+        "photons/px/frame",
+        "F and Fneu are stored rounded to this step (far below the shot noise; compresses); 0 = "
+        "no rounding",
+        ge=0,
+    )
+    neuropil_slow_sd: float = param(
+        0.05, "dF/F", "SD of the slow, field-wide neuropil fluctuation", ge=0
+    )
+    neuropil_slow_tau_s: float = param(15.0, "s", "time constant of the slow neuropil", gt=0)
+    neuropil_movement_dff: float = param(
+        0.12, "dF/F", "neuropil dF/F locked to movement (peak, field-wide)", ge=0
+    )
+    neuropil_population_gain: float = param(
+        0.3, "", "neuropil dF/F per unit mean dF/F of the imaged units", ge=0
+    )
+    neuropil_patch_sd: float = param(
+        0.05, "dF/F", "SD of the local fluctuation of each neuropil patch", ge=0
+    )
+    neuropil_patch_tau_s: float = param(4.0, "s", "time constant of the local neuropil", gt=0)
+    bleach_per_min: float = param(
+        0.005, "1/min", "bleaching rate: brightness x exp(-rate x t), from 1 at the start", ge=0
     )
     drift_sd: float = param(0.02, "", "SD of slow multiplicative baseline drift", ge=0)
     drift_tau_s: float = param(60.0, "s", "time constant of baseline drift", gt=0)
-    artefact_photons: float = param(
-        2000.0, "photons/frame", "added brightness of frames during stimulation light", ge=0
+    artefact_photons_px: float = param(
+        200.0,
+        "photons/px/frame",
+        "added brightness of pixels scanned during stimulation light",
+        ge=0,
+    )
+
+    def dwell_us(self, frame_rate_hz: float | None = None) -> float:
+        """Pixel dwell time (microseconds) at ``frame_rate_hz`` (default: this frame rate)."""
+        fr = self.frame_rate_hz if frame_rate_hz is None else frame_rate_hz
+        return 1e6 * self.fill_fraction / (fr * self.scan_lines * self.scan_pixels_per_line)
+
+    def neuropil_photons(self, frame_rate_hz: float | None = None) -> float:
+        """Neuropil photons per pixel per frame at ``frame_rate_hz``."""
+        return self.neuropil_photon_rate * self.dwell_us(frame_rate_hz)
+
+
+class FieldParams(ParamGroup):
+    """Field of view: geometry and brightness (relative to the neuropil) of every structure.
+
+    Somata: ring-shaped cytosolic label with a darker nucleus, sizes and ellipticity drawn per
+    cell, brightness spread over about a decade (log-normal), some nuclear-filled cells, some
+    overlapping neighbours; out-of-focus cells (blurred, dimmer, active); neurites and vessel
+    shadows in the neuropil. Boutons: Gaussian puncta along visible axon segments (the shaft is
+    dim), plus puncta that are no bouton of the imaged axons. A soma pixel keeps
+    ``neuropil_contamination`` of the in-focus neuropil (the rest is displaced by the soma); the
+    out-of-focus light of the neuropil reaches it fully, so Fneu / F of somata is ~0.6-1.1 as in
+    real recordings.
+    """
+
+    height_px: int = param(
+        64, "px", "minimum field height (enlarged to fit the ROIs)", ge=16, le=4096
+    )
+    width_px: int = param(
+        64, "px", "minimum field width (enlarged to fit the ROIs)", ge=16, le=4096
+    )
+    margin_px: int = param(6, "px", "ROIs keep this distance (+ radius) from the edge", ge=0)
+    soma_diameter_px: float = param(
+        5.0,
+        "px",
+        "median soma diameter (the reference movie's scale: suite2p ROIs of ~35 px, radius ~2.6)",
+        gt=1,
+    )
+    soma_diameter_sd: float = param(0.12, "log units", "spread of soma diameters", ge=0)
+    soma_ellipticity_sd: float = param(
+        0.3, "log units", "spread of the soma aspect ratio (0 = round)", ge=0
+    )
+    nucleus_fraction: float = param(
+        0.55, "", "nucleus diameter relative to the soma diameter", ge=0, lt=1
+    )
+    nucleus_brightness: float = param(
+        0.3, "", "brightness of the nucleus relative to the cytoplasm", ge=0, le=1
+    )
+    filled_fraction: float = param(
+        0.08,
+        "",
+        "fraction of nuclear-filled somata (uniformly bright, x2.5, unhealthy: they fire half as "
+        "much)",
+        ge=0,
+        le=1,
+    )
+    min_soma_distance: float = param(
+        0.85, "diameters", "minimum centre distance between somata (< 1: some overlap)", gt=0
+    )
+    soma_brightness: float = param(
+        0.38,
+        "",
+        "median brightness of a soma's own label per pixel, relative to the neuropil",
+        gt=0,
+    )
+    soma_brightness_sd: float = param(
+        0.55,
+        "log units",
+        "spread of soma brightness (0.55: ~a decade between 2nd and 98th pct)",
+        ge=0,
+    )
+    neuropil_contamination: float = param(
+        0.6,
+        "",
+        "mean fraction of the in-focus neuropil's light kept inside a soma's body; with the soft "
+        "soma edges the contamination an extraction sees is ~0.8 (ground truth neuropil_coef)",
+        ge=0,
+        le=1,
+    )
+    neuropil_contamination_sd: float = param(0.1, "", "spread of it across somata", ge=0)
+    out_of_focus_per_soma: float = param(
+        0.5, "", "out-of-focus cells per in-focus soma (blurred, active, not ROIs)", ge=0
+    )
+    out_of_focus_blur_px: float = param(2.5, "px", "Gaussian blur of out-of-focus cells", ge=0)
+    out_of_focus_brightness: float = param(
+        0.35, "", "peak brightness of an out-of-focus cell relative to the neuropil", ge=0
+    )
+    neuropil_spatial_cv: float = param(
+        0.15, "", "spatial coefficient of variation of the neuropil brightness", ge=0
+    )
+    neuropil_patches: int = param(
+        6, "", "neuropil patches per 100 x 100 px with their own local fluctuation", ge=0
+    )
+    neuropil_patch_sigma_px: float = param(15.0, "px", "size (SD) of a neuropil patch", gt=0)
+    neurites_per_10k_px: float = param(15.0, "", "neurite segments per 100 x 100 px of field", ge=0)
+    neurite_brightness: float = param(
+        0.35, "", "extra brightness along a neurite, relative to the neuropil", ge=0
+    )
+    vessels_per_10k_px: float = param(1.0, "", "vessels crossing a 100 x 100 px field", ge=0)
+    vessel_width_px: float = param(6.0, "px", "median vessel width", gt=0)
+    vessel_transmission: float = param(
+        0.25, "", "brightness left inside a vessel shadow", ge=0, le=1
+    )
+    bouton_sigma_px: float = param(0.9, "px", "SD of a bouton's Gaussian punctum", gt=0)
+    bouton_spacing_px: float = param(
+        7.0, "px", "mean spacing of boutons along an axon's path", gt=0
+    )
+    bouton_min_distance_px: float = param(
+        2.5,
+        "px",
+        "boutons keep at least this centre distance from every other bouton (about one punctum "
+        "FWHM plus a margin); a crowded field keeps the last in-field candidate after 50 tries",
+        ge=0,
+    )
+    bouton_area_px2: float = param(
+        70.0,
+        "px^2",
+        "field area (inside the margins) per bouton when the field is fitted to the ROIs "
+        "(~16 punctum FWHM^2 per bouton)",
+        gt=0,
+    )
+    bouton_brightness: float = param(
+        1.2, "", "median peak brightness of a bouton, relative to the neuropil", gt=0
+    )
+    bouton_brightness_sd: float = param(0.4, "log units", "spread of bouton brightness", ge=0)
+    axon_shaft_brightness: float = param(
+        0.25, "", "brightness of the axon shaft between boutons, relative to the neuropil", ge=0
+    )
+    stray_puncta_per_10k_px: float = param(
+        25.0,
+        "",
+        "puncta that are no ROI (boutons of other axons, lipofuscin) per 100 x 100 px",
+        ge=0,
+    )
+    stray_punctum_brightness: float = param(
+        1.5, "", "median peak brightness of a stray punctum, relative to the neuropil", ge=0
     )
 
 
@@ -283,23 +623,37 @@ class AxonImagingParams(ParamGroup):
         2.5, "boutons", "mean boutons per axon (1 + geometric)", ge=1
     )
     max_boutons_per_axon: int = param(8, "boutons", "cap on boutons per axon", ge=1)
-    baseline_rate_hz: float = param(0.5, "Hz", "median baseline firing rate of an axon", ge=0)
-    response_rate_hz: float = param(12.0, "Hz", "median peak movement-locked rate", ge=0)
-    response_width_s: float = param(0.6, "s", "width of the generic response bump", gt=0)
+    spiking: SpikingParams = Field(default_factory=_axon_spiking)
+    response_bursts: float = param(
+        1.5, "bursts", "expected bursts of a responding axon per movement at full drive", ge=0
+    )
+    response_size_gain: float = param(
+        0.5, "", "relative increase of the burst size at full movement drive", ge=0
+    )
+    response_rate_gain: float = param(
+        3.0, "", "relative increase of the isolated-spike rate at full movement drive", ge=0
+    )
+    response_width_s: float = param(0.6, "s", "width of the generic movement response", gt=0)
     lag_sd_s: float = param(0.15, "s", "SD of response lags across axons of a region", ge=0)
     reliability_sd: float = param(0.1, "", "SD of reliability across axons", ge=0)
     encoding_sd: float = param(0.1, "", "SD of encoding across axons", ge=0)
-    amplitude_jitter_sd: float = param(0.3, "log units", "trial-to-trial response jitter", ge=0)
+    amplitude_jitter_sd: float = param(
+        0.3, "log units", "movement-to-movement jitter of an axon's drive", ge=0
+    )
     quiescence_suppression: float = param(
         0.8, "", "fractional rate drop of quiescence-related axons during movement", ge=0, le=1
     )
-    quiescence_rate_hz: float = param(3.0, "Hz", "resting rate of quiescence-related axons", ge=0)
-    bouton_gain_sd: float = param(0.2, "log units", "SD of log per-bouton gain", ge=0)
-    bouton_noise_dff: float = param(
-        0.03, "dF/F", "independent per-bouton background fluctuation (SD)", ge=0
+    quiescence_rate_gain: float = param(
+        3.0, "", "resting rates of quiescence-related axons relative to the others", ge=1
     )
-    bouton_spike_fraction: float = param(
-        0.05, "", "fraction of extra independent spikes per bouton (relative to its axon)", ge=0
+    bouton_gain_sd: float = param(
+        0.3, "log units", "SD of the per-bouton calcium step (bouton size, expression)", ge=0
+    )
+    bouton_failure: float = param(
+        0.05, "", "probability that a bouton's calcium misses an axon spike", ge=0, le=1
+    )
+    bouton_extra_rate_hz: float = param(
+        0.05, "Hz", "rate of spikes seen by one bouton only (local events, crosstalk)", ge=0
     )
 
 
@@ -312,6 +666,7 @@ class M1Params(ParamGroup):
         default_factory=lambda: [1, 14], description="imaged sessions (naive, expert)"
     )
     n_neurons: int = param(150, "neurons", "M1 L2/3 neurons (same neurons every session)", ge=1)
+    spiking: SpikingParams = Field(default_factory=SpikingParams)
     encoding_fraction_naive: float = param(
         0.15, "", "fraction of movement-encoding neurons, naive", ge=0, le=1
     )
@@ -321,13 +676,22 @@ class M1Params(ParamGroup):
     encoding_overlap: float = param(
         0.3, "", "rank correlation of naive and expert encoding latents (overlap)", ge=-1, le=1
     )
-    baseline_rate_hz: float = param(1.5, "Hz", "median baseline firing rate", ge=0)
-    response_rate_hz: float = param(10.0, "Hz", "peak movement-locked rate at encoding 1", ge=0)
+    response_bursts: float = param(
+        0.7, "bursts", "expected bursts of a responding neuron per movement at encoding 1", ge=0
+    )
+    response_size_gain: float = param(
+        0.5, "", "relative increase of the burst size at full movement drive", ge=0
+    )
+    response_rate_gain: float = param(
+        2.0, "", "relative increase of the isolated-spike rate at full movement drive", ge=0
+    )
     lag_mean_s: float = param(0.0, "s", "mean response onset re movement onset", ge=-2, le=2)
     lag_sd_s: float = param(0.2, "s", "SD of response lags across neurons", ge=0)
     reliability: float = param(0.7, "", "probability of responding on a movement", ge=0, le=1)
-    response_width_s: float = param(0.8, "s", "width of the generic response bump", gt=0)
-    amplitude_jitter_sd: float = param(0.3, "log units", "trial-to-trial response jitter", ge=0)
+    response_width_s: float = param(0.8, "s", "width of the generic movement response", gt=0)
+    amplitude_jitter_sd: float = param(
+        0.3, "log units", "movement-to-movement jitter of a neuron's drive", ge=0
+    )
     weight_naive_mean: float = param(0.5, "", "mean thalamic weight, naive (broad)")
     weight_naive_sd: float = param(0.3, "", "SD of thalamic weights, naive", ge=0)
     weight_expert_encoding_gain: float = param(
@@ -351,7 +715,16 @@ class M1Params(ParamGroup):
     power_mw: float = param(5.0, "mW", "light power of a pulse", ge=0)
     wavelength_nm: float = param(635.0, "nm", "photostimulation wavelength (red-shifted opsin)")
     opsin: str = param("ChrimsonR", "", "red-shifted opsin expressed in motor thalamus")
-    gain_hz_per_mw: float = param(1.2, "Hz/mW", "rate change per mW per unit thalamic weight", ge=0)
+    gain_hz_per_mw: float = param(
+        1.2,
+        "Hz/mW",
+        "isolated-spike rate change per mW per unit thalamic weight during a pulse (negative "
+        "weights suppress: the rate cannot fall below 0)",
+        ge=0,
+    )
+    stim_bursts_per_hz: float = param(
+        0.1, "bursts/s per Hz", "burst-rate change per Hz of photostimulation drive", ge=0
+    )
     response_decay_s: float = param(0.5, "s", "decay of the rate change after the pulse", gt=0)
     pulse_jitter_sd: float = param(0.3, "", "pulse-to-pulse SD of the relative response", ge=0)
     gap_before_stim_s: float = param(10.0, "s", "pause between task and stimulation block", ge=0)
@@ -367,7 +740,12 @@ class InactivationParams(ParamGroup):
     light_fraction: float = param(0.3, "", "fraction of trials with light on", ge=0, le=1)
     efficacy: float = param(0.8, "", "fraction of thalamic drive removed by light", ge=0, le=1)
     thalamic_dependence: float = param(
-        0.7, "", "dependence of the learned component on thalamic drive", ge=0, le=1
+        0.7,
+        "",
+        "fraction of the learning (plan stage and variability) undone at full loss of thalamic "
+        "drive, on light trials",
+        ge=0,
+        le=1,
     )
     rt_increase: float = param(
         0.5, "", "fractional RT increase at full loss of thalamic drive", ge=0
@@ -411,11 +789,15 @@ class SimulationConfig(ParamGroup):
     learning: LearningParams = Field(default_factory=LearningParams)
     behavior: BehaviorSimParams = Field(default_factory=BehaviorSimParams)
     measurement: MeasurementParams = Field(default_factory=MeasurementParams)
+    field: FieldParams = Field(default_factory=FieldParams)
     axon_imaging: AxonImagingParams = Field(default_factory=AxonImagingParams)
     m1: M1Params = Field(default_factory=M1Params)
     inactivation: InactivationParams = Field(default_factory=InactivationParams)
     save_true_traces: bool = param(
-        False, "", "also save noise-free dF/F and spike counts per session (ground_truth/traces)"
+        False,
+        "",
+        "also save noise-free dF/F, spike counts and motor latents per session "
+        "(ground_truth/traces)",
     )
 
     @model_validator(mode="after")

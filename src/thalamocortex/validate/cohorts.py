@@ -141,7 +141,7 @@ RECOVERY: dict[str, tuple[str, str]] = {
     "input.movement_fraction": ("encoding", "frac_movement"),
     "input.lag": ("encoding", "population_onset_latency"),
     "input.reliability": ("encoding", "median_reliability"),
-    "behavior.template_weight": ("behavior", "stereotypy"),
+    "behavior.learned_plan": ("behavior", "stereotypy"),
     "inactivation.efficacy": ("inactivation", "similarity_to_learned"),
 }
 
