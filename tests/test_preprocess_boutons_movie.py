@@ -206,11 +206,13 @@ def test_bouton_detection_default_settings_30s(mouse):
     # default 2.5: 0.85/0.87 and 0.82/0.85 (30 s: dim boutons of rarely active axons barely
     # show in the mean image; false ROIs mostly non-bouton puncta). Measured level asserted.
     assert sc["precision"] >= 0.8 and sc["recall"] >= 0.83, sc
-    # suite2p alone (same settings, no refinement) is what the refinement fixes: observed
-    # P 0.14-0.17 at threshold_scaling 0.5 (and P 0.78-0.85 / R 0.82-0.85 at 1.0)
+    # suite2p alone (same settings, no refinement) is what the refinement fixes: observed on
+    # the old simulator P 0.14-0.17 at threshold_scaling 0.5 (asserted < 0.5); on the
+    # realistic one (dimmer field, fewer suite2p ROIs) P 0.71 for mouse 0 against 0.85 refined
     raw = run_suite2p(movie.movie, s.info.frame_rate, p, badframes=movie.artefact)
     mt = match_footprints(raw.footprints(), movie.footprints, movie.image_shape, IOU)
-    assert detection_scores(raw.n_rois, len(movie.footprints), len(mt))["precision"] < 0.5
+    raw_sc = detection_scores(raw.n_rois, len(movie.footprints), len(mt))
+    assert raw_sc["precision"] <= sc["precision"] - 0.1, (raw_sc, sc)
 
 
 @pytest.mark.slow
