@@ -208,11 +208,12 @@ def test_bouton_detection_default_settings_30s(mouse):
     assert sc["precision"] >= 0.8 and sc["recall"] >= 0.83, sc
     # suite2p alone (same settings, no refinement) is what the refinement fixes: observed on
     # the old simulator P 0.14-0.17 at threshold_scaling 0.5 (asserted < 0.5); on the
-    # realistic one (dimmer field, fewer suite2p ROIs) P 0.71 for mouse 0 against 0.85 refined
+    # realistic one (dimmer field) suite2p alone misses most puncta: mouse 1 P 0.73 / R 0.09
+    # (F1 0.16 against 0.83 refined), mouse 0 P 0.71
     raw = run_suite2p(movie.movie, s.info.frame_rate, p, badframes=movie.artefact)
     mt = match_footprints(raw.footprints(), movie.footprints, movie.image_shape, IOU)
     raw_sc = detection_scores(raw.n_rois, len(movie.footprints), len(mt))
-    assert raw_sc["precision"] <= sc["precision"] - 0.1, (raw_sc, sc)
+    assert raw_sc["f1"] <= sc["f1"] - 0.2, (raw_sc, sc)
 
 
 @pytest.mark.slow
