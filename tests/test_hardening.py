@@ -734,12 +734,10 @@ def test_run_without_loopback_networking_falls_back_quickly(one_mouse, tmp_path)
     """In a network namespace without loopback (a locked-down node) LocalCluster fails after
     ~60 s; the run notices at once and goes on in-process."""
     import subprocess
-    import time
 
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode:
         pytest.skip("cannot create a network namespace here")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-    t = time.monotonic()
     proc = subprocess.run(
         [
             "unshare",
@@ -759,8 +757,11 @@ def test_run_without_loopback_networking_falls_back_quickly(one_mouse, tmp_path)
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
+    # the instant loopback check decided (not the start timeout: its message says "not started
+    # within"), so the run never waited for LocalCluster's ~60 s failure; no wall-clock bound
+    # here: timings belong in benchmarks/, and a loaded machine makes them flaky
     assert "no loopback networking" in proc.stderr and "running in this process" in proc.stderr
-    assert time.monotonic() - t < 50  # not the 63 s LocalCluster timeout
+    assert "not started within" not in proc.stderr
 
 
 def test_inspect_takes_the_config(one_mouse, tmp_path, capsys):
