@@ -16,24 +16,12 @@ import pandas as pd
 
 from thalamocortex.report.figures import figure, missing, table_html
 from thalamocortex.report.results import provenance
+from thalamocortex.stats.primary import TEST_COLUMNS
 
 TITLE = "Primary tests (mice as the unit)"
 
-_COLUMNS = (
-    "claim",
-    "subject",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "n_mice",
-    "test",
-    "statistic",
-    "df",
-    "p",
-    "p_adjusted",
-    "correction",
-    "reject",
-)
+#: the primary tests' columns shown (the table's own layout, without its bookkeeping columns)
+_COLUMNS = tuple(c for c in TEST_COLUMNS if c not in ("role", "family", "measure"))
 
 
 def _calibration(results_dir: Path) -> str:
