@@ -10,6 +10,7 @@ import pytest
 from sklearn.base import clone
 
 import thalamocortex.config  # noqa: F401
+from thalamocortex.alignment.anchor import loss_plateau
 from thalamocortex.alignment.baselines import CCAAlignment, SharedResponseModel
 from thalamocortex.alignment.params import AlignmentParams
 from thalamocortex.alignment.shared import SharedRepresentation
@@ -19,7 +20,7 @@ from thalamocortex.alignment.study import (
     sharing_permutation_test,
 )
 from thalamocortex.alignment.synthetic import latent_cohort
-from thalamocortex.alignment.tensors import lag_embed, r2_score
+from thalamocortex.alignment.tensors import LatentDecoder, lag_embed, r2_score
 from thalamocortex.alignment.validation import (
     held_out_mouse,
     subspace_recovery,
@@ -192,3 +193,26 @@ def test_prepared_activity_must_match_the_parameters(default_cohort):
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     with pytest.raises(ValueError, match="prepared with other parameters"):
         SharedRepresentation(n_shared=2, n_pcs=12).fit(prep, c.y)
+
+
+def test_decoder_ignores_a_mouses_overall_latent_gain():
+    """Per-mouse maps regularised differently give latents of different gain; the shared
+    decoder must not turn a gain ratio into inflated predictions (a naive simulated cohort gave
+    held-out-mouse R² of -263 before)."""
+    c = latent_cohort(n_mice=3, n_trials=30, n_time=20, units=(10, 20), seed=4)
+    lat = [
+        s + 0.3 * np.random.default_rng(m).standard_normal(s.shape) for m, s in enumerate(c.shared)
+    ]
+    dec = LatentDecoder((-1, 0, 1)).fit(lat[:2], c.y[:2])
+    shrunk = LatentDecoder((-1, 0, 1)).fit([lat[0], 0.005 * lat[1]], c.y[:2])
+    np.testing.assert_allclose(dec.predict(lat[2]), dec.predict(40.0 * lat[2]), atol=1e-9)
+    np.testing.assert_allclose(dec.predict(lat[2]), shrunk.predict(lat[2]), atol=1e-9)
+    assert r2_score(c.y[2], dec.predict(40.0 * lat[2])) > 0.8
+
+
+def test_loss_plateau():
+    flat_tail = np.r_[np.linspace(8, 7, 50), np.full(50, 7.0)]
+    assert loss_plateau(flat_tail) == pytest.approx(0.0)
+    assert loss_plateau(np.linspace(8, 7, 100)) == pytest.approx(0.2, abs=0.01)
+    with pytest.raises(ValueError, match="too short"):
+        loss_plateau(np.ones(1))

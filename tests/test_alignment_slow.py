@@ -59,14 +59,24 @@ def _xy(c):
 
 
 def test_four_way_comparison_with_cebra():
+    """The issue's comparison on identical splits, 3 seeds, large private variance: CEBRA
+    multi-session in its CPU configuration (anchor.py: offset10 model, 32 hidden units, batch
+    256, learning rate 3e-3, 400 iterations; one joint fit per seed serves both scores), whose
+    training loss must have converged (mean loss of the last 20 % of iterations within 0.02
+    nats of the previous 20 %). Measured (docs/alignment.md): held-out-mouse R²
+    SharedRepresentation MEASURED."""
     pytest.importorskip("cebra")
     c = latent_cohort(n_mice=5, n_trials=100, private_sd=4.0, n_private=10, seed=0)
     tab = validate_alignment(
-        c.X, c.y, c.shared, methods=default_methods(cebra_iterations=800), seeds=(0, 1, 2)
+        c.X, c.y, c.shared, methods=default_methods(cebra_iterations=400), seeds=(0, 1, 2)
     )
     s = summarize(tab).set_index("method")
     print(s.round(3).to_string())
+    plateau = tab.loc[tab["method"] == "CEBRA", "loss_plateau"]
+    print("CEBRA loss plateau per seed (nats):", plateau.round(4).tolist())
+    assert (plateau.abs() < 0.02).all()
     shared = s.loc["SharedRepresentation", "lomo_r2_mean"]
     assert shared >= s.loc["CCAAlignment", "lomo_r2_mean"] + 0.1
     assert shared >= s.loc["SRM", "lomo_r2_mean"] + 0.1
     assert shared >= s.loc["CEBRA", "lomo_r2_mean"]
+    assert s.loc["SharedRepresentation", "recovery_mean"] >= 0.9

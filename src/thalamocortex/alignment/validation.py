@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from thalamocortex.alignment.anchor import loss_plateau
 from thalamocortex.alignment.tensors import check_cohort, flat, r2_score
 
 EstimatorFactory = Callable[[int], object]  # seed -> unfitted estimator
@@ -138,6 +139,8 @@ def held_out_mouse(
         )
     out = pd.DataFrame(rows)
     out.attrs["latents"] = latents
+    if joint:
+        out.attrs["model"] = model
     return out
 
 
@@ -147,10 +150,12 @@ def held_out_trials(
     y: Sequence[np.ndarray],
     splits: Sequence[tuple[np.ndarray, np.ndarray]],
     seed: int = 0,
+    fitted=None,
 ) -> pd.DataFrame:
-    """Within-mouse held-out-trial decoding: one fit on every mouse's training trials."""
+    """Within-mouse held-out-trial decoding: one fit on every mouse's training trials
+    (``fitted``: that fit, already made — CEBRA's held-out-mouse embedding is this fit)."""
     Xs, ys = check_cohort(X, y)
-    est = make(seed).fit(
+    est = fitted or make(seed).fit(
         [x[tr] for x, (tr, _) in zip(Xs, splits)], [b[tr] for b, (tr, _) in zip(ys, splits)]
     )
     test_lat = [e.transform(x[te]) for e, x, (_, te) in zip(est.encoders_, Xs, splits)]
@@ -163,8 +168,9 @@ def held_out_trials(
     return out
 
 
-def default_methods(cebra_iterations: int = 0) -> dict[str, EstimatorFactory]:
-    """The compared methods (CEBRA only when ``cebra_iterations`` > 0: it needs the extra)."""
+def default_methods(cebra_iterations: int = 0, **cebra) -> dict[str, EstimatorFactory]:
+    """The compared methods (CEBRA only when ``cebra_iterations`` > 0: it needs the extra;
+    ``cebra`` keywords override the rest of its CPU configuration)."""
     from thalamocortex.alignment.baselines import CCAAlignment, SharedResponseModel
     from thalamocortex.alignment.shared import SharedRepresentation
 
@@ -177,7 +183,7 @@ def default_methods(cebra_iterations: int = 0) -> dict[str, EstimatorFactory]:
         from thalamocortex.alignment.anchor import CEBRAMultiSession
 
         methods["CEBRA"] = lambda s: CEBRAMultiSession(
-            max_iterations=cebra_iterations, random_state=s
+            max_iterations=cebra_iterations, random_state=s, **cebra
         )
     return methods
 
@@ -214,7 +220,9 @@ def validate_alignment(
         splits = train_test_split_trials([len(x) for x in Xs], test_fraction, seed)
         for name, make in methods.items():
             lomo = held_out_mouse(make, Xs, ys, splits, seed, true_shared)
-            within = held_out_trials(make, Xs, ys, splits, seed)
+            # a joint embedding (CEBRA) of every mouse's training trials is the same fit for
+            # both scores: fitted once
+            within = held_out_trials(make, Xs, ys, splits, seed, lomo.attrs.get("model"))
             rows.append(
                 {
                     "method": name,
@@ -224,6 +232,11 @@ def validate_alignment(
                     "recovery": lomo["recovery"].mean(),
                     "shared_var": lomo["shared_var"].mean(),
                     "consistency": within.attrs["consistency"],
+                    **(
+                        {"loss_plateau": loss_plateau(lomo.attrs["model"].loss_)}
+                        if "model" in lomo.attrs
+                        else {}
+                    ),
                 }
             )
     return pd.DataFrame(rows)
@@ -237,3 +250,73 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby("method", sort=False)[cols]
     out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd"))
     return out[[f"{c}_{s}" for c in cols for s in ("mean", "sd")]].reset_index()
+
+
+def simulated_cohort(
+    cfg,
+    experiment: str = "axon_imaging",
+    session: int = 14,
+    region: str | None = None,
+    window_s: tuple[float, float] = (-0.5, 2.0),
+) -> dict:
+    """Per-mouse trial tensors of a simulated cohort with the true shared latents (validation
+    on the in-silico experiment; needs the simulator's mechanistic circuit, issue 12).
+
+    Every mouse of ``experiment`` (of ``region`` if given) is simulated in memory for
+    ``session``; activity is the landed dF/F of the file's ROIs
+    (:func:`thalamocortex.preprocess.traces.session_dff`, no events), trials are the rewarded,
+    included, light-off trials of the landed behaviour analysis
+    (:func:`thalamocortex.behavior.session.rewarded_movement_onsets`), aligned to their
+    detected movement onset over ``window_s`` on the imaging frames, like the ``alignment``
+    stage. The truth is the simulator's executed motor latent (shared across mice up to the
+    mouse's idiosyncrasy) on the same frames.
+
+    Returns
+    -------
+    dict with lists over mice: ``X`` (trials, time, units), ``y`` (trials, time) the lever,
+    ``shared`` (trials, time, n_latents) the true motor latent, ``mouse`` names; and
+    ``frame_rate`` (Hz).
+    """
+    from thalamocortex.behavior.session import rewarded_movement_onsets
+    from thalamocortex.data.model import lever_to_frames
+    from thalamocortex.encoding.peri import peri_event_tensor
+    from thalamocortex.preprocess.traces import session_dff
+    from thalamocortex.simulate.cohort import cohort_design, simulate_session
+
+    out: dict = {"X": [], "y": [], "shared": [], "mouse": []}
+    rates = []
+    for spec in cohort_design(cfg, [experiment]):
+        if region is not None and spec.region != region:
+            continue
+        sess, truth = simulate_session(cfg, experiment, spec.mouse_index, session)
+        if "latents" not in truth:
+            raise RuntimeError(
+                "simulate_session returned no 'latents': this simulator does not save the shared "
+                "motor latents (issue 12's mechanistic circuit is needed)"
+            )
+        t = sess.imaging.times
+        dff = session_dff(sess, with_events=False).dff
+        lat = truth["latents"]
+        if len(lat["times"]) != len(t):
+            raise ValueError(
+                f"{sess.id}: latents on {len(lat['times'])} frames, imaging has {len(t)}"
+            )
+        tr = rewarded_movement_onsets(sess)
+        sel = (tr["movement_kind"] == "rewarded") & tr["included"].astype(bool)
+        if "light" in tr:
+            sel &= ~tr["light"].astype(bool)
+        onsets = tr.loc[sel, "movement_onset"].to_numpy(np.float64)
+        onsets = onsets[np.isfinite(onsets)]
+        x, _ = peri_event_tensor(dff, t, onsets, window_s)
+        lev, _ = peri_event_tensor(lever_to_frames(sess.lever, t)[:, None], t, onsets, window_s)
+        z, _ = peri_event_tensor(np.asarray(lat["shared"], np.float64), t, onsets, window_s)
+        ok = np.isfinite(x).all(axis=(1, 2)) & np.isfinite(lev).all(axis=(1, 2))
+        out["X"].append(x[ok])
+        out["y"].append(lev[ok, :, 0].astype(np.float64))
+        out["shared"].append(z[ok].astype(np.float64))
+        out["mouse"].append(spec.mouse)
+        rates.append(float(1.0 / np.median(np.diff(t))))
+    if not out["X"]:
+        raise ValueError(f"no {experiment} mice{f' of region {region}' if region else ''} in cfg")
+    out["frame_rate"] = float(np.median(rates))
+    return out
