@@ -360,15 +360,6 @@ def ridge_cv(grams: FoldGrams, alphas: Sequence[float], folds=None):
     return beta, (float(a[best]) if np.ndim(best) == 0 else a[best])
 
 
-def latent_gain(latents: np.ndarray) -> np.ndarray:
-    """Overall SD of latents ``(..., n_trials, n_time, d)`` over trials, time bins and
-    dimensions (each dimension centred), shaped to divide them; 1 where it is 0."""
-    s = np.asarray(latents, dtype=np.float64)
-    c = s - s.mean(axis=(-3, -2), keepdims=True)
-    sd = np.sqrt((c**2).mean(axis=(-3, -2, -1), keepdims=True))
-    return np.where(sd > 0, sd, 1.0)
-
-
 class LatentDecoder:
     """The shared-space decoder: ridge regression of behaviour on time-lagged latents.
 
@@ -376,14 +367,6 @@ class LatentDecoder:
     mapped into the same space (held-out-mouse decoding). Every method is scored with this
     same decoder so that differences come from the shared space alone.
 
-    Each latent array is divided by its own overall SD (over trials, time bins and dimensions;
-    :func:`latent_gain`) before the regression, in fitting and in prediction: the decoder is
-    invariant to a mouse's overall latent gain. Per-mouse maps regularised to different degrees
-    give latents of very different gain (SharedRepresentation chooses a ridge strength per
-    mouse: where a mouse's activity barely predicts its movements its latents shrink towards
-    0); without the normalisation a decoder fitted on strongly shrunk latents has large
-    weights and turns a weakly regularised new mouse's latents into predictions tens of times
-    too large (held-out-mouse R² of -263 on a naive simulated cohort).
     """
 
     def __init__(
@@ -402,7 +385,7 @@ class LatentDecoder:
         """Fit on per-mouse latents ``(..., n_trials, n_time, d)`` and behaviour ``(...,
         n_trials, n_time[, n_behaviour])``, pooled over mice; leading axes (a batch of
         problems, e.g. permutations) give batched coefficients."""
-        z = np.concatenate([lag_embed(s / latent_gain(s), self.lags) for s in latents], axis=-3)
+        z = np.concatenate([lag_embed(s, self.lags) for s in latents], axis=-3)
         b = np.concatenate(
             [y[..., None] if y.ndim == s.ndim - 1 else y for y, s in zip(ys, latents)], axis=-3
         ).astype(np.float64)
@@ -418,7 +401,7 @@ class LatentDecoder:
     def predict(self, latents: np.ndarray) -> np.ndarray:
         """Behaviour ``(..., n_trials, n_time, n_behaviour)`` from latents ``(..., n_trials,
         n_time, d)``."""
-        z = lag_embed(latents / latent_gain(latents), self.lags) - self.z_mean_[..., None, None, :]
+        z = lag_embed(latents, self.lags) - self.z_mean_[..., None, None, :]
         return z @ self.coef_[..., None, :, :] + self.y_mean_[..., None, None, :]
 
 
