@@ -65,8 +65,18 @@ def test_simulated_cohort_matches_the_truths_frames(expert_mth):
 
 
 def test_held_out_mouse_decoding_and_recovery_on_expert_thalamic_boutons(expert_mth):
-    """Expert MTh boutons (tiny preset, 4 mice x ~57 rewarded trials x 38-51 boutons, 10 Hz):
-    SharedRepresentation decodes a held-out mouse's lever better than CCA and SRM. MEASURED"""
+    """Expert MTh boutons (tiny preset, 4 mice x 51-60 rewarded trials x 38-51 boutons, 10 Hz,
+    seed 0): SharedRepresentation decodes a held-out mouse's lever better than CCA and SRM.
+    Measured: held-out-mouse R² 0.354 (CCA 0.202, SRM 0.281); recovery (mean of 3 canonical
+    correlations with the true motor latent) 0.30 (CCA 0.45, SRM 0.46).
+
+    The issue's recovery target (>= 0.9) holds on the latent generator (test_alignment.py), not
+    here, and no method could meet it: the motor latent is weakly present in the boutons
+    (within-mouse cross-validated ridge R² per latent dimension 0.39 / 0.22 / 0.02), and only
+    dimension 0 is the lever's. SharedRepresentation's first canonical correlation is the
+    highest (0.63 vs 0.58 CCA, 0.60 SRM); the behaviour-unrelated latent dimensions 1-2 are
+    found better by the unsupervised methods (second correlation 0.42-0.46 vs 0.18), which is
+    what a behaviour-supervised method gives up by design."""
     co = expert_mth
     tab = validate_alignment(
         co["X"],
@@ -78,13 +88,15 @@ def test_held_out_mouse_decoding_and_recovery_on_expert_thalamic_boutons(expert_
     s = summarize(tab).set_index("method")
     print(s.round(3).to_string())
     shared = s.loc["SharedRepresentation"]
-    assert shared["lomo_r2_mean"] >= 0.2
-    assert shared["lomo_r2_mean"] >= s.loc["CCAAlignment", "lomo_r2_mean"] + 0.05
+    assert shared["lomo_r2_mean"] >= 0.25
+    assert shared["lomo_r2_mean"] >= s.loc["CCAAlignment", "lomo_r2_mean"] + 0.1
+    assert shared["lomo_r2_mean"] >= s.loc["SRM", "lomo_r2_mean"]
 
 
 def _region_changes(cfg, seed: int) -> pd.DataFrame:
-    """Per region: expert - naive mean over mice of the shared-space decoding R² and shared
-    variance (study procedure: cross-validation over trials, mice as replicates)."""
+    """Per region: expert - naive mean over mice of the held-out lever decoding R² through the
+    shared space and of the shared variance fraction (the study's procedure: cross-validation
+    over trials, mice as replicates; ``learning_changes``' ``regions`` table)."""
     p = AlignmentParams()
     rows = []
     for region in cfg.axon_imaging.regions:
@@ -96,7 +108,9 @@ def _region_changes(cfg, seed: int) -> pd.DataFrame:
             per.insert(0, "region", region)
             rows.append(per)
     _, regions = learning_changes(
-        pd.concat(rows, ignore_index=True), StatsParams(n_permutations=200), ("decode_r2",)
+        pd.concat(rows, ignore_index=True),
+        StatsParams(n_permutations=200),
+        ("decode_r2", "shared_var"),
     )
     return regions.set_index("metric")
 
@@ -110,16 +124,23 @@ def _demo(seed: int, regions=None):
 
 
 def test_mth_shows_the_largest_rise_in_shared_movement_relevant_structure():
-    """Default demo cohort (4 input regions x 3 mice, sessions 1 and 14): MTh's shared-space
-    lever decoding rises most with learning. MEASURED"""
+    """Default demo cohort (4 input regions x 3 mice, sessions 1 and 14, seed 0): MTh's shared,
+    movement-relevant structure rises most with learning. Measured change expert - naive,
+    MTh / M2 / S1 / cM1: decoding R² 0.46 / 0.20 / 0.14 / -0.10, shared variance 0.057 /
+    0.001 / -0.008 / 0.016; MTh also largest at seeds 1 and 2 (both metrics)."""
     reg = _region_changes(_demo(0), 0)
     print(reg.round(3).to_string())
     assert reg.loc["decode_r2", "largest_increase"] == "MTh"
+    assert reg.loc["shared_var", "largest_increase"] == "MTh"
 
 
 def test_moving_the_effect_to_another_region_moves_the_finding():
+    """MTh's and M2's learning-related properties swapped (seed 0): M2 rises most. Measured,
+    MTh / M2 / S1 / cM1: decoding R² 0.06 / 0.32 / 0.14 / -0.10, shared variance -0.003 /
+    0.043 / -0.008 / 0.016."""
     r = default_regions()
     moved = {"MTh": r["M2"], "M2": r["MTh"], "S1": r["S1"], "cM1": r["cM1"]}
     reg = _region_changes(_demo(0, moved), 0)
     print(reg.round(3).to_string())
     assert reg.loc["decode_r2", "largest_increase"] == "M2"
+    assert reg.loc["shared_var", "largest_increase"] == "M2"

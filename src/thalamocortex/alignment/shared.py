@@ -165,7 +165,7 @@ def latent_gain(weights: np.ndarray, zz: np.ndarray, shape: tuple[int, int]) -> 
     mouse's activity barely predicts its movements its latents shrink towards 0; the decoder,
     fitted on the training mice's latents, then has weights scaled to their shrinkage, and a
     new mouse fitted with weaker regularisation got predictions tens of times too large
-    (held-out-mouse R² -263 for one naive simulated MTh mouse, 0.06 with the normalisation).
+    (held-out-mouse R² -263 for one naive simulated MTh mouse, 0.05 with the normalisation).
     """
     w = np.asarray(weights, dtype=np.float64)
     ss = np.einsum("...fd,fg,...gd->...", w, zz, w)
