@@ -366,7 +366,6 @@ class LatentDecoder:
     Fitted on the training mice's shared latents pooled, then applied unchanged to any mouse
     mapped into the same space (held-out-mouse decoding). Every method is scored with this
     same decoder so that differences come from the shared space alone.
-
     """
 
     def __init__(
