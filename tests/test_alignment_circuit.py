@@ -127,7 +127,8 @@ def test_mth_shows_the_largest_rise_in_shared_movement_relevant_structure():
     """Default demo cohort (4 input regions x 3 mice, sessions 1 and 14, seed 0): MTh's shared,
     movement-relevant structure rises most with learning. Measured change expert - naive,
     MTh / M2 / S1 / cM1: decoding R² 0.46 / 0.20 / 0.14 / -0.10, shared variance 0.057 /
-    0.001 / -0.008 / 0.016; MTh also largest at seeds 1 and 2 (both metrics)."""
+    0.001 / -0.008 / 0.016; MTh also largest at seeds 1 and 2 (both metrics). Issue-12 branch
+    b45ddd0; at b8b23e4: 0.40 / 0.08 / 0.01 / 0.13 and 0.071 / -0.019 / 0.001 / 0.004."""
     reg = _region_changes(_demo(0), 0)
     print(reg.round(3).to_string())
     assert reg.loc["decode_r2", "largest_increase"] == "MTh"
@@ -137,7 +138,8 @@ def test_mth_shows_the_largest_rise_in_shared_movement_relevant_structure():
 def test_moving_the_effect_to_another_region_moves_the_finding():
     """MTh's and M2's learning-related properties swapped (seed 0): M2 rises most. Measured,
     MTh / M2 / S1 / cM1: decoding R² 0.06 / 0.32 / 0.14 / -0.10, shared variance -0.003 /
-    0.043 / -0.008 / 0.016."""
+    0.043 / -0.008 / 0.016 (b45ddd0); at b8b23e4: 0.03 / 0.45 / 0.01 / 0.13 and 0.009 / 0.022 /
+    0.001 / 0.004."""
     r = default_regions()
     moved = {"MTh": r["M2"], "M2": r["MTh"], "S1": r["S1"], "cM1": r["cM1"]}
     reg = _region_changes(_demo(0, moved), 0)
