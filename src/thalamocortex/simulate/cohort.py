@@ -230,9 +230,11 @@ _EXPERIMENT_EFFECTS = {
 }
 
 
-def _refinement_contrast(cfg: SimulationConfig, spec: MouseSpec, fx: MouseEffects, expert: bool):
+def _refinement_contrast(
+    cfg: SimulationConfig, spec: MouseSpec, fx: MouseEffects
+) -> tuple[float, float]:
     """Row sum of W of the neurons the last training day's expected activity makes
-    movement-related minus the others' (at day 1, or at the last day when ``expert``)."""
+    movement-related minus the others' (naive: at day 1, expert: at the last day)."""
     circ = mouse_circuit(cfg, spec)
     n = cfg.learning.n_days
     ws = circuit_weights(cfg, spec, n, fx, circ)
@@ -247,11 +249,18 @@ def _refinement_contrast(cfg: SimulationConfig, spec: MouseSpec, fx: MouseEffect
     )
     y = output(net_input(circ, cfg, ws[-1], day.inputs.thalamic, day.inputs.cortical))
     onsets = day.times[:: int(round(3.5 / 0.05))] + 0.5
-    related = movement_modulation(y, day.times, onsets) >= cfg.m1.encoding_threshold
-    rows = (ws[-1] if expert else ws[0]).sum(axis=1)
+    mod = movement_modulation(y, day.times, onsets)
+    related = mod >= cfg.m1.encoding_threshold
     if related.all() or not related.any():
-        return np.nan
-    return float(rows[related].mean() - rows[~related].mean())
+        # no neuron (or every neuron) passes the threshold, e.g. a null mouse: split at the
+        # median modulation so that the contrast stays defined (0 change when W never changes)
+        related = mod > np.median(mod)
+    if related.all() or not related.any():
+        return 0.0, 0.0
+    return tuple(
+        float(w.sum(axis=1)[related].mean() - w.sum(axis=1)[~related].mean())
+        for w in (ws[0], ws[-1])
+    )
 
 
 def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
@@ -263,7 +272,8 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
     (expert - naive, at learning progress 0 and 1). ``change_mouse`` is the truth a
     mouse-level test estimates; in a null cohort ``change_population`` is 0. Input effects
     of the circuit's mice describe their thalamic population; ``m1.refinement`` is the row-sum
-    contrast of W between the neurons the expert circuit makes movement-related and the others.
+    contrast of W between the neurons the expert circuit makes movement-related and the others
+    (split at the median modulation when none or all are).
     """
     fx = mouse_effects(cfg, spec)
     pop = MouseEffects.population(cfg)
@@ -294,10 +304,17 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
         q = f"{region} {key.replace('_s', ' (s)').replace('_', ' ')}"
         values[e] = (q, lambda f, p, key=key: region_state(cfg, region, p, f)[key])
     if spec.experiment in ("all_optical", "inactivation"):
+        contrast: dict = {}  # id of the effects -> (naive, expert): one plasticity run each
+
+        def refinement(f: MouseEffects, p: float) -> float:
+            if id(f) not in contrast:
+                contrast[id(f)] = _refinement_contrast(cfg, spec, f)
+            return contrast[id(f)][int(p >= 1.0)]
+
         values["m1.refinement"] = (
             "thalamic weight (row sum of W) of the neurons the expert circuit makes "
             "movement-related minus the others",
-            lambda f, p: _refinement_contrast(cfg, spec, f, p >= 1.0),
+            refinement,
         )
     rows = []
     for e, (q, fn) in values.items():
