@@ -497,6 +497,29 @@ def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
     np.testing.assert_array_equal(back.imaging.f, alone.imaging.f)
     assert (gt / "traces" / "sub-aoOpsin01_ses-14.npz").is_file()
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+    # latents of every session, the circuit (W naive vs expert) of every circuit session
+    from thalamocortex.simulate.cohort import load_circuit, load_latents
+
+    for mouse, s in zip(sessions["mouse"], sessions["session"]):
+        lat = load_latents(out, f"sub-{mouse}_ses-{s}")
+        n = len(lat["times"])
+        assert lat["shared"].shape == (n, cfg.behavior.motor.n_latents)
+        assert lat["private"].shape == (n, cfg.latents.n_private)
+        circ = load_circuit(out, f"sub-{mouse}_ses-{s}")
+        shape = (cfg.m1.n_neurons, cfg.circuit.n_thalamic)
+        assert circ["W"].shape == circ["W_naive"].shape == shape
+        if s == 1:
+            np.testing.assert_array_equal(circ["W"], circ["W_naive"])
+        else:
+            assert np.abs(circ["W"] - circ["W_naive"]).sum() > 0.1 * circ["W_naive"].sum()
+    assert "readout" in load_circuit(out, "sub-inact01_ses-14")
+    with pytest.raises(FileNotFoundError, match="no latents"):
+        load_latents(out, "sub-nobody_ses-1")
+    # every unit's loadings on the shared and private latents
+    for d in range(cfg.behavior.motor.n_latents):
+        assert rois[f"loading_shared{d}"].notna().all()
+    for d in range(cfg.latents.n_private):
+        assert rois[f"loading_private{d}"].notna().all()
 
 
 def test_simulate_cohort_parallel_equals_serial(tmp_path, tiny):

@@ -857,6 +857,28 @@ def _simulate_and_write(
     return truth
 
 
+def _load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no {what} (simulate the cohort with simulate_cohort)")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_latents(out_dir: str | Path, session_id: str) -> dict[str, np.ndarray]:
+    """The latents of one simulated session (``ground_truth/latents/<session_id>.npz``):
+    ``times`` (n,) s, ``shared`` (n, D) the executed motor latent (mm; dim 0 is the lever's),
+    ``private`` (n, n_private) the mouse's private latents."""
+    return _load_npz(Path(out_dir) / "ground_truth" / "latents" / f"{session_id}.npz", "latents")
+
+
+def load_circuit(out_dir: str | Path, session_id: str) -> dict[str, np.ndarray]:
+    """The M1 circuit of one simulated all-optical or inactivation session
+    (``ground_truth/circuits/<session_id>.npz``): ``W`` (N_M, N_T) the session's thalamic
+    weights, ``W_naive``, ``iota``, ``kappa_<region>``, the thalamic axons' ``thalamic_*``
+    properties and, for inactivation, the motor ``readout`` (D, N_M) and ``readout_r2``."""
+    return _load_npz(Path(out_dir) / "ground_truth" / "circuits" / f"{session_id}.npz", "circuit")
+
+
 def simulate_cohort(
     cfg: SimulationConfig,
     out_dir: str | Path,
