@@ -933,3 +933,95 @@ def test_same_seed_same_files(tmp_path, tiny):
             np.testing.assert_array_equal(x.imaging.f, y.imaging.f)
             np.testing.assert_array_equal(x.imaging.fneu, y.imaging.fneu)
             np.testing.assert_array_equal(x.lever.values, y.lever.values)
+
+
+# ----------------------------------------------------------------------------- latents
+def _lagged(x: np.ndarray, lags: list[int]) -> np.ndarray:
+    return np.concatenate([np.roll(x, -k, axis=0) for k in lags], axis=1)
+
+
+def _ridge_cv_r2(x: np.ndarray, z: np.ndarray, n_folds: int = 5) -> float:
+    """Cross-validated R^2 (all latent dims pooled) of a ridge regression of ``z`` on ``x``:
+    contiguous outer folds (frames are autocorrelated), ridge penalty chosen by contiguous
+    inner folds of the training part."""
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    alphas = np.logspace(0, 5, 11)
+
+    def fit_predict(xa, za, xb):  # predictions for every alpha, (n_alpha, len(xb), D)
+        u, s, vt = np.linalg.svd(xa - xa.mean(0), full_matrices=False)
+        uz = u.T @ (za - za.mean(0))
+        return np.stack(
+            [
+                (xb - xa.mean(0)) @ vt.T @ ((s / (s**2 + a))[:, None] * uz) + za.mean(0)
+                for a in alphas
+            ]
+        )
+
+    def folds(n, k):
+        edges = np.linspace(0, n, k + 1).astype(int)
+        for a, b in zip(edges[:-1], edges[1:]):
+            test = np.zeros(n, bool)
+            test[a:b] = True
+            yield ~test, test
+
+    pred = np.zeros_like(z)
+    for tr, te in folds(len(x), n_folds):
+        xt, zt = x[tr], z[tr]
+        err = np.zeros(len(alphas))
+        for itr, ite in folds(len(xt), 4):
+            err += ((fit_predict(xt[itr], zt[itr], xt[ite]) - zt[ite]) ** 2).sum(axis=(1, 2))
+        pred[te] = fit_predict(xt, zt, x[te])[np.argmin(err)]
+    return float(1 - ((z - pred) ** 2).sum() / ((z - z.mean(0)) ** 2).sum())
+
+
+def test_shared_latent_recoverable_from_one_mouse_population(tiny):
+    """The executed motor latent is linearly decodable from one expert mouse's measured
+    population (neuropil-corrected dF/F at lags -0.4..0.8 s, cross-validated ridge), less so
+    from the noise-free circuit in naive mice, whose inputs barely follow the latent.
+
+    Issue 12 asks for R^2 >= 0.8 at default noise; measured (tiny preset, 20 trials, seed 0):
+    expert M1 (60 neurons) 0.37, expert MTh boutons (38) 0.42; the noise-free M1 circuit
+    output 0.64; naive M1 -0.05. Not met: every input responds to a movement all-or-none
+    (reliability), each M1 neuron has one private cortical input unit, and latent dim 2 has
+    little variance (R^2 ~0). Recorded as an open item (docs, sim2.md)."""
+    r2 = {}
+    for exp, s in (("all_optical", 14), ("axon_imaging", 14), ("all_optical", 1)):
+        sess, truth = simulate_session(tiny, exp, 0, s)
+        im = sess.imaging
+        fr = im.frame_rate
+        task = im.times < truth["trials"]["movement_onset"].max() + 5.0  # not the pulses
+        f = (im.f - 0.7 * im.fneu)[task]
+        f0 = np.percentile(f, 10, axis=0)
+        dff = (f - f0) / np.abs(f0)
+        lags = list(range(-int(0.4 * fr), int(0.8 * fr) + 1, 2))
+        z = truth["latents"]["shared"][task].astype(np.float64)
+        r2[exp, s] = _ridge_cv_r2(_lagged(dff, lags), z)
+    assert r2["all_optical", 14] > 0.25 and r2["axon_imaging", 14] > 0.3, r2
+    assert r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
+
+
+def test_latents_shared_across_mice_and_private_latents_unrelated_to_the_lever():
+    """Mice's mean expert latent trajectories (dims 1.., 0-1.5 s after onset) correlate as
+    much as ``shared_fraction`` says. Observed (6 mice, tiny): median between-mouse r 0.80 at
+    the default 0.85, 0.91 at 1, ~0 at 0; private latents vs lever |r| < 0.1."""
+
+    def trajectories(cfg):
+        out, private_r = [], []
+        for spec in cohort_design(cfg, ["axon_imaging"]):
+            sess, truth = simulate_session(cfg, "axon_imaging", spec.mouse_index, 14)
+            lat = truth["latents"]
+            times, z = lat["times"], lat["shared"]
+            n = int(1.5 / np.median(np.diff(times)))
+            tr = truth["trials"][truth["trials"]["engaged"]]
+            idx = np.searchsorted(times, tr["movement_onset"])
+            out.append(np.mean([z[i : i + n, 1:] for i in idx if i + n <= len(z)], 0).ravel())
+            lever = np.interp(times, sess.lever.times, sess.lever.values)
+            private_r += [np.corrcoef(p, lever)[0, 1] for p in lat["private"].T]
+        c = np.corrcoef(out)
+        return np.median(c[np.triu_indices(len(out), 1)]), np.abs(private_r)
+
+    base = preset("tiny").with_overrides({"axon_imaging": {"mice_per_region": 3}})
+    shared, private_r = trajectories(base)
+    own, _ = trajectories(base.with_overrides({"behavior": {"motor": {"shared_fraction": 0.0}}}))
+    assert shared > 0.6 and own < 0.3 and shared > own + 0.4, (shared, own)
+    assert private_r.mean() < 0.1 and private_r.max() < 0.25, private_r
