@@ -579,8 +579,8 @@ def _mice_cfg(n_mice: int = 40) -> SimulationConfig:
             {
                 "axon_imaging": {"mice_per_region": n_mice},
                 # circuit mice cost a plasticity simulation each (m1.refinement): fewer of them
-                "m1": {"n_opsin_mice": n_mice // 4, "n_no_opsin_mice": 0},
-                "inactivation": {"n_mice": n_mice // 4},
+                "m1": {"n_opsin_mice": max(n_mice // 8, 1), "n_no_opsin_mice": 0},
+                "inactivation": {"n_mice": max(n_mice // 8, 1)},
             }
         )
     )
