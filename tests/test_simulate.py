@@ -382,7 +382,10 @@ def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
     mice, the null, or with the rule off, W is broad. Observed (400 neurons, seed 0): Spearman
     rho(net thalamic weight, encoding) naive -0.18, expert 0.74, null -0.18, rule off 0.30
     (the expert thalamus carries more movement, so better-innervated neurons encode a little
-    more even without refinement); net-suppressed unrelated neurons naive 0.11, expert 0.42."""
+    more even without refinement); net-suppressed unrelated neurons naive 0.11, expert 0.42;
+    truth enrichment (movement-related fraction of expected-activated neurons minus the
+    others') naive -0.03, expert 0.66, null -0.01, rule off 0.21 (issue 12 asks the rule-off
+    enrichment to vanish: it does not, for the reason above; open item)."""
     cfg = SimulationConfig(
         experiments=["all_optical"],
         behavior={"n_trials": 5, "lever_rate_hz": 500.0},
@@ -393,7 +396,7 @@ def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
         update={"effects": cfg.effects.model_copy(update={"m1_refinement": False})}
     )
     zero_rate = cfg.with_overrides({"circuit": {"refinement_rate": 0.0}})
-    rho, unrelated_suppressed, w = {}, {}, {}
+    rho, unrelated_suppressed, w, enrichment = {}, {}, {}, {}
     for name, c, s in (
         ("naive", cfg, 1),
         ("expert", cfg, 14),
@@ -405,11 +408,17 @@ def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
         r = truth["rois"]
         rho[name] = spearmanr(r.thalamic_weight, r.encoding)[0]
         unrelated_suppressed[name] = (r.thalamic_weight[~r.movement_related] < 0).mean()
+        act = r.expected_response.eq("activated").to_numpy()
+        rel = r.movement_related.to_numpy()
+        enrichment[name] = rel[act].mean() - (rel[~act].mean() if (~act).any() else 0.0)
         w[name] = (truth["circuit"]["W"], truth["circuit"]["W_naive"])
         np.testing.assert_allclose(r.thalamic_input, truth["circuit"]["W"].sum(axis=1), rtol=1e-5)
     assert abs(rho["naive"]) < 0.3 and abs(rho["null"]) < 0.3, rho
     assert rho["expert"] > 0.5 and rho["expert"] > rho["off"] + 0.25, rho
     assert unrelated_suppressed["expert"] > unrelated_suppressed["naive"] + 0.15
+    # truth enrichment: movement-related fraction of expected-activated minus the others'
+    assert enrichment["expert"] > 0.4 and abs(enrichment["naive"]) < 0.15, enrichment
+    assert enrichment["off"] < enrichment["expert"] - 0.2, enrichment
     # no refinement without the rule: W stays naive (switch off, or rule strength 0, or null)
     for name in ("naive", "null", "off", "rate 0"):
         np.testing.assert_array_equal(*w[name])
