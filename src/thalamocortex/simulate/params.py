@@ -865,7 +865,7 @@ class CircuitParams(ParamGroup):
         24,
         "movements",
         "cued movements per training day in the plasticity computation (the expected drives of "
-        "each, on a 20 Hz grid from -0.5 to 2.5 s around onset)",
+        "each, on a 20 Hz grid from -0.5 to 3 s around onset)",
         ge=2,
     )
     m1_motor_weight: float = param(
