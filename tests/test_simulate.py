@@ -937,6 +937,13 @@ def test_same_seed_same_files(tmp_path, tiny):
             pd.read_parquet(a / "ground_truth" / f"{name}.parquet"),
             pd.read_parquet(b / "ground_truth" / f"{name}.parquet"),
         )
+    arrays = sorted((a / "ground_truth").rglob("*.npz"))
+    assert {p.parent.name for p in arrays} == {"latents", "circuits"}
+    for path in arrays:  # latents, W naive and expert
+        with np.load(path) as x, np.load(b / path.relative_to(a)) as y:
+            assert x.files == y.files
+            for k in x.files:
+                np.testing.assert_array_equal(x[k], y[k])
     for path in sorted(a.rglob("*.nwb")):
         with read_session(path) as x, read_session(b / path.relative_to(a)) as y:
             np.testing.assert_array_equal(x.imaging.f, y.imaging.f)
