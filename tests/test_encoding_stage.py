@@ -8,7 +8,7 @@ import pytest
 
 import thalamocortex.config  # noqa: F401
 from thalamocortex.behavior.parse import detect_movements
-from thalamocortex.encoding.learning import learning_contrasts, learning_stage, region_comparison
+from thalamocortex.encoding.learning import learning_contrasts, region_comparison, with_stages
 from thalamocortex.encoding.params import EncodingParams
 from thalamocortex.encoding.session import encode_session, rewarded_movement_onsets
 from thalamocortex.encoding.stage import matched_roi_count
@@ -60,16 +60,27 @@ def _synthetic_sessions():
 
 def test_learning_tables_find_the_changing_region():
     d = _synthetic_sessions()
-    p = EncodingParams(naive_sessions=(1, 2), expert_sessions=(13, 14))
-    assert learning_stage(np.array([1, 5, 14]), p).tolist() == ["naive", "", "expert"]
-    learn = learning_contrasts(d, p, StatsParams(n_bootstrap=300), metrics=("decode_r2",))
-    mth = learn.set_index("region").loc["MTh"]
-    assert mth["change"] == pytest.approx(0.3, abs=0.05)
-    assert mth["p_perm"] == pytest.approx(2 / 128)  # 7 mice, all increase: exact 2 / 2**7
-    assert mth["reject"] and not learn.set_index("region").loc["M2", "reject"]
+    st = StatsParams(n_bootstrap=300, stage_sessions=2)
+    staged = with_stages(d, st)
+    assert staged.groupby("session")["stage"].first().to_dict() == {
+        1: "naive",
+        2: "naive",
+        13: "expert",
+        14: "expert",
+    }
+    learn = learning_contrasts(d, st, metrics=("decode_r2",)).set_index("region")
+    mth = learn.loc["MTh"]
+    assert mth["estimate"] == pytest.approx(0.3, abs=0.05)
+    assert mth["role"] == "secondary"  # no experiment column: not the input-region family
+    assert mth["p_sign_flip"] == pytest.approx(2 / 128)  # 7 mice, all increase: exact 2 / 2**7
+    # pooled-variance t over 14 mice (df 12), Holm over 2 regions
+    assert mth["df"] == 12 and mth["p_adjusted"] < 1e-6
+    assert mth["reject"] and not learn.loc["M2", "reject"]
     assert mth["ci_low"] > 0.2 and mth["p_boot"] < 0.01
-    reg = region_comparison(d, p, StatsParams(n_permutations=500), metrics=("decode_r2",))
-    assert reg.iloc[0]["largest_increase"] == "MTh" and reg.iloc[0]["p_regions"] < 0.01
+    reg = region_comparison(d, StatsParams(n_permutations=500), metrics=("decode_r2",))
+    top = reg.set_index("region").loc["MTh"]
+    assert top["named"] and top["rank"] == 1 and top["estimate"] == pytest.approx(0.3, abs=0.05)
+    assert top["p_adjusted"] < 0.01
 
 
 def test_report_section_renders_from_tables(tmp_path):
@@ -82,8 +93,6 @@ def test_report_section_renders_from_tables(tmp_path):
         n_shuffles=200,
         n_bootstrap_timing=10,
         n_subsamples=2,
-        naive_sessions=(1, 1),
-        expert_sessions=(14, 14),
         min_trials=5,
     )
     parts = {"rois": [], "sessions": [], "peri": [], "trials": []}
@@ -98,14 +107,19 @@ def test_report_section_renders_from_tables(tmp_path):
     out = tmp_path / "encoding"
     out.mkdir()
     tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-    for k in ("rois", "sessions"):
-        tables[k]["stage"] = learning_stage(tables[k]["session"], params)
-    tables["learning"] = lc(tables["sessions"], params, StatsParams(n_bootstrap=100))
-    tables["regions"] = region_comparison(tables["sessions"], params)
+    st = StatsParams(n_bootstrap=100)
+    tables["sessions"] = with_stages(tables["sessions"], st)
+    tables["rois"]["stage"] = tables["rois"]["session"].map({1: "naive", 14: "expert"})
+    tables["learning"] = lc(tables["sessions"], st)
+    tables["regions"] = region_comparison(tables["sessions"], st)
     for k, v in tables.items():
         v.to_parquet(out / f"{k}.parquet")
     html = section.render(tmp_path, tmp_path / "fig")
-    assert html.count("<img") == 4
+    # fractions (movement, quiescence), heatmaps, onset latency, reliability, decoding: each
+    # captioned; no examples/rasters tables here
+    assert html.count("<img") == 6
+    assert html.count("<figcaption>") == 6
+    assert "odd-numbered trials" in html  # cross-validated heatmap order
     assert "Naive vs expert per region" in html and "MTh" in html
     assert "Movement encoding" in section.TITLE
     # a results folder without the stage says so instead of failing

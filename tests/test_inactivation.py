@@ -6,17 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from thalamocortex.behavior.learning import template_similarity as similarity_with_self
 from thalamocortex.data.model import Lever
 from thalamocortex.opto.inactivation import (
+    LEARNED_SIMILARITY,
+    add_learned_similarity,
+    learned_similarity_randomisation,
     lever_trajectories,
     light_effects,
     light_schedule_check,
     light_schedule_table,
+    loo_similarity,
     randomisation_test,
     stereotypy_effects,
     template_similarity,
 )
 from thalamocortex.opto.params import InactivationParams
+from thalamocortex.stats.synthetic import InactivationDesign, inactivation_trials
 
 FAST = InactivationParams(n_permutations=300)
 
@@ -51,20 +57,100 @@ def trials_table(seed=0, effect=0.15, n_mice=3, n_sessions=2, n_trials=60, p_lig
 def test_effect_detected_when_simulated():
     res = light_effects(trials_table(seed=1, effect=0.15), FAST)
     t = res["tests"].set_index("measure")
-    assert t.loc["similarity_to_template", "effect"] == pytest.approx(-0.15, abs=0.05)
-    assert t.loc["similarity_to_template", "p_randomisation"] < 0.01
-    assert t.loc["similarity_to_template", "significant"]
-    assert t.loc["similarity_to_template", "mixed_p"] < 0.01
-    assert t.loc["reaction_time", "effect"] > 0 and t.loc["reaction_time", "significant"]
-    assert set(res["missing_measures"]) == {"peak_amplitude", "movement_duration"}
-    assert len(res["per_mouse"]) == 3 * 3 and len(res["sessions"]) == 3 * 3 * 2
+    assert t.loc["reaction_time", "estimate"] > 0 and t.loc["reaction_time", "p"] < 0.05
+    assert t.loc["rewarded", "estimate"] == pytest.approx(-0.15, abs=0.08)
+    assert t.loc["reaction_time", "p_randomisation"] < 0.01
+    assert (t["role"] == "secondary").all()  # no learned-similarity column: no primary row
+    assert t["correction"].iloc[0] == "Holm over 2 tests"
+    assert (t["p_adjusted"] >= t["p"]).all()
+    assert set(res["missing_measures"]) == {
+        LEARNED_SIMILARITY,
+        "peak_amplitude",
+        "movement_duration",
+    }
+    assert len(res["per_mouse"]) == 3 * 2 and len(res["sessions"]) == 3 * 2 * 2
+
+
+def _learned(seed: int, kind: str, **design) -> tuple[pd.DataFrame, dict]:
+    trials, traj = inactivation_trials(
+        np.random.default_rng(seed), kind, InactivationDesign(**design)
+    )
+    return add_learned_similarity(trials, traj), traj
+
+
+def test_leave_one_out_similarity_matches_direct_computation():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((12, 40)).cumsum(axis=1)
+    light = np.zeros(12, bool)
+    light[[1, 5, 8]] = True
+    rewarded = np.ones(12, bool)
+    rewarded[3] = False
+    sim = loo_similarity(x, light, rewarded)
+    members = np.flatnonzero(~light & rewarded)
+
+    def corr(a, b):
+        return np.corrcoef(a, b)[0, 1]
+
+    for i in range(12):
+        if i in members:
+            expected = corr(x[i], x[members[members != i]].mean(axis=0))
+        else:
+            expected = np.mean([corr(x[i], x[members[members != k]].mean(axis=0)) for k in members])
+        assert sim[i] == pytest.approx(expected, abs=1e-10)
+
+
+def test_leave_one_out_removes_the_double_dipping_bias():
+    """With no light effect, light-on minus light-off similarity is centred on 0 with the
+    leave-one-out template and negative (each light-off trial inside its own template) without."""
+    loo, with_self = [], []
+    for seed in range(30):
+        trials, traj = _learned(seed, "zero", n_mice=1, sessions=(14,), n_trials=40)
+        x = traj[("inact01", 14)][1]
+        light = trials["light"].to_numpy(bool)
+        rew = trials["movement_kind"].eq("rewarded").to_numpy()
+        sim = trials[LEARNED_SIMILARITY].to_numpy()
+        loo.append(sim[light].mean() - sim[~light].mean())
+        biased = similarity_with_self(x, x[~light & rew].mean(axis=0))
+        with_self.append(biased[light].mean() - biased[~light].mean())
+    loo, with_self = np.array(loo), np.array(with_self)
+    se = loo.std(ddof=1) / np.sqrt(len(loo))
+    assert abs(loo.mean()) < 2.5 * se
+    # the same cohorts with the trial inside its template: shifted down in every cohort
+    bias = with_self - loo
+    assert (bias < 0).all() and bias.mean() < -5 * bias.std(ddof=1) / np.sqrt(len(bias))
+
+
+def test_learned_movement_is_the_primary_test_and_detects_inactivation():
+    trials, traj = _learned(3, "effect", n_mice=4, mouse_sd=0.05)
+    rand = {LEARNED_SIMILARITY: learned_similarity_randomisation(trials, traj, FAST)}
+    res = light_effects(trials, FAST, randomisation=rand)
+    t = res["tests"].set_index("measure")
+    prim = t.loc[LEARNED_SIMILARITY]
+    assert prim["role"] == "primary" and prim["claim"] == "inactivation:learned_movement"
+    assert prim["estimate"] < -0.03 and prim["p"] < 0.05 and prim["reject"]
+    assert prim["n_mice"] == 4 and prim["df"] == 3
+    assert prim["p_randomisation"] < 0.01
+    assert "significant" not in res["tests"].columns
+
+
+def test_randomisation_of_learned_similarity_is_calibrated():
+    ps = []
+    for seed in range(20):
+        trials, traj = _learned(100 + seed, "zero", n_mice=1, sessions=(14,), n_trials=40)
+        ps.append(
+            learned_similarity_randomisation(trials, traj, InactivationParams(n_permutations=200))[
+                "p"
+            ]
+        )
+    ps = np.array(ps)
+    assert 0.3 < ps.mean() < 0.7 and (ps <= 0.05).mean() <= 0.15
 
 
 def test_false_positive_rate_at_most_nominal_without_effect():
     rejections = []
     for seed in range(40):
         tr = trials_table(seed=200 + seed, effect=0.0, n_mice=2, n_sessions=1, n_trials=40)
-        rejections.append(randomisation_test(tr, "similarity_to_template", FAST)["p"] <= 0.05)
+        rejections.append(randomisation_test(tr, "rewarded", FAST)["p"] <= 0.05)
     assert np.mean(rejections) <= 0.1  # nominal 0.05 with 40 seeds
 
 
@@ -73,7 +159,7 @@ def test_sessions_with_too_few_light_trials_are_skipped():
     n_light = int(tr["light"].sum())
     res = randomisation_test(
         tr,
-        "similarity_to_template",
+        "rewarded",
         InactivationParams(n_permutations=100, min_trials_per_condition=n_light + 1),
     )
     assert res["n_sessions"] == 0 and np.isnan(res["p"])

@@ -317,12 +317,14 @@ def test_foreign_file_2d_lever_in_behavior_module(tmp_path):
     path = tmp_path / "other.nwb"
     lever_mm = _foreign_file(path, lever_name="LeverPosition", where="behavior", with_ophys=False)
     with read_session(path, names=NWBNames(trial_columns={"cue_time": ["tone_onset"]})) as s:
-        np.testing.assert_allclose(s.lever.values, lever_mm, rtol=1e-12)  # column 0
+        # the series is in meters (the lever's mm x 0.001): read back converted to mm
+        assert s.lever.units == "mm"
+        np.testing.assert_allclose(s.lever.values, lever_mm * 1000, rtol=1e-12)  # column 0
         assert s.imaging is None
     with read_session(
         path, names=NWBNames(lever_column=1, trial_columns={"cue_time": ["tone_onset"]})
     ) as s:
-        np.testing.assert_allclose(s.lever.values, -lever_mm, rtol=1e-12)
+        np.testing.assert_allclose(s.lever.values, -lever_mm * 1000, rtol=1e-12)
 
 
 def test_missing_cue_column_names_candidates(tmp_path):

@@ -137,6 +137,7 @@ def truth_paired(truth: pd.DataFrame) -> pd.DataFrame:
                 "paired_drive_change_unrelated": ch[~r].mean(),
                 "paired_naive_drive_related_minus_unrelated": t["dn"][r].mean()
                 - t["dn"][~r].mean(),
+                "paired_drive_refinement": ch[r].mean() - ch[~r].mean(),
                 # population statistic: per-session mean drive of that session's unrelated
                 "drive_unrelated": t["de"][~r].mean() - t["dn"][~t["related_naive"]].mean(),
             }

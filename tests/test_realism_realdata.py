@@ -1,15 +1,18 @@
-"""The realism statistics reproduce issue 10's "real somata" column on the real mouse movie.
+"""`thalamocortex realism` on the real mouse movie reproduces issue 10's "real somata" column.
 
 The column was measured on suite2p 1.1.0 run alone (its default settings at 30 Hz; 54 ROIs with
-``iscell``) and the package's ``compute_dff`` (fixed neuropil coefficient 0.7).
+``iscell``) and the package's ``compute_dff`` (fixed neuropil coefficient 0.7). The command runs
+suite2p through the package's wrapper with suite2p's detection defaults
+(``realism_suite2p_params``) and finds the same 54 cells.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from thalamocortex.realism import movie_statistics, summarize, trace_statistics
+from thalamocortex.cli import main
 
 pytestmark = pytest.mark.realdata
 
@@ -27,53 +30,54 @@ ISSUE_COLUMN = {
 
 
 @pytest.fixture(scope="session")
-def suite2p_alone(real_movie, tmp_path_factory):
-    """suite2p 1.1.0 run alone on the real movie: its own TIFF reader, default settings at 30 Hz
-    (the 128 px field needs a 64 px non-rigid block: the default 128 px block fails on it)."""
-    from thalamocortex.preprocess._torch_compat import import_suite2p
-
-    s2p = import_suite2p()
-    root = tmp_path_factory.mktemp("suite2p_alone")
-    (root / "in").mkdir()
-    (root / "in" / real_movie.name).symlink_to(real_movie)
-    db = s2p.default_db()
-    db.update(data_path=[str(root / "in")], save_path0=str(root / "out"))
-    settings = s2p.default_settings()
-    settings.update(fs=FRAME_RATE, torch_device="cpu")
-    settings["registration"]["block_size"] = (64, 64)
-    settings["run"].update(do_deconvolution=False, do_regmetrics=False)
-    s2p.run_s2p(db=db, settings=settings)
-    return root / "out" / "suite2p" / "plane0"
+def real_realism(real_movie, tmp_path_factory):
+    out = tmp_path_factory.mktemp("realism_real")
+    argv = ["realism", str(real_movie), "--frame-rate", str(FRAME_RATE), "--out", str(out)]
+    assert main([*argv, "--fit", "--fit-iterations", "6"]) == 0
+    numbers = pd.read_parquet(out / "realism.parquet")
+    return out, numbers.set_index("statistic")
 
 
-def test_trace_statistics_reproduce_the_issue_column(suite2p_alone):
-    iscell = np.load(suite2p_alone / "iscell.npy")[:, 0] > 0
-    assert iscell.sum() == 54
-    F = np.load(suite2p_alone / "F.npy")[iscell].T
-    Fneu = np.load(suite2p_alone / "Fneu.npy")[iscell].T
-    summary = summarize(trace_statistics(F, Fneu, FRAME_RATE))
+def test_the_command_reproduces_the_issue_column(real_realism):
+    out, table = real_realism
+    assert table.loc["noise_sd", "n"] == 54  # suite2p's cells, as suite2p alone finds them
     for stat, expected in ISSUE_COLUMN.items():
         for col, value in zip(("median", "p10", "p90"), expected):
             if value is not None:
-                assert summary.loc[stat, col] == pytest.approx(value, rel=0.1), (stat, col)
+                assert table.loc[stat, col] == pytest.approx(value, rel=0.1), (stat, col)
+    text = pd.read_csv(out / "realism.csv", index_col=0)
+    assert text.iloc[:, 0]["noise_sd"].startswith("0.35 [0.18-0.5")  # median [10th-90th]
+    assert (out / "realism.png").stat().st_size > 50_000
 
 
-def test_movie_statistics_of_the_real_movie(suite2p_alone, real_movie):
-    import tifffile
-
-    movie = tifffile.imread(real_movie)
-    reg = np.load(suite2p_alone / "reg_outputs.npy", allow_pickle=True).item()
-    stat = np.load(suite2p_alone / "stat.npy", allow_pickle=True)
-    rois = np.zeros(movie.shape[1:], bool)
-    for s in stat:
-        rois[s["ypix"], s["xpix"]] = True
-    m = movie_statistics(movie, FRAME_RATE, shifts=np.c_[reg["yoff"], reg["xoff"]], exclude=rois)
+def test_movie_statistics_of_the_real_movie(real_realism):
+    _, table = real_realism
     # photon transfer over flat, non-ROI pixels: ~2,250 units per photon, zero level ~0 (the
     # movie is offset-subtracted and clipped at 0), 4.8 photons/px/frame. The issue's "about
     # 6" is a least-squares line through every pixel (6.3; see realism/movie.py).
-    assert m["gain"] == pytest.approx(2250, rel=0.05)
-    assert abs(m["zero_level"]) < 0.1 * m["gain"]
-    assert m["photons_per_pixel_frame"] == pytest.approx(4.8, rel=0.1)
+    assert table.loc["photons_per_pixel_frame", "median"] == pytest.approx(4.8, rel=0.1)
     # motion: suite2p's rigid offsets span -7..+5 px in y (the issue's "bursts of -7/+5 px")
-    assert m["motion_max_px"] == pytest.approx(7.07, abs=0.5)
-    assert 0.9 < m["motion_sd_y_px"] < 1.5
+    assert table.loc["motion_max_px", "median"] == pytest.approx(7.07, abs=0.5)
+    assert 0.9 < table.loc["motion_sd_y_px", "median"] < 1.5
+    # somata of 22-74 px, elongated by their processes and overlaps
+    assert 35 < table.loc["area_px", "median"] < 50
+    assert 0.6 < table.loc["eccentricity", "median"] < 0.9
+
+
+def test_the_fitted_simulator_looks_more_like_the_real_movie(real_realism):
+    from thalamocortex.config import load_yaml
+    from thalamocortex.realism.fit import FIT_MAP, base_config, simulated_soma_statistics
+    from thalamocortex.simulate.params import SimulationConfig
+
+    out, table = real_realism
+    fitted = load_yaml(SimulationConfig, out / "realism_fit.yaml")
+    assert fitted.measurement.frame_rate_hz == FRAME_RATE
+    target = {k: table.loc[k, "median"] for k in FIT_MAP}
+    before = simulated_soma_statistics(base_config(FRAME_RATE, seed=3))
+    after = simulated_soma_statistics(
+        base_config(FRAME_RATE, seed=3).with_overrides(fitted.model_dump(exclude_unset=True))
+    )
+    for k, goal in target.items():
+        e0 = abs(np.log(np.nanmedian(before[k]) / goal))
+        e1 = abs(np.log(np.nanmedian(after[k]) / goal))
+        assert e1 < e0 and e1 < np.log(1.5), (k, e0, e1)

@@ -16,11 +16,16 @@ Where the paper's method is unknown, the doc string says which convention the de
 from __future__ import annotations
 
 import functools
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: A Dask scheduler address: <protocol>://<host>[:port] or <host>:<port>.
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc|ws|wss)://[^\s/]+(:\d+)?/?$|^[\w.-]+:\d+$")
 
 
 class ConfigError(ValueError):
@@ -116,6 +121,8 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], source
             allowed = f" (allowed: {_range_text(info)}{', unit ' + unit if unit else ''})"
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key")
+        elif e["type"] == "value_error":  # a validator's message names the value itself
+            lines.append(f"  {key}: {e['msg'].removeprefix('Value error, ')}")
         else:
             lines.append(f"  {key}: {e['msg']}; got {e.get('input')!r}{allowed}")
     return "\n".join(lines)
@@ -142,6 +149,62 @@ def load_yaml(model: type[BaseModel], path: str | Path) -> Any:
     return validate(model, data, str(path))
 
 
+def commented_yaml(model: type[BaseModel], header: str = "") -> str:
+    """Every parameter of ``model`` at its default as YAML, each preceded by a comment with its
+    doc, unit and range; nested groups become nested mappings. :func:`load_yaml` reads it back
+    to the defaults (``thalamocortex params --yaml > my.yaml``, then edit, then ``--config``).
+    """
+    import textwrap
+
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def walk(m: type[BaseModel], depth: int) -> None:
+        pad = "  " * depth
+        for name, info in m.model_fields.items():
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                doc = (ann.__doc__ or "").strip().splitlines()
+                lines.append("")
+                if doc:
+                    lines.append(f"{pad}# {doc[0]}")
+                key = yaml.safe_dump(name).removesuffix("\n").removesuffix("\n...").strip()
+                lines.append(f"{pad}{key}:")
+                walk(ann, depth + 1)
+                continue
+            default = info.default if info.default_factory is None else info.default_factory()
+            value = json.loads(json.dumps(_plain(default), default=str))
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            unit = extra.get("unit", "")
+            about = (info.description or "").strip()
+            rng = _range_text(info)
+            tail = "; ".join(
+                x
+                for x in (f"unit: {unit}" if unit else "", f"range: {rng}" if rng != "any" else "")
+                if x
+            )
+            text = f"{about} [{tail}]" if tail else about
+            for line in textwrap.wrap(text, width=96 - len(pad)):
+                lines.append(f"{pad}# {line}")
+            text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6)
+            text = text.removesuffix("\n").removesuffix("\n...").strip()
+            key = yaml.safe_dump(name).removesuffix("\n").removesuffix("\n...").strip()
+            lines.append(f"{pad}{key}: {text}")  # a key like 'null' is quoted
+
+    walk(model, 0)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _plain(v: Any) -> Any:
+    """A default as plain data (models dumped, tuples as lists) for YAML."""
+    if isinstance(v, BaseModel):
+        return v.model_dump(mode="json")
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
 def save_yaml(cfg: BaseModel, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
@@ -155,11 +218,44 @@ class PipelineParams(ParamGroup):
     scheduler: str = param(
         "local",
         "",
-        "Dask scheduler: 'local' (LocalCluster), 'sync' (no parallelism), or a scheduler address",
+        "Dask scheduler: 'local' (LocalCluster; falls back to 'sync' with a warning when it "
+        "cannot start within local_start_timeout_s), 'sync' (no parallelism), or a scheduler "
+        "address (tcp://host:8786, tls://..., host:port)",
+    )
+    local_start_timeout_s: float = param(
+        10.0,
+        "s",
+        "time the local Dask cluster may take to start before the run falls back to 'sync' "
+        "(a node without loopback networking otherwise waits ~60 s and fails)",
+        gt=0,
     )
     n_workers: int = param(2, "processes", "workers of the local Dask cluster", ge=1, le=256)
-    threads_per_worker: int = param(1, "threads", "threads per local Dask worker", ge=1, le=64)
+    threads_per_worker: int = param(
+        1,
+        "threads",
+        "threads per local Dask worker; also the BLAS/OpenMP threads of the main process "
+        "(all the work in sync mode)",
+        ge=1,
+        le=64,
+    )
     resume: bool = param(True, "", "skip stages whose outputs exist with the same parameters")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        v = v.strip()
+        if v in ("local", "sync") or _ADDRESS.match(v):
+            return v
+        raise ValueError(
+            f"{v!r} is not 'local', 'sync' or a scheduler address such as tcp://host:8786"
+        )
+
+    strict: bool = param(
+        False,
+        "",
+        "any bad session (unreadable, inconsistent, failing a stage) stops the run with an "
+        "error; default: it is excluded, listed with its reason, and the others finish",
+    )
 
 
 @functools.cache

@@ -6,6 +6,8 @@ this project's documented choice (docs/alignment.md).
 
 from __future__ import annotations
 
+import numpy as np
+
 from thalamocortex.config import ParamGroup, param
 
 
@@ -38,14 +40,43 @@ class AlignmentParams(ParamGroup):
     max_shared: int = param(6, "dims", "largest shared dimensionality tried by the CV", ge=1)
     n_pcs: int = param(20, "dims", "principal axes per mouse before the lag embedding", ge=1)
     n_folds: int = param(3, "folds", "folds over trials of the study-level cross-validation", ge=2)
+    inner_folds: int = param(
+        5,
+        "folds",
+        "folds over training trials of the cross-validation inside every fit (ridge strength, "
+        "shared dimensionality); the permutation null repeats it in every resample",
+        ge=2,
+    )
+    ridge_log10_range: tuple[float, float] = param(
+        (-4.0, 3.0),
+        "log10",
+        "smallest and largest ridge strength of the inner cross-validation grid, relative to the "
+        "mean eigenvalue of the features' Gram matrix",
+    )
+    ridge_n_alphas: int = param(
+        15, "values", "ridge strengths in the grid (log-spaced over ridge_log10_range)", ge=1
+    )
     n_permutations: int = param(
         200,
         "resamples",
-        "behaviour-trial permutations (within every mouse) of the shared-structure null",
+        "behaviour-trial permutations (within every mouse) of the shared-structure null "
+        "(smallest attainable p = 1 / (n + 1))",
         ge=10,
+    )
+    permutation_batch: int = param(
+        50,
+        "resamples",
+        "permutations fitted side by side (memory ~ batch x features^2 x 8 bytes per mouse and "
+        "fold; results do not depend on it)",
+        ge=1,
     )
     min_mice: int = param(2, "mice", "fewest mice per region and stage to align", ge=2)
     min_trials: int = param(10, "trials", "fewest complete rewarded trials per mouse", ge=4)
     max_trials: int = param(
         0, "trials", "cap of trials per mouse and stage (0 = all; bounds the run time)", ge=0
     )
+
+    def alphas(self) -> tuple[float, ...]:
+        """The ridge grid: ``ridge_n_alphas`` strengths log-spaced over ``ridge_log10_range``."""
+        lo, hi = self.ridge_log10_range
+        return tuple(float(a) for a in np.logspace(lo, hi, self.ridge_n_alphas))

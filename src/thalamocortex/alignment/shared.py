@@ -22,6 +22,11 @@ activity ``z_m(t)`` (its own PCA axes at lags ``neural_lags``) and the future be
 
 A mouse not seen in fitting gets only its encoder (steps 1 and 4 with ``V`` fixed):
 :meth:`SharedRepresentation.fit_encoder`.
+
+Everything that depends on the activity alone (standardisation, PCA, lag embedding, the
+per-fold Gram matrices and their eigen-decompositions) is computed once by
+:meth:`SharedRepresentation.prepare`; ``fit`` accepts the result in place of ``X``, so refits to
+other behaviour (a permutation null) repeat only the behaviour-dependent steps, exactly.
 """
 
 from __future__ import annotations
@@ -36,13 +41,16 @@ from thalamocortex.alignment.tensors import (
     DEFAULT_ALPHAS,
     AlignmentMixin,
     Encoder,
+    FoldDesign,
     FoldGrams,
     LatentDecoder,
     UnitScaler,
     as_behaviour,
+    check_behaviour,
     check_cohort,
     flat,
     lag_embed,
+    r2_batch,
     ridge_cv,
     trial_folds,
 )
@@ -87,21 +95,73 @@ class SharedEncoder(Encoder):
         resid = self.scaler.standardize(x) - self.transform(x) @ self.loadings
         return resid @ self.private_axes
 
-    def variance_partition(self, x: np.ndarray) -> dict[str, float]:
+    def variance_partition(
+        self, x: np.ndarray, z: np.ndarray | None = None, private: bool = True
+    ) -> dict[str, float]:
         """Fractions of the (standardised) activity variance of ``x`` explained by the shared
-        latents and by the private latents (held-out when ``x`` was not used in fitting)."""
+        latents and by the private latents (held-out when ``x`` was not used in fitting).
+
+        ``z`` (optional): :meth:`embed` of ``x``, when already computed. ``private=False``
+        skips the private fraction (NaN).
+        """
         x = np.asarray(x, dtype=np.float64)
         xs = flat(self.scaler.standardize(x))
         xs = xs - xs.mean(axis=0)
-        s = flat(self.transform(x))
-        shared = s @ self.loadings
-        shared -= shared.mean(axis=0)
+        s = flat((self.embed(x) if z is None else z) @ self.weights)
+        shared = (s - s.mean(axis=0)) @ self.loadings
         resid = xs - shared
-        priv = resid @ self.private_axes @ self.private_axes.T
         total = (xs**2).sum()
         f_shared = 1.0 - (resid**2).sum() / total
+        if not private:
+            return {"shared": float(f_shared), "private": np.nan}
+        priv = resid @ self.private_axes @ self.private_axes.T
         f_both = 1.0 - ((resid - priv) ** 2).sum() / total
         return {"shared": float(f_shared), "private": float(f_both - f_shared)}
+
+
+@dataclass
+class MouseDesign:
+    """One mouse's activity-only part of a fit (:meth:`SharedRepresentation.prepare`).
+
+    Attributes
+    ----------
+    scaler : UnitScaler              per-unit standardisation and PCA axes
+    z_mean : array (n_features,)     mean of the lag-embedded PCA scores
+    z : array (n_trials, n_time, n_features)   centred embedded features, every bin
+    xs : array (n_trials * n_time, n_units)    standardised activity, centred
+    design : FoldDesign              features of the bins entering the regression, per fold
+    seed : int                       seed of the mouse's trial folds
+    lags : tuple of int              neural lags of the embedding (bins)
+    zz : array (n_features, n_features)   z'z over every bin
+    zx : array (n_features, n_units)      z'xs (the shared loadings' normal equations)
+    """
+
+    scaler: UnitScaler
+    z_mean: np.ndarray
+    z: np.ndarray
+    xs: np.ndarray
+    design: FoldDesign
+    seed: int
+    lags: tuple[int, ...]
+    zz: np.ndarray
+    zx: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.z.shape[:2]
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """Centred embedded features of other trials of this mouse (e.g. test trials)."""
+        return lag_embed(self.scaler.transform(np.asarray(x, np.float64)), self.lags) - self.z_mean
+
+
+@dataclass
+class PreparedCohort:
+    """The activity-only part of a :class:`SharedRepresentation` fit, one entry per mouse;
+    pass it to ``fit`` in place of ``X``. ``key`` records the parameters it depends on."""
+
+    key: tuple
+    mice: list[MouseDesign]
 
 
 class SharedRepresentation(AlignmentMixin, BaseEstimator):
@@ -168,31 +228,70 @@ class SharedRepresentation(AlignmentMixin, BaseEstimator):
 
     # -- pieces ------------------------------------------------------------------------------
 
-    def _future(self, y: np.ndarray) -> np.ndarray:
-        """Standardised future behaviour (trials, time, H * n_beh), centred per mouse."""
-        b = (as_behaviour(y) - self.y_mean_) / self.y_scale_
-        b = b - flat(b).mean(axis=0)
+    @staticmethod
+    def _behaviour_scale(ys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and SD (1 where 0) of the behaviour over every mouse's trials and bins;
+        ``ys`` entries ``(..., n_trials, n_time, n_beh)``, leading axes a batch."""
+        allb = np.concatenate([flat(b) for b in ys], axis=-2)
+        sd = allb.std(axis=-2)
+        return allb.mean(axis=-2), np.where(sd > 0, sd, 1.0)
+
+    def _future(self, y: np.ndarray, mean=None, scale=None) -> np.ndarray:
+        """Standardised future behaviour (..., trials, time, H * n_beh), centred per mouse
+        (``mean``, ``scale``: the cohort's, default the fitted ``y_mean_``, ``y_scale_``)."""
+        mean = self.y_mean_ if mean is None else mean
+        scale = self.y_scale_ if scale is None else scale
+        b = (as_behaviour(y) - mean[..., None, None, :]) / scale[..., None, None, :]
+        b = b - flat(b).mean(axis=-2)[..., None, None, :]
         return lag_embed(b, [-int(h) for h in self.behavior_horizon])
 
-    def _mouse_grams(self, x: np.ndarray, y: np.ndarray, seed: int):
-        scaler = UnitScaler.fit(x, self.n_pcs, self.standardize)
-        z = lag_embed(scaler.transform(x), self.neural_lags)
-        z_mean = flat(z).mean(axis=0)
-        folds = trial_folds(len(x), self.n_folds, seed)
-        # only the bins whose whole behaviour window lies inside the trial enter the regression
-        # (repeating the edge value would make the state -> future map time-dependent)
-        n_time = x.shape[1]
+    def _grams(self, prep: PreparedCohort, ys: list[np.ndarray], mean, scale) -> list:
+        keep = self._keep(prep.mice[0].shape[1])
+        return [
+            m.design.grams(self._future(b, mean, scale)[..., keep, :])
+            for m, b in zip(prep.mice, ys)
+        ]
+
+    def _maps(self, grams: list[FoldGrams]) -> tuple[list, np.ndarray, np.ndarray]:
+        """Per mouse ridge maps to the behaviour window ``(beta, alpha)``, and the shared
+        basis with its variances (any leading batch axes of the targets carried through)."""
+        fits = [ridge_cv(g, self.alphas) for g in grams]
+        basis, variance = self._basis(grams, [f[0] for f in fits])
+        return fits, basis, variance
+
+    def _keep(self, n_time: int) -> slice:
+        """Bins whose whole behaviour window lies inside the trial: only they enter the
+        regression (repeating the edge value would make the state -> future map
+        time-dependent)."""
         lo = max(0, -min(self.behavior_horizon))
         hi = n_time - max(0, max(self.behavior_horizon))
         if hi - lo < 2:
             raise ValueError(
                 f"behavior_horizon {self.behavior_horizon} leaves {hi - lo} of {n_time} bins"
             )
-        keep = slice(lo, hi)
+        return slice(lo, hi)
+
+    def _prepare_mouse(self, x: np.ndarray, seed: int) -> MouseDesign:
+        scaler = UnitScaler.fit(x, self.n_pcs, self.standardize)
+        z = lag_embed(scaler.transform(x), self.neural_lags)
+        z_mean = flat(z).mean(axis=0)
+        z -= z_mean
+        xs = flat(scaler.standardize(x))
+        xs -= xs.mean(axis=0)
+        folds = trial_folds(len(x), self.n_folds, seed)
+        design = FoldDesign(z[:, self._keep(x.shape[1])], folds)
+        lags = tuple(int(l) for l in self.neural_lags)
+        zf = flat(z)
+        return MouseDesign(scaler, z_mean, z, xs, design, seed, lags, zf.T @ zf, zf.T @ xs)
+
+    def _prepare_key(self) -> tuple:
         return (
-            scaler,
-            z_mean,
-            FoldGrams.compute((z - z_mean)[:, keep], self._future(y)[:, keep], folds),
+            int(self.n_pcs),
+            bool(self.standardize),
+            tuple(int(v) for v in self.neural_lags),
+            tuple(int(v) for v in self.behavior_horizon),
+            int(self.n_folds),
+            int(self.random_state),
         )
 
     def _seed(self, m: int) -> int:
@@ -211,16 +310,22 @@ class SharedRepresentation(AlignmentMixin, BaseEstimator):
     @staticmethod
     def _basis(grams: list[FoldGrams], betas: list[np.ndarray], folds=None) -> tuple:
         """Shared output basis: eigenvectors of the pooled Gram of the fitted future behaviour
-        on ``folds`` (default all), each mouse weighted by 1 / its sample count."""
-        sel = slice(None) if folds is None else list(folds)
-        M = sum(b.T @ g.G[sel].sum(0) @ b / g.n[sel].sum() for g, b in zip(grams, betas))
-        w, v = np.linalg.eigh(M)
-        order = np.argsort(w)[::-1]
-        v = v[:, order]
-        signs = np.sign(v[np.abs(v).argmax(axis=0), np.arange(v.shape[1])])
-        return v * np.where(signs == 0, 1, signs), np.maximum(w[order], 0)
+        on ``folds`` (per mouse a list of fold labels; default all), each mouse weighted by
+        1 / its sample count."""
+        if folds is None:
+            folds = [list(range(len(g.n))) for g in grams]
+        M = sum(
+            np.swapaxes(b, -1, -2) @ g.design.gram(f) @ b / g.n[f].sum()
+            for g, b, f in zip(grams, betas, folds)
+        )
+        w, v = np.linalg.eigh(M)  # ascending
+        w, v = w[..., ::-1], v[..., ::-1]
+        # a deterministic sign: the largest entry of every axis is positive
+        top = np.take_along_axis(v, np.abs(v).argmax(axis=-2)[..., None, :], axis=-2)
+        signs = np.sign(top)
+        return v * np.where(signs == 0, 1, signs), np.maximum(w, 0)
 
-    def _private_axes(self, x: np.ndarray, resid: np.ndarray, seed: int) -> np.ndarray:
+    def _private_axes(self, resid: np.ndarray, seed: int) -> np.ndarray:
         """Private axes of the residual (trials, time, units); dimensionality as configured."""
         n_units = resid.shape[2]
         k_max = max(0, min(self.max_private, n_units - 1))
@@ -246,48 +351,84 @@ class SharedRepresentation(AlignmentMixin, BaseEstimator):
         w, v = np.linalg.eigh(r.T @ r)
         return v[:, np.argsort(w)[::-1][:k]]
 
-    def _finish_encoder(self, x, scaler, z_mean, beta, alpha, seed) -> SharedEncoder:
+    def _finish_encoder(
+        self, mouse: MouseDesign, beta: np.ndarray, alpha: float, private: bool = True
+    ) -> SharedEncoder:
         weights = beta @ self.basis_[:, : self.n_shared_]
-        enc = SharedEncoder(
-            scaler=scaler,
-            lags=tuple(int(l) for l in self.neural_lags),
-            z_mean=z_mean,
+        # loadings: least squares of the standardised activity on the shared latents s = z W
+        # (z is centred, so s is too), from the normal equations W'z'z W L = W'z'x (the
+        # minimum-norm solution, as lstsq on the samples)
+        loadings = np.linalg.lstsq(
+            weights.T @ mouse.zz @ weights, weights.T @ mouse.zx, rcond=None
+        )[0]
+        n_units = mouse.xs.shape[1]
+        axes = np.zeros((n_units, 0))
+        if private:
+            resid = mouse.xs - flat(mouse.z @ weights) @ loadings
+            axes = self._private_axes(resid.reshape(*mouse.shape, n_units), mouse.seed)
+        return SharedEncoder(
+            scaler=mouse.scaler,
+            lags=mouse.lags,
+            z_mean=mouse.z_mean,
             beta=beta,
             weights=weights,
-            loadings=np.zeros((self.n_shared_, x.shape[2])),
-            private_axes=np.zeros((x.shape[2], 0)),
+            loadings=loadings,
+            private_axes=axes,
             alpha=alpha,
         )
-        s = flat(enc.transform(x))
-        xs = flat(scaler.standardize(x))
-        xs = xs - xs.mean(axis=0)
-        s_c = s - s.mean(axis=0)
-        enc.loadings = np.linalg.lstsq(s_c, xs, rcond=None)[0]
-        resid = (xs - s_c @ enc.loadings).reshape(x.shape)
-        enc.private_axes = self._private_axes(x, resid, seed)
-        return enc
 
     # -- API ---------------------------------------------------------------------------------
 
-    def fit(self, X: Sequence[np.ndarray], y: Sequence[np.ndarray]) -> SharedRepresentation:
-        """Fit the shared basis and every mouse's encoder.
+    def prepare(self, X: Sequence[np.ndarray]) -> PreparedCohort:
+        """The activity-only part of :meth:`fit` (per mouse: standardisation, PCA, lag
+        embedding, per-fold Gram matrices); pass the result to ``fit`` in place of ``X`` to fit
+        the same activity to several behaviours (e.g. permuted) without repeating it.
 
         Parameters
         ----------
         X : list of arrays (n_trials_m, n_time, n_units_m)
+        """
+        self._check_params()
+        Xs, _ = check_cohort(X)
+        return PreparedCohort(
+            self._prepare_key(),
+            [self._prepare_mouse(x, self._seed(m)) for m, x in enumerate(Xs)],
+        )
+
+    def _prepared(self, X) -> PreparedCohort:
+        if not isinstance(X, PreparedCohort):
+            return self.prepare(X)
+        if X.key != self._prepare_key():
+            raise ValueError(
+                "X was prepared with other parameters (n_pcs, standardize, neural_lags, "
+                "behavior_horizon, n_folds, random_state); call prepare() again"
+            )
+        return X
+
+    def fit(
+        self,
+        X: Sequence[np.ndarray] | PreparedCohort,
+        y: Sequence[np.ndarray],
+        private: bool = True,
+    ) -> SharedRepresentation:
+        """Fit the shared basis and every mouse's encoder.
+
+        Parameters
+        ----------
+        X : list of arrays (n_trials_m, n_time, n_units_m), or :meth:`prepare`'s result
             Activity per mouse (e.g. dF/F), trials aligned to movement onset.
         y : list of arrays (n_trials_m, n_time[, n_behaviour])
             Behaviour (e.g. lever position) in the same trials and bins.
+        private : bool
+            Also estimate the private latents (False leaves ``private_axes`` empty: a
+            permutation null that scores only the shared space).
         """
         self._check_params()
-        Xs, ys = check_cohort(X, y)
-        allb = np.concatenate([flat(b) for b in ys])
-        self.y_mean_ = allb.mean(axis=0)
-        self.y_scale_ = np.where(allb.std(axis=0) > 0, allb.std(axis=0), 1.0)
-        seeds = [self._seed(m) for m in range(len(Xs))]
-        parts = [self._mouse_grams(x, b, s) for x, b, s in zip(Xs, ys, seeds)]
-        grams = [p[2] for p in parts]
-        n_targets = grams[0].C.shape[2]
+        prep = self._prepared(X)
+        ys = check_behaviour([m.shape for m in prep.mice], y)
+        self.y_mean_, self.y_scale_ = self._behaviour_scale(ys)
+        grams = self._grams(prep, ys, self.y_mean_, self.y_scale_)
+        n_targets = grams[0].C.shape[-1]
         d_max = max(1, min(int(self.max_shared), n_targets))
         if self.n_shared == "cv":
             self.cv_r2_ = self._cv_curve(grams, d_max)
@@ -298,31 +439,90 @@ class SharedRepresentation(AlignmentMixin, BaseEstimator):
         else:
             self.cv_r2_ = None
             self.n_shared_ = min(int(self.n_shared), n_targets)
-        fits = [ridge_cv(g, self.alphas) for g in grams]
-        self.basis_, self.basis_variance_ = self._basis(grams, [f[0] for f in fits])
+        fits, self.basis_, self.basis_variance_ = self._maps(grams)
         self.encoders_ = [
-            self._finish_encoder(x, p[0], p[1], f[0], f[1], s)
-            for x, p, f, s in zip(Xs, parts, fits, seeds)
+            self._finish_encoder(m, f[0], f[1], private) for m, f in zip(prep.mice, fits)
         ]
-        latents = [e.transform(x) for e, x in zip(self.encoders_, Xs)]
+        latents = [m.z @ e.weights for e, m in zip(self.encoders_, prep.mice)]
         self.decoder_ = LatentDecoder(
             self.decoder_lags, self.alphas, n_folds=min(3, self.n_folds), seed=self.random_state
         ).fit(latents, ys)
         for e in self.encoders_:
             e.decoder = self.decoder_
         self.dynamics_ = self._dynamics(latents)
-        self.n_mice_ = len(Xs)
+        self.n_mice_ = len(ys)
         return self
 
+    def score_batch(
+        self,
+        X: PreparedCohort,
+        y: Sequence[np.ndarray],
+        tests: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fit to a batch of behaviours at once and score each fit on test trials: the
+        permutation null of the study (:class:`~thalamocortex.alignment.study.SharingCV`).
+
+        Every fit is exactly :meth:`fit` with ``private=False`` (fixed ``n_shared``; no
+        dynamics); the batch shares the prepared activity and is solved side by side.
+
+        Parameters
+        ----------
+        X : PreparedCohort (:meth:`prepare` of the training trials)
+        y : list of arrays (n_batch, n_trials_m, n_time, n_behaviour)
+            Training-trial behaviour of each mouse, one row per fit of the batch.
+        tests : list of (x_test (n_test, n_time, n_units), z_test (n_test, n_time, n_features)
+            = ``X.mice[m].embed(x_test)``, y_test (n_batch, n_test, n_time, n_behaviour))
+
+        Returns
+        -------
+        (decode_r2, shared_var): arrays (n_batch, n_mice), the held-out lever R² through the
+        shared space and the fraction of test-trial activity variance in the shared latents.
+        """
+        if not isinstance(self.n_shared, int):
+            raise ValueError("score_batch needs a fixed n_shared (the null repeats one fit)")
+        prep = self._prepared(X)
+        ys = [np.asarray(b, dtype=np.float64) for b in y]
+        mean, scale = self._behaviour_scale(ys)
+        grams = self._grams(prep, ys, mean, scale)
+        fits, basis, _ = self._maps(grams)
+        V = basis[..., : min(int(self.n_shared), basis.shape[-1])]
+        W = [f[0] @ V for f in fits]  # (n_batch, n_features, d)
+        decoder = LatentDecoder(
+            self.decoder_lags, self.alphas, n_folds=min(3, self.n_folds), seed=self.random_state
+        ).fit([m.z @ w[:, None] for m, w in zip(prep.mice, W)], ys)
+        r2 = np.empty((len(ys[0]), len(ys)))
+        shared = np.empty_like(r2)
+        for i, (m, w, (xt, zt, yt)) in enumerate(zip(prep.mice, W, tests)):
+            r2[:, i] = r2_batch(yt, decoder.predict(zt @ w[:, None]))
+            # shared variance on the test trials, from second moments (see
+            # SharedEncoder.variance_partition): loadings L = (W'z'zW)^+ W'z'x on the training
+            # trials; residual |x - sL|^2 = |x|^2 - 2 tr(L's'x) + tr(L's'sL) on the test trials
+            wt = np.swapaxes(w, -1, -2)
+            L = np.linalg.pinv(wt @ m.zz @ w, rcond=1e-13, hermitian=True) @ (wt @ m.zx)
+            xs = flat(m.scaler.standardize(xt))
+            xs = xs - xs.mean(axis=0)
+            zc = flat(zt)
+            zc = zc - zc.mean(axis=0)
+            sx = wt @ (zc.T @ xs)
+            ss = wt @ (zc.T @ zc) @ w
+            total = (xs**2).sum()
+            resid = total - 2 * (L * sx).sum((-2, -1)) + (L * (ss @ L)).sum((-2, -1))
+            shared[:, i] = 1.0 - resid / total
+        return r2, shared
+
     def _cv_curve(self, grams: list[FoldGrams], d_max: int) -> np.ndarray:
-        """Held-out R² of the future behaviour vs shared dimensionality: (folds x mice, d)."""
-        k = len(grams[0].n)
+        """Held-out R² of the future behaviour vs shared dimensionality: (folds x mice, d).
+
+        A mouse with fewer trials than folds has fewer folds: for the folds it lacks, it
+        contributes all its trials to the fit and no held-out row."""
         rows = []
-        for j in range(k):
-            train = [f for f in range(k) if f != j]
-            betas = [ridge_cv(g, self.alphas, train)[0] for g in grams]
+        for j in range(max(len(g.n) for g in grams)):
+            train = [[f for f in range(len(g.n)) if f != j] for g in grams]
+            betas = [ridge_cv(g, self.alphas, t)[0] for g, t in zip(grams, train)]
             V, _ = self._basis(grams, betas, train)
             for g, b in zip(grams, betas):
+                if j >= len(g.n):
+                    continue
                 sst = g.sst([j]).sum()
                 rows.append(
                     [
@@ -350,10 +550,10 @@ class SharedRepresentation(AlignmentMixin, BaseEstimator):
         if not hasattr(self, "basis_"):
             raise RuntimeError("SharedRepresentation is not fitted; call fit(X, y) first")
         (x,), (b,) = check_cohort([x], [y])
-        seed = self._seed(10_000 + len(x))
-        scaler, z_mean, grams = self._mouse_grams(x, b, seed)
+        mouse = self._prepare_mouse(x, self._seed(10_000 + len(x)))
+        grams = mouse.design.grams(self._future(b)[..., self._keep(x.shape[1]), :])
         beta, alpha = ridge_cv(grams, self.alphas)
-        enc = self._finish_encoder(x, scaler, z_mean, beta, alpha, seed)
+        enc = self._finish_encoder(mouse, beta, alpha)
         enc.decoder = self.decoder_
         return enc
 

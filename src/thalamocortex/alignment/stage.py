@@ -4,9 +4,9 @@ region and learning stage (SharedRepresentation; docs/alignment.md).
 Per imaging session (axon imaging and all-optical), in parallel: the movement-aligned trial
 tensors of dF/F and of the lever on the imaging frames, for the rewarded, light-off, included
 trials of the ``behavior`` stage (trials with any missing frame are dropped). Per mouse and
-learning stage (``encoding.naive_sessions`` / ``expert_sessions``) the sessions' trials are
-pooled when they image the same ROIs, else the session with most trials is used. Then per
-region x stage: :func:`thalamocortex.alignment.study.analyse_group`.
+learning stage (each mouse's first / last sessions, :mod:`thalamocortex.stats.stages`) the
+sessions' trials are pooled when they image the same ROIs, else the session with most trials
+is used. Then per region x stage, in parallel: :func:`thalamocortex.alignment.study.analyse_group`.
 
 Tables written under ``results/alignment/``:
 
@@ -31,27 +31,32 @@ _EMPTY = ("mice", "groups", "learning", "regions")
 
 
 def session_tensors(
-    path: str, results: str, window_s: tuple[float, float], pre, trials: pd.DataFrame
+    path: str,
+    results: str,
+    window_s: tuple[float, float],
+    pre,
+    trials: pd.DataFrame,
+    opener=None,
 ) -> dict | None:
-    """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials)."""
-    from pathlib import Path
+    """Movement-aligned dF/F and lever tensors of one session (rewarded light-off trials).
+
+    Activity is the preprocess stage's analysis traces (somata, merged axons); units without
+    any finite dF/F are left out. ``opener`` opens the session file (the run's session opener;
+    default ``read_session``).
+    """
 
     from thalamocortex.data.model import lever_to_frames
     from thalamocortex.data.nwb import read_session
     from thalamocortex.encoding.peri import peri_event_tensor
     from thalamocortex.encoding.session import exclude_light_periods
-    from thalamocortex.preprocess.traces import session_dff
+    from thalamocortex.preprocess.stage import names_of, session_traces
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         if s.imaging is None or s.lever is None:
             return None
-        cached = Path(results) / "traces" / f"{s.id}.npz"
-        if cached.is_file():
-            with np.load(cached) as z:
-                dff = z["dff"]
-        else:
-            dff = session_dff(s, pre, with_events=False).dff
-        s.load()
+        traces = session_traces(s, results, pre, names_of(opener))  # somata / merged axons
+        has_data = ~np.isnan(traces.dff).all(axis=0)
+        dff = traces.dff[:, has_data]
         t = s.imaging.times
         dff = exclude_light_periods(dff, t, s, 0.0)
         onsets = trials["movement_onset"].to_numpy(np.float64)
@@ -64,7 +69,7 @@ def session_tensors(
             "region": s.info.region,
             "experiment": s.info.experiment,
             "frame_rate": float(1.0 / np.median(np.diff(t))),
-            "rois": tuple(s.imaging.rois["roi_name"].astype(str)),
+            "rois": tuple(traces.units["roi_name"].astype(str)[has_data]),
             "X": x[ok],
             "y": lev[ok, :, 0].astype(np.float64),
         }
@@ -83,14 +88,15 @@ def _pool(items: list[dict], max_trials: int, seed: int) -> dict:
 
 
 def run(ctx) -> None:
-    from thalamocortex.alignment.study import analyse_group, learning_changes
-    from thalamocortex.encoding.learning import learning_stage
+    from thalamocortex.alignment.study import learning_changes
+    from thalamocortex.stats.stages import learning_stages
 
     cfg = ctx.config
     p = cfg.alignment
     sessions = ctx.sessions
     todo = sessions[sessions["experiment"].isin(ANALYSED_EXPERIMENTS)].copy()
-    todo["stage"] = learning_stage(todo["session"], cfg.encoding)
+    todo["stage"], _ = learning_stages(todo, cfg.stats, what="alignment: ")
+    stage_of = {(m, int(s)): st for m, s, st in zip(todo["mouse"], todo["session"], todo["stage"])}
     todo = todo[todo["stage"] != ""]
     if todo.empty:
         ctx.log("no naive or expert imaging sessions")
@@ -108,12 +114,16 @@ def run(ctx) -> None:
         if len(tr) >= p.min_trials:
             jobs.append((str(row.path), tr[["movement_onset"]].reset_index(drop=True)))
     func = partial(
-        _tensors_job, results=str(ctx.results), window_s=tuple(p.window_s), pre=cfg.preprocess
+        _tensors_job,
+        results=str(ctx.results),
+        window_s=tuple(p.window_s),
+        pre=cfg.preprocess,
+        opener=ctx.opener,
     )
     got = [r for r in ctx.map(func, jobs, desc="alignment tensors") if r is not None]
     for r in got:
-        r["stage"] = str(learning_stage(np.array([r["session"]]), cfg.encoding)[0])
-    per_mouse, groups = [], []
+        r["stage"] = stage_of.get((r["mouse"], int(r["session"])), "")
+    todo_groups = []
     keys = sorted({(r["region"], r["stage"]) for r in got})
     for region, stage in keys:
         by_mouse: dict[str, list] = {}
@@ -126,15 +136,12 @@ def run(ctx) -> None:
         if len(pooled) < p.min_mice or len(n_time) != 1:
             ctx.log(f"{region} {stage}: {len(pooled)} mice with usable trials; not aligned")
             continue
-        rate = float(np.median([d["frame_rate"] for d in pooled]))
-        per, group = analyse_group(
-            [d["X"] for d in pooled],
-            [d["y"] for d in pooled],
-            [d["mouse"] for d in pooled],
-            p,
-            rate,
-            cfg.stats.seed,
-        )
+        todo_groups.append((region, stage, pooled))
+    # one region x stage per worker: the groups are independent (each its own permutation null)
+    func = partial(_group_job, params=p, seed=cfg.stats.seed)
+    done = ctx.map(func, todo_groups, desc="alignment groups", per_session=False)
+    per_mouse, groups = [], []
+    for (region, stage, pooled), (per, group) in zip(todo_groups, done):
         per.insert(0, "stage", stage)
         per.insert(0, "region", region)
         per["experiment"] = pooled[0]["experiment"]
@@ -165,6 +172,22 @@ def run(ctx) -> None:
     ctx.write_table(regions, "regions")
 
 
-def _tensors_job(job, results, window_s, pre):
+def _group_job(job, params, seed: int):
+    """:func:`~thalamocortex.alignment.study.analyse_group` of one (region, stage, pooled mice)."""
+    from thalamocortex.alignment.study import analyse_group
+
+    _, _, pooled = job
+    rate = float(np.median([d["frame_rate"] for d in pooled]))
+    return analyse_group(
+        [d["X"] for d in pooled],
+        [d["y"] for d in pooled],
+        [d["mouse"] for d in pooled],
+        params,
+        rate,
+        seed,
+    )
+
+
+def _tensors_job(job, results, window_s, pre, opener=None):
     path, trials = job
-    return session_tensors(path, results, window_s, pre, trials)
+    return session_tensors(path, results, window_s, pre, trials, opener)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from thalamocortex.alignment.params import AlignmentParams
 from thalamocortex.alignment.shared import SharedRepresentation
-from thalamocortex.alignment.tensors import check_cohort, r2_score, trial_folds
+from thalamocortex.alignment.tensors import check_behaviour, check_cohort, r2_score, trial_folds
 
 #: Per-mouse metrics compared across learning.
 METRICS: tuple[str, ...] = ("shared_var", "decode_r2", "lomo_r2")
@@ -66,10 +66,96 @@ def make_estimator(
         neural_lags=lags,
         behavior_horizon=horizon,
         decoder_lags=(0,),
+        alphas=params.alphas(),
+        n_folds=params.inner_folds,
         random_state=seed,
     )
     kw.update(overrides)
     return SharedRepresentation(**kw)
+
+
+class SharingCV:
+    """Cross-validation over trials of the study statistic for one group of mice, with the
+    activity-only part of every fold's fit (per mouse: standardisation, PCA, lag embedding, Gram
+    matrices; :meth:`SharedRepresentation.prepare`) computed once. Scoring another behaviour
+    (a permutation of the trials) repeats only the behaviour-dependent steps, with results
+    identical to a fit from scratch.
+
+    Each mouse's trials are split into ``params.n_folds`` folds independently (seed
+    ``seed + mouse``); in every fold a SharedRepresentation with ``n_shared`` dimensions is
+    fitted on every mouse's training trials and scored on its test trials.
+    """
+
+    def __init__(
+        self, X: Sequence[np.ndarray], params: AlignmentParams, frame_rate: float, seed: int = 0
+    ):
+        Xs, _ = check_cohort(X)
+        self.shapes = [x.shape[:2] for x in Xs]
+        self.folds = [trial_folds(len(x), params.n_folds, seed + m) for m, x in enumerate(Xs)]
+        self.k = min(int(f.max()) + 1 for f in self.folds)
+        self.estimator = make_estimator(params, frame_rate, Xs[0].shape[1], seed)
+        self.prepared = []
+        self.test = []  # per fold: per mouse (test activity, its embedded features)
+        for j in range(self.k):
+            prep = self.estimator.prepare([x[f != j] for x, f in zip(Xs, self.folds)])
+            self.prepared.append(prep)
+            tests = [x[f == j] for x, f in zip(Xs, self.folds)]
+            self.test.append([(xt, m.embed(xt)) for xt, m in zip(tests, prep.mice)])
+
+    def score(self, y: Sequence[np.ndarray], private: bool = True) -> pd.DataFrame:
+        """Per mouse, held-out decoding R² and shared/private variance fractions (mean over
+        folds) for behaviour ``y`` (list of (n_trials_m, n_time[, n_beh]))."""
+        ys = check_behaviour(self.shapes, y)
+        acc = np.zeros((len(ys), 3))
+        for j in range(self.k):
+            est = self.estimator.fit(
+                self.prepared[j], [b[f != j] for b, f in zip(ys, self.folds)], private=private
+            )
+            for m, (b, f, e, (xt, zt)) in enumerate(
+                zip(ys, self.folds, est.encoders_, self.test[j])
+            ):
+                pred = e.decoder.predict(zt @ e.weights)
+                v = e.variance_partition(xt, z=zt, private=private)
+                acc[m] += [r2_score(b[f == j], pred), v["shared"], v["private"]]
+        acc /= self.k
+        return pd.DataFrame(
+            {
+                "mouse_index": np.arange(len(ys)),
+                "decode_r2": acc[:, 0],
+                "shared_var": acc[:, 1],
+                "private_var": acc[:, 2],
+            }
+        )
+
+    def score_permutations(
+        self, y: Sequence[np.ndarray], perms: Sequence[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score` of many trial permutations of the behaviour at once (batched fits,
+        identical to scoring each permuted behaviour in turn).
+
+        Parameters
+        ----------
+        y : list of arrays (n_trials_m, n_time[, n_beh])
+        perms : list (per mouse) of int arrays (n_batch, n_trials_m): row ``i`` is permutation
+            ``i`` of that mouse's trials (behaviour trial ``perms[m][i, t]`` goes to trial t).
+
+        Returns
+        -------
+        (decode_r2, shared_var): arrays (n_batch, n_mice), means over folds.
+        """
+        ys = check_behaviour(self.shapes, y)
+        n_batch = len(perms[0])
+        r2 = np.zeros((n_batch, len(ys)))
+        shared = np.zeros_like(r2)
+        yp = [b[p] for b, p in zip(ys, perms)]  # (n_batch, n_trials, n_time, n_beh)
+        for j in range(self.k):
+            tests = [(xt, zt, b[:, f == j]) for (xt, zt), b, f in zip(self.test[j], yp, self.folds)]
+            a, v = self.estimator.score_batch(
+                self.prepared[j], [b[:, f != j] for b, f in zip(yp, self.folds)], tests
+            )
+            r2 += a
+            shared += v
+        return r2 / self.k, shared / self.k
 
 
 def cross_validated_sharing(
@@ -79,28 +165,9 @@ def cross_validated_sharing(
     frame_rate: float,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Per mouse, held-out decoding R² and shared/private variance fractions (mean over folds)."""
-    Xs, ys = check_cohort(X, y)
-    folds = [trial_folds(len(x), params.n_folds, seed + m) for m, x in enumerate(Xs)]
-    k = min(int(f.max()) + 1 for f in folds)
-    acc = np.zeros((len(Xs), 3))
-    for j in range(k):
-        est = make_estimator(params, frame_rate, Xs[0].shape[1], seed).fit(
-            [x[f != j] for x, f in zip(Xs, folds)], [b[f != j] for b, f in zip(ys, folds)]
-        )
-        for m, (x, b, f, e) in enumerate(zip(Xs, ys, folds, est.encoders_)):
-            te = f == j
-            v = e.variance_partition(x[te])
-            acc[m] += [r2_score(b[te], e.predict(x[te])), v["shared"], v["private"]]
-    acc /= k
-    return pd.DataFrame(
-        {
-            "mouse_index": np.arange(len(Xs)),
-            "decode_r2": acc[:, 0],
-            "shared_var": acc[:, 1],
-            "private_var": acc[:, 2],
-        }
-    )
+    """Per mouse, held-out decoding R² and shared/private variance fractions (mean over folds;
+    :class:`SharingCV`)."""
+    return SharingCV(X, params, frame_rate, seed).score(y)
 
 
 def sharing_permutation_test(
@@ -113,22 +180,29 @@ def sharing_permutation_test(
 ) -> dict:
     """Is there shared, movement-relevant structure? The mean over mice of the held-out lever
     decoding R² through the shared space, against its null under behaviour permuted across
-    trials within every mouse (the whole cross-validated fit repeated per permutation).
+    trials within every mouse (the whole cross-validated fit repeated per permutation; the
+    activity-only steps, which no permutation changes, are computed once).
 
-    Returns ``statistic``, ``p`` (one-sided, (k + 1) / (n + 1)), ``null_mean``, ``null_sd``,
-    ``shared_var_null`` (mean shared variance fraction under the null) and the per-mouse table
-    (``per_mouse``) of the observed data.
+    Returns ``statistic``, ``p`` (one-sided, (k + 1) / (n + 1): exact-valid for random
+    permutations, Phipson & Smyth 2010), ``null_mean``, ``null_sd``, ``shared_var_null``
+    (mean shared variance fraction under the null) and the per-mouse table (``per_mouse``) of
+    the observed data.
     """
     Xs, ys = check_cohort(X, y)
-    obs = cross_validated_sharing(Xs, ys, params, frame_rate, seed)
+    cv = SharingCV(Xs, params, frame_rate, seed)
+    obs = cv.score(ys)
     stat = float(obs["decode_r2"].mean())
     n = params.n_permutations if n_permutations is None else int(n_permutations)
     rng = np.random.default_rng(seed)
+    perms = [np.empty((n, len(b)), dtype=np.int64) for b in ys]
+    for i in range(n):  # the same draws, in the same order, as one permutation at a time
+        for m, b in enumerate(ys):
+            perms[m][i] = rng.permutation(len(b))
     null = np.empty((n, 2))
-    for i in range(n):
-        yp = [b[rng.permutation(len(b))] for b in ys]
-        res = cross_validated_sharing(Xs, yp, params, frame_rate, seed)
-        null[i] = res["decode_r2"].mean(), res["shared_var"].mean()
+    batch = int(params.permutation_batch)
+    for lo in range(0, n, batch):
+        r2, shared = cv.score_permutations(ys, [p[lo : lo + batch] for p in perms])
+        null[lo : lo + batch] = np.c_[r2.mean(axis=1), shared.mean(axis=1)]
     p = (int((null[:, 0] >= stat).sum()) + 1) / (n + 1)
     return {
         "statistic": stat,
@@ -188,6 +262,7 @@ def analyse_group(
         "decode_r2": test["statistic"],
         "decode_r2_null": test["null_mean"],
         "p_shared": test["p"],
+        "n_permutations": int(params.n_permutations),
         "shared_var": float(per["shared_var"].mean()),
         "shared_var_null": test["shared_var_null"],
         "lomo_r2": float(np.nanmean(per["lomo_r2"])),

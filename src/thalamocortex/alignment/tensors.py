@@ -60,15 +60,23 @@ def check_cohort(
         raise DataError(f"{what}: every mouse needs the same time bins, got {sorted(n_time)}")
     if y is None:
         return Xs, None
-    if len(y) != len(Xs):
-        raise DataError(f"behaviour: {len(y)} mice, but {what} has {len(Xs)}", field="y")
+    return Xs, check_behaviour([x.shape[:2] for x in Xs], y, what)
+
+
+def check_behaviour(
+    shapes: Sequence[tuple[int, int]], y: Sequence[np.ndarray], what: str = "X"
+) -> list[np.ndarray]:
+    """Validate per-mouse behaviour against the ``(n_trials, n_time)`` of each neural array;
+    returns float64 3-D copies. Raises :class:`DataError` naming the mouse and field."""
+    if len(y) != len(shapes):
+        raise DataError(f"behaviour: {len(y)} mice, but {what} has {len(shapes)}", field="y")
     ys = []
-    for m, (x, b) in enumerate(zip(Xs, y)):
+    for m, (shape, b) in enumerate(zip(shapes, y)):
         b = as_behaviour(b)
-        if b.ndim != 3 or b.shape[:2] != x.shape[:2]:
+        if b.ndim != 3 or b.shape[:2] != tuple(shape):
             raise DataError(
                 f"mouse {m}: behaviour shape {b.shape} does not match (trials, time) "
-                f"{x.shape[:2]} of the neural array",
+                f"{tuple(shape)} of the neural array",
                 field="y",
             )
         if not np.isfinite(b).all():
@@ -76,7 +84,7 @@ def check_cohort(
         ys.append(b)
     if len({b.shape[2] for b in ys}) > 1:
         raise DataError("behaviour: every mouse needs the same behavioural variables", field="y")
-    return Xs, ys
+    return ys
 
 
 def lag_embed(z: np.ndarray, lags: Sequence[int]) -> np.ndarray:
@@ -84,23 +92,29 @@ def lag_embed(z: np.ndarray, lags: Sequence[int]) -> np.ndarray:
 
     Parameters
     ----------
-    z : array (n_trials, n_time, n_features)
+    z : array (..., n_trials, n_time, n_features)
     lags : sequence of int
         Lags in time bins; lag ``l`` puts ``z[:, t - l]`` at ``t`` (positive = the past,
         negative = the future). Bins beyond the trial edge repeat the edge bin.
 
     Returns
     -------
-    array (n_trials, n_time, n_features * len(lags)), lag-major.
+    array (..., n_trials, n_time, n_features * len(lags)), lag-major.
     """
-    n_time = z.shape[1]
+    n_time = z.shape[-2]
     t = np.arange(n_time)
-    return np.concatenate([z[:, np.clip(t - int(l), 0, n_time - 1)] for l in lags], axis=2)
+    return np.concatenate([z[..., np.clip(t - int(l), 0, n_time - 1), :] for l in lags], axis=-1)
 
 
 def flat(z: np.ndarray) -> np.ndarray:
-    """``(n_trials, n_time, k)`` -> ``(n_trials * n_time, k)``."""
-    return z.reshape(-1, z.shape[-1])
+    """``(..., n_trials, n_time, k)`` -> ``(..., n_trials * n_time, k)`` (leading axes, e.g.
+    one per permutation, are kept)."""
+    return z.reshape(z.shape[:-3] + (-1, z.shape[-1]))
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    """Transpose of the last two axes."""
+    return np.swapaxes(a, -1, -2)
 
 
 @dataclass
@@ -188,53 +202,115 @@ def trial_folds(n_trials: int, n_folds: int, seed: int) -> np.ndarray:
     return folds
 
 
+class FoldDesign:
+    """The target-independent half of a least-squares problem cross-validated over folds of
+    trials: per-fold Gram matrices of the features and, cached, their sums over any set of
+    folds with eigen-decompositions.
+
+    The features (e.g. one mouse's embedded activity) are read once; every later set of targets
+    (the behaviour, or a batch of its permutations across trials for a null) costs one product
+    ``Z'Y`` per fold (:meth:`grams`), and every ridge fit or held-out error after that is a
+    small matrix computation.
+
+    Parameters
+    ----------
+    z : array (..., n_trials, n_time, n_features)
+        Leading axes (optional) are a batch of problems solved side by side.
+    folds : array (n_trials,) of int
+        Fold label of every trial (trials, not time bins, are held out: samples within a trial
+        are autocorrelated).
+    """
+
+    def __init__(self, z: np.ndarray, folds: np.ndarray):
+        folds = np.asarray(folds)
+        k = int(folds.max()) + 1
+        #: trial indices of each fold
+        self.index = [np.flatnonzero(folds == j) for j in range(k)]
+        #: per fold, the features flattened to (..., trials * time, n_features), contiguous
+        self.z = [np.ascontiguousarray(flat(z[..., i, :, :])) for i in self.index]
+        self.G = np.stack([_t(zj) @ zj for zj in self.z])  # (n_folds, ..., F, F)
+        self.n = np.array([zj.shape[-2] for zj in self.z], dtype=np.float64)
+        self._sums: dict[tuple[int, ...], np.ndarray] = {}
+        self._eigs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._rotated: dict[tuple[tuple[int, ...], int], np.ndarray] = {}
+
+    @property
+    def n_folds(self) -> int:
+        return len(self.index)
+
+    def gram(self, folds) -> np.ndarray:
+        """``Z'Z`` summed over ``folds`` (cached)."""
+        key = tuple(sorted(int(f) for f in folds))
+        if key not in self._sums:
+            self._sums[key] = self.G[list(key)].sum(0)
+        return self._sums[key]
+
+    def eig(self, folds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Eigenvalues (clipped at 0), eigenvectors and mean eigenvalue (floored at 1e-12) of
+        :meth:`gram` (cached): the ridge path on these folds for any targets and strengths."""
+        key = tuple(sorted(int(f) for f in folds))
+        if key not in self._eigs:
+            w, v = np.linalg.eigh(self.gram(key))
+            w = np.maximum(w, 0)
+            self._eigs[key] = (w, v, np.maximum(w.mean(-1), 1e-12))
+        return self._eigs[key]
+
+    def rotated(self, folds, j: int) -> np.ndarray:
+        """Fold ``j``'s ``Z'Z`` in the eigenbasis of :meth:`gram` of ``folds`` (cached)."""
+        key = (tuple(sorted(int(f) for f in folds)), int(j))
+        if key not in self._rotated:
+            v = self.eig(key[0])[1]
+            self._rotated[key] = _t(v) @ self.G[j] @ v
+        return self._rotated[key]
+
+    def grams(self, y: np.ndarray) -> FoldGrams:
+        """The per-fold statistics of targets ``y`` (..., n_trials, n_time, n_targets); leading
+        axes of ``y`` (e.g. permutations) broadcast against the design's."""
+        ys = [flat(y[..., i, :, :]) for i in self.index]
+        return FoldGrams(
+            self,
+            np.stack([_t(zj) @ yj for zj, yj in zip(self.z, ys)]),
+            np.stack([(yj**2).sum(-2) for yj in ys]),
+            np.stack([yj.sum(-2) for yj in ys]),
+        )
+
+
 @dataclass
 class FoldGrams:
-    """Sufficient statistics of a least-squares problem per fold of trials.
-
-    With them every ridge fit, every fold's held-out error and every reduced-rank projection
-    is a small matrix computation: the data are read once.
+    """Sufficient statistics of a least-squares problem per fold of trials (the fold is the
+    first axis; any further leading axes are a batch of problems).
 
     Attributes
     ----------
-    G : array (n_folds, n_features, n_features)   Z'Z per fold
-    C : array (n_folds, n_features, n_targets)    Z'Y per fold
-    yy : array (n_folds, n_targets)               sum of Y**2 per fold
-    ysum : array (n_folds, n_targets)             sum of Y per fold
-    n : array (n_folds,)                          samples (trials x time bins) per fold
+    design : FoldDesign                                the features' half (``G``, ``n``, eigens)
+    C : array (n_folds, ..., n_features, n_targets)    Z'Y per fold
+    yy : array (n_folds, ..., n_targets)               sum of Y**2 per fold
+    ysum : array (n_folds, ..., n_targets)             sum of Y per fold
     """
 
-    G: np.ndarray
+    design: FoldDesign
     C: np.ndarray
     yy: np.ndarray
     ysum: np.ndarray
-    n: np.ndarray
 
     @classmethod
     def compute(cls, z: np.ndarray, y: np.ndarray, folds: np.ndarray) -> FoldGrams:
-        k = int(folds.max()) + 1
-        f, t = z.shape[-1], y.shape[-1]
-        G = np.zeros((k, f, f))
-        C = np.zeros((k, f, t))
-        yy = np.zeros((k, t))
-        ys = np.zeros((k, t))
-        n = np.zeros(k)
-        for j in range(k):
-            zj, yj = flat(z[folds == j]), flat(y[folds == j])
-            G[j], C[j] = zj.T @ zj, zj.T @ yj
-            yy[j], ys[j], n[j] = (yj**2).sum(0), yj.sum(0), len(zj)
-        return cls(G, C, yy, ys, n)
+        return FoldDesign(z, folds).grams(y)
+
+    @property
+    def G(self) -> np.ndarray:
+        return self.design.G
+
+    @property
+    def n(self) -> np.ndarray:
+        return self.design.n
 
     def sse(self, beta: np.ndarray, folds, proj: np.ndarray | None = None) -> np.ndarray:
         """Sum of squared errors per target of ``Y ~ Z beta (proj)`` on the given folds."""
         folds = list(folds)
-        G, C = self.G[folds].sum(0), self.C[folds].sum(0)
+        G, C = self.design.gram(folds), self.C[folds].sum(0)
         b = beta if proj is None else beta @ proj
-        return (
-            self.yy[folds].sum(0)
-            - 2 * np.einsum("ft,ft->t", b, C)
-            + np.einsum("ft,fg,gt->t", b, G, b)
-        )
+        return self.yy[folds].sum(0) - 2 * (b * C).sum(-2) + (b * (G @ b)).sum(-2)
 
     def sst(self, folds) -> np.ndarray:
         """Total sum of squares per target around the folds' own mean."""
@@ -243,32 +319,45 @@ class FoldGrams:
         return self.yy[folds].sum(0) - self.ysum[folds].sum(0) ** 2 / max(n, 1)
 
 
-def ridge_solve(G: np.ndarray, C: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
-    """Ridge coefficients for every relative strength: array (n_alphas, n_features, n_targets).
-
-    ``alpha`` multiplies the mean eigenvalue of ``G`` (scale-free grid).
-    """
-    w, v = np.linalg.eigh(G)
-    w = np.maximum(w, 0)
-    scale = max(w.mean(), 1e-12)
-    q = v.T @ C
-    return np.stack([v @ (q / (w + a * scale)[:, None]) for a in alphas])
-
-
-def ridge_cv(grams: FoldGrams, alphas: Sequence[float], folds=None) -> tuple[np.ndarray, float]:
+def ridge_cv(grams: FoldGrams, alphas: Sequence[float], folds=None):
     """Ridge fit on ``folds`` (default all) with the strength chosen by leave-one-fold-out
     cross-validation over those folds (trials, not time bins, are held out: samples within a
-    trial are autocorrelated). Returns ``(beta (n_features, n_targets), alpha)``."""
+    trial are autocorrelated). Strengths are relative to the mean eigenvalue of the training
+    ``Z'Z`` (one grid fits features of any scale).
+
+    Returns ``(beta (..., n_features, n_targets), alpha)``; ``alpha`` is a float for an
+    unbatched problem, else an array over the batch (each problem chooses its own).
+
+    The held-out error of every strength is closed-form in the eigenbasis ``V`` of the training
+    Gram matrix (eigenvalues ``w``, mean ``s``): with ``q = V'C_train``, ``c = V'C_j``,
+    ``H = V'G_j V`` and ``d_a = 1 / (w + a s)``, the coefficients are ``V diag(d_a) q`` and
+
+        SSE_j(a) = Σ y_j² − 2 d_a'(q ∘ c) 1 + d_a' (H ∘ q q') d_a,
+
+    so the whole grid costs a few products of the size of one fit (``V`` and ``H`` depend on
+    the features only and are cached across targets).
+    """
     folds = list(range(len(grams.n))) if folds is None else list(folds)
-    err = np.zeros(len(alphas))
+    a = np.asarray(alphas, dtype=np.float64)
+    err = np.zeros(grams.C.shape[1:-2] + (len(a),))
     if len(folds) >= 2:
         for j in folds:
             train = [f for f in folds if f != j]
-            betas = ridge_solve(grams.G[train].sum(0), grams.C[train].sum(0), alphas)
-            err += [grams.sse(b, [j]).sum() for b in betas]
-    best = int(np.argmin(err))
-    beta = ridge_solve(grams.G[folds].sum(0), grams.C[folds].sum(0), [alphas[best]])[0]
-    return beta, float(alphas[best])
+            w, v, scale = grams.design.eig(train)
+            q = _t(v) @ grams.C[train].sum(0)
+            c = _t(v) @ grams.C[j]
+            d = 1.0 / (w[..., None, :] + a[:, None] * scale[..., None, None])  # (..., A, F)
+            M = grams.design.rotated(train, j) * (q @ _t(q))
+            err = err + (
+                grams.yy[j].sum(-1)[..., None]
+                - 2 * (d * (q * c).sum(-1)[..., None, :]).sum(-1)
+                + ((d @ M) * d).sum(-1)
+            )
+    best = np.argmin(err, axis=-1)
+    w, v, scale = grams.design.eig(folds)
+    q = _t(v) @ grams.C[folds].sum(0)
+    beta = v @ (q / (w + a[best][..., None] * scale[..., None])[..., :, None])
+    return beta, (float(a[best]) if np.ndim(best) == 0 else a[best])
 
 
 class LatentDecoder:
@@ -292,19 +381,27 @@ class LatentDecoder:
         self.seed = seed
 
     def fit(self, latents: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> LatentDecoder:
-        z = np.concatenate([lag_embed(s, self.lags) for s in latents])
-        b = np.concatenate([as_behaviour(y) for y in ys])
-        self.z_mean_ = flat(z).mean(axis=0)
-        self.y_mean_ = flat(b).mean(axis=0)
-        folds = trial_folds(len(z), self.n_folds, self.seed)
-        grams = FoldGrams.compute(z - self.z_mean_, b - self.y_mean_, folds)
+        """Fit on per-mouse latents ``(..., n_trials, n_time, d)`` and behaviour ``(...,
+        n_trials, n_time[, n_behaviour])``, pooled over mice; leading axes (a batch of
+        problems, e.g. permutations) give batched coefficients."""
+        z = np.concatenate([lag_embed(s, self.lags) for s in latents], axis=-3)
+        b = np.concatenate(
+            [y[..., None] if y.ndim == s.ndim - 1 else y for y, s in zip(ys, latents)], axis=-3
+        ).astype(np.float64)
+        self.z_mean_ = flat(z).mean(axis=-2)
+        self.y_mean_ = flat(b).mean(axis=-2)
+        folds = trial_folds(z.shape[-3], self.n_folds, self.seed)
+        grams = FoldGrams.compute(
+            z - self.z_mean_[..., None, None, :], b - self.y_mean_[..., None, None, :], folds
+        )
         self.coef_, self.alpha_ = ridge_cv(grams, self.alphas)
         return self
 
     def predict(self, latents: np.ndarray) -> np.ndarray:
-        """Behaviour ``(n_trials, n_time, n_behaviour)`` from latents ``(n_trials, n_time, d)``."""
-        z = lag_embed(latents, self.lags) - self.z_mean_
-        return z @ self.coef_ + self.y_mean_
+        """Behaviour ``(..., n_trials, n_time, n_behaviour)`` from latents ``(..., n_trials,
+        n_time, d)``."""
+        z = lag_embed(latents, self.lags) - self.z_mean_[..., None, None, :]
+        return z @ self.coef_[..., None, :, :] + self.y_mean_[..., None, None, :]
 
 
 def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
@@ -315,6 +412,18 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
     pred = flat(as_behaviour(pred))
     sst = ((y - y.mean(axis=0)) ** 2).sum()
     return float(1.0 - ((y - pred) ** 2).sum() / sst) if sst > 0 else np.nan
+
+
+def r2_batch(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """:func:`r2_score` over a batch: ``y`` ``(n_trials, n_time, n_beh)`` or with the batch's
+    leading axes, ``pred`` ``(..., n_trials, n_time, n_beh)``; returns an array over the
+    batch (NaN where the behaviour has no variance)."""
+    y, pred = np.broadcast_arrays(y, pred)
+    yf, pf = flat(y), flat(pred)
+    sst = ((yf - yf.mean(axis=-2, keepdims=True)) ** 2).sum(axis=(-2, -1))
+    sse = ((yf - pf) ** 2).sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sst > 0, 1.0 - sse / sst, np.nan)
 
 
 class Encoder:

@@ -203,11 +203,16 @@ def template_similarity(traces: np.ndarray, template: np.ndarray) -> np.ndarray:
     return out
 
 
-def learning_trend(sessions: pd.DataFrame, metric: str, x: str = "session") -> dict:
-    """Across-mice test of a trend of ``metric`` over sessions.
+def learning_trend(
+    sessions: pd.DataFrame, metric: str, x: str = "session", min_sessions: int = 2
+) -> dict:
+    """Across-mice test of a trend of ``metric`` over sessions (secondary analysis).
 
     Per mouse an ordinary least-squares slope of ``metric`` on ``x``; the slopes (mice are the
-    replicates) are tested against 0 with a two-sided one-sample t-test.
+    replicates) are tested against 0 with a two-sided one-sample t-test. Only mice with at
+    least ``min_sessions`` distinct sessions enter: a slope through two sessions (e.g. an
+    all-optical mouse imaged on days 1 and 14, or an inactivation mouse on days 13-14) is not
+    the learning curve of a 14-session mouse and must not be weighted like one.
 
     Returns
     -------
@@ -216,7 +221,7 @@ def learning_trend(sessions: pd.DataFrame, metric: str, x: str = "session") -> d
     slopes = {}
     for mouse, g in sessions.groupby("mouse"):
         g = g[np.isfinite(g[metric].to_numpy(np.float64))]
-        if len(g) >= 2 and g[x].nunique() >= 2:
+        if len(g) >= max(2, min_sessions) and g[x].nunique() >= max(2, min_sessions):
             slopes[mouse] = float(np.polyfit(g[x].to_numpy(float), g[metric].to_numpy(float), 1)[0])
     s = pd.Series(slopes, name=f"{metric}_slope", dtype=float)
     if len(s) >= 2 and s.std() > 0:
@@ -260,3 +265,96 @@ def template_for(templates: pd.DataFrame, mouse: str) -> np.ndarray:
             f"has {sorted(templates['mouse'].unique())}"
         )
     return g.sort_values("t")["position"].to_numpy(np.float64)
+
+
+#: Behavioural learning metrics tested naive vs expert (columns of the behaviour sessions table).
+LEARNING_METRICS: tuple[str, ...] = (
+    "stereotypy",
+    "success_rate",
+    "median_reaction_time",
+    "intertrial_movement_rate",
+)
+
+
+def learning_tests(
+    sessions: pd.DataFrame, stats=None, metrics: tuple[str, ...] = LEARNING_METRICS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Behavioural learning, mice as units: each mouse's expert - naive change, t-test.
+
+    Naive and expert sessions are chosen per mouse (:func:`thalamocortex.stats.stages.
+    learning_stages`: its first and last sessions by training day; mice never imaged naive,
+    such as an inactivation cohort trained before its days 13-14, contribute no change). Each
+    mouse gives one change whatever its number of sessions, and the changes are tested across
+    mice with a one-sample t-test. ``stats.behavior_primary_metric`` (stereotypy) is the primary
+    test; the other metrics are secondary, corrected within their family.
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        The behaviour stage's sessions table (``mouse``, ``session``, ``day`` and the metrics;
+        excluded sessions, ``status != "ok"``, are ignored).
+    stats : StatsParams
+
+    Returns
+    -------
+    tests : DataFrame in the :data:`~thalamocortex.stats.primary.TEST_COLUMNS` layout, one row
+        per metric (plus ``naive``, ``expert``: means over mice).
+    per_mouse : DataFrame with ``mouse``, ``experiment``, ``metric``, ``naive``, ``expert``,
+        ``change``.
+    """
+    from thalamocortex.stats.params import StatsParams
+    from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
+    from thalamocortex.stats.stages import learning_stages
+    from thalamocortex.stats.summary import mean_test
+
+    st = stats or StatsParams()
+    d = sessions
+    if "status" in d.columns:
+        d = d[d["status"] == "ok"]
+    d = d.copy()
+    d["stage"], _ = learning_stages(d, st, what="behaviour: ")
+    staged = d[d["stage"].isin(["naive", "expert"])]
+    rows, per_rows = [], []
+    for metric in metrics:
+        if metric not in staged.columns:
+            continue
+        v = staged[["mouse", "stage", metric]].copy()
+        v[metric] = pd.to_numeric(v[metric], errors="coerce")
+        w = v.dropna().groupby(["mouse", "stage"])[metric].mean().unstack()
+        w = w.reindex(columns=["naive", "expert"]).dropna()
+        change = w["expert"] - w["naive"]
+        exp_of = d.drop_duplicates("mouse").set_index("mouse").get("experiment")
+        for mouse, r in w.iterrows():
+            per_rows.append(
+                {
+                    "mouse": mouse,
+                    "experiment": exp_of.get(mouse, "") if exp_of is not None else "",
+                    "metric": metric,
+                    "naive": r["naive"],
+                    "expert": r["expert"],
+                    "change": r["expert"] - r["naive"],
+                }
+            )
+        primary = metric == st.behavior_primary_metric
+        rows.append(
+            {
+                "claim": "behavior:learning" if primary else f"behavior:{metric}",
+                "role": PRIMARY if primary else SECONDARY,
+                "family": (
+                    "behavioural learning" if primary else "behavioural learning: secondary"
+                ),
+                "subject": "all mice imaged naive and expert",
+                "measure": f"expert - naive {metric}",
+                **mean_test(change.to_numpy(), st.ci_level),
+                "test": "per-mouse expert - naive (first / last sessions), one-sample t-test",
+                "naive": float(w["naive"].mean()) if len(w) else np.nan,
+                "expert": float(w["expert"].mean()) if len(w) else np.nan,
+            }
+        )
+    tests = as_test_table(rows)
+    if len(tests):
+        tests = correct_family(tests, "family", st.multiple_comparisons, st.alpha)
+    per_mouse = pd.DataFrame(
+        per_rows, columns=["mouse", "experiment", "metric", "naive", "expert", "change"]
+    )
+    return tests, per_mouse

@@ -8,11 +8,21 @@ Pipeline (every constant is a field of :class:`~thalamocortex.behavior.params.Be
 3. velocity = first difference (lever units per ms), smoothed by a ``velocity_smooth_samples``
    moving average; speed = Hilbert envelope of the velocity;
 4. "moving" where speed > threshold. The threshold is either units-free (``speed_threshold_k``
-   x the resting velocity SD estimated from the data) or the lab's absolute value with units;
+   x the resting velocity SD estimated from the data, :func:`rest_velocity_sd`) or the lab's
+   absolute value with units;
 5. bouts padded (``pad_before_s``/``pad_after_s``), gaps shorter than ``merge_gap_s`` merged,
    bouts touching the trace ends or an excluded span dropped (and counted);
 6. onset/offset refined to where the lever leaves / returns to its resting value by more than
    ``refine_noise_k`` resting-noise SDs for ``refine_consecutive_s``.
+
+The filter, against the lab's code. The lab's parser (``AP_parseLeverMovement_updated.m`` in
+github.com/petersaj/AP_scripts_komiyamalab, Peters, Chen & Komiyama 2014) resamples to 1 kHz
+and calls ``butter(4, 5/500)`` with the comment "cutoff = 10 Hz". MATLAB normalises ``Wn`` to
+the Nyquist frequency (500 Hz at 1 kHz), so the cut-off is 5 Hz; the comment (and SCIENCE.md,
+which follows it) is wrong. The default ``lowpass_hz`` is therefore 5 Hz. The lab's moving
+threshold is absolute (0.0007 V/ms on its rig); a threshold in other units cannot be
+transferred without the rig's noise level, so the default is relative to the resting
+velocity SD measured in each session (the absolute mode remains available).
 
 Bout logic is vectorised over samples; the refinement loops over bouts only.
 """
@@ -151,7 +161,7 @@ def resample(x: np.ndarray, rate: float, new_rate: float) -> np.ndarray:
         return x
     frac = Fraction(new_rate / rate).limit_denominator(1000)
     if abs(float(frac) - new_rate / rate) > 1e-6 * new_rate / rate:
-        # irrational ratio: linear interpolation on the new grid (the 10 Hz low-pass follows)
+        # irrational ratio: linear interpolation on the new grid (the low-pass follows)
         n_new = int(np.floor(len(x) * new_rate / rate))
         return np.interp(np.arange(n_new) / new_rate, np.arange(len(x)) / rate, x)
     # padtype='line' avoids edge transients of a lever resting away from zero
@@ -169,6 +179,15 @@ def lowpass(x: np.ndarray, rate: float, cutoff_hz: float, order: int) -> np.ndar
     return signal.sosfiltfilt(sos, x)
 
 
+def smoothed_velocity(position: np.ndarray, rate: float, smooth_samples: int) -> np.ndarray:
+    """First difference of the filtered lever in lever units per ms, moving-averaged over
+    ``smooth_samples`` (the lab's ``smooth(diff(lever), 5)``)."""
+    velocity = np.diff(position, prepend=position[0]) * (rate / 1000.0)
+    if smooth_samples > 1:
+        velocity = np.convolve(velocity, np.ones(smooth_samples) / smooth_samples, mode="same")
+    return velocity
+
+
 def lever_speed(position: np.ndarray, rate: float, smooth_samples: int) -> np.ndarray:
     """Hilbert envelope of the smoothed velocity, in lever units per ms.
 
@@ -181,22 +200,56 @@ def lever_speed(position: np.ndarray, rate: float, smooth_samples: int) -> np.nd
     smooth_samples : int
         Moving-average length of the velocity (samples).
     """
-    velocity = np.diff(position, prepend=position[0]) * (rate / 1000.0)
-    if smooth_samples > 1:
-        velocity = np.convolve(velocity, np.ones(smooth_samples) / smooth_samples, mode="same")
+    velocity = smoothed_velocity(position, rate, smooth_samples)
     n = len(velocity)
     # zero-pad to a fast FFT length: hilbert() of an awkward prime-ish length is very slow
     return np.abs(signal.hilbert(velocity, N=next_fast_len(n))[:n])
 
 
-def rayleigh_scale(speed: np.ndarray, quantile: float) -> float:
-    """Resting velocity SD from a low quantile of the speed envelope.
+def _dilate(mask: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``mask`` grown by ``before`` samples before and ``after`` after every True run."""
+    starts, stops = runs(mask)
+    d = np.zeros(len(mask) + 1, dtype=np.int64)
+    np.add.at(d, np.clip(starts - before, 0, len(mask)), 1)
+    np.add.at(d, np.clip(stops + after, 0, len(mask)), -1)
+    return np.cumsum(d[:-1]) > 0
 
-    The Hilbert envelope of zero-mean Gaussian noise of SD sigma is Rayleigh distributed, whose
-    q-quantile is ``sigma * sqrt(-2 ln(1 - q))``; a low quantile is set by resting samples only,
-    so the estimate is robust while movements occupy less than ``1 - q`` of the time.
+
+def rest_velocity_sd(
+    velocity: np.ndarray, valid: np.ndarray, rate: float, params: BehaviorParams
+) -> float:
+    """Robust SD of the smoothed lever velocity at rest (lever units per ms).
+
+    The estimate is made on the velocity itself, not on its Hilbert envelope: the envelope of
+    a press decays only like 1/t^2 around it (seconds for a 2 mm press), so any low quantile
+    of the envelope is inflated by movement tails, and more so the more the mouse moves (the
+    former estimate was 1.6-2.9x the true resting SD on simulated sessions, highest in
+    experts). The velocity is local: ``1.4826 x MAD`` of the velocity, recomputed after
+    leaving out every sample within ``rest_exclude_pad_s`` of a velocity beyond
+    ``rest_exclude_k`` x the current estimate, until it changes by less than 0.1 % (at most
+    ``rest_estimate_iterations`` times). For Gaussian noise of SD sigma the speed envelope is
+    Rayleigh with scale sigma, so the threshold ``speed_threshold_k x sigma`` keeps its
+    meaning.
     """
-    return float(np.quantile(speed, quantile) / np.sqrt(-2.0 * np.log1p(-quantile)))
+    v = velocity[valid]
+    if len(v) == 0:
+        return float("nan")
+    sigma = 1.4826 * float(np.median(np.abs(v - np.median(v))))
+    pad = int(round(params.rest_exclude_pad_s * rate))
+    min_rest = max(10, int(0.05 * len(v)))
+    for _ in range(params.rest_estimate_iterations):
+        if not sigma > 0:
+            break
+        moving = _dilate(np.abs(velocity) > params.rest_exclude_k * sigma, pad, pad)
+        rest = velocity[valid & ~moving]
+        if len(rest) < min_rest:
+            break
+        new = 1.4826 * float(np.median(np.abs(rest - np.median(rest))))
+        converged = abs(new - sigma) <= 1e-3 * sigma
+        sigma = new
+        if converged:
+            break
+    return sigma
 
 
 def _unit_scale(unit: str) -> tuple[str, float]:
@@ -234,16 +287,6 @@ def absolute_threshold(params: BehaviorParams, lever_units: str) -> float:
         )
     value = params.speed_threshold_abs * scale_t / scale_l
     return value / 1000.0 if per == "s" else value
-
-
-def line_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope and intercept of ``y`` on ``t`` (closed form; polyfit is slow)."""
-    tm = t.mean()
-    ym = y.mean()
-    dt = t - tm
-    den = float(dt @ dt)
-    slope = float(dt @ (y - ym)) / den if den > 0 else 0.0
-    return slope, float(ym - slope * tm)
 
 
 def _first_run_start(mask: np.ndarray, min_len: int) -> int:
@@ -311,8 +354,8 @@ def parse_lever(lever: Lever, params: BehaviorParams | None = None, source: str 
         )
     position = lowpass(x, rate, p.lowpass_hz, p.filter_order)
     speed = lever_speed(position, rate, p.velocity_smooth_samples)
-
-    rest_vel_sd = rayleigh_scale(speed[valid], p.rest_speed_quantile)
+    velocity = smoothed_velocity(position, rate, p.velocity_smooth_samples)
+    rest_vel_sd = rest_velocity_sd(velocity, valid, rate, p)
     if p.speed_threshold_mode == "absolute":
         threshold = absolute_threshold(p, lever.units)
     else:
@@ -353,7 +396,7 @@ def parse_lever(lever: Lever, params: BehaviorParams | None = None, source: str 
         counts["n_bouts_dropped_nan"] = int(touch.sum())
         starts, stops = starts[~touch], stops[~touch]
 
-    # onsets are refined on a less smoothed copy: the 10 Hz zero-phase filter spreads a fast
+    # onsets are refined on a less smoothed copy: the parse filter (5 Hz, zero-phase) spreads a fast
     # press ~50 ms back in time, which would bias refined onsets early
     if p.refine_lowpass_hz > 0 and p.refine_lowpass_hz < rate / 2:
         ref = lowpass(x, rate, p.refine_lowpass_hz, p.filter_order)
@@ -439,8 +482,8 @@ def _walk_to_rest(
     m: int,
     w: int,
     big: float,
-    extrapolate: int = 0,
-    extrap_top: float = 6.0,
+    fit_back: int = 0,
+    fit_top: float = np.inf,
 ) -> int:
     """Onset of the excursion leading to the bout's peak, as an offset from ``a`` (may be < 0).
 
@@ -452,6 +495,10 @@ def _walk_to_rest(
     Walking back (rather than searching forward from the padded start) ignores earlier noise
     excursions that return to rest. The resting value is re-estimated once just before the
     first estimate, because the resting position drifts.
+
+    With ``fit_back > 0`` the threshold onset is then moved back (by at most ``fit_back``
+    samples) to the start of the minimum-jerk profile best fitting the lever from rest up to
+    its first deviation beyond ``fit_top`` (:func:`min_jerk_onset`).
     """
     rest = float(np.median(x[lo:a])) if a > lo else float(x[a])
     seg = x[a:b]
@@ -467,20 +514,96 @@ def _walk_to_rest(
         if a + on - lo2 < m:
             break
         rest = float(np.median(x[lo2 : a + on]))
-    if extrapolate > 0 and on < anchor:
-        # Smooth presses leave rest with zero velocity (x ~ c (t - t0)^2), so the band is
-        # crossed late; sqrt(deviation) is linear in time there: extrapolate it to zero.
-        dev = np.abs(x[a + on : a + anchor] - rest)
-        top = np.flatnonzero(dev > extrap_top * band)
-        j = int(top[0]) if len(top) else len(dev)
-        use = np.flatnonzero(dev[:j] > 2.0 * band)
-        if len(use) >= 3:
-            slope, icpt = line_fit(use.astype(np.float64), np.sqrt(dev[use]))
-            if slope > 0:
-                t0 = -icpt / slope
-                on = int(round(on + max(-extrapolate, min(0.0, t0))))
-                on = max(on, floor - a)
+    if fit_back > 0:
+        earliest = max(floor, a + on - fit_back)
+        on = min_jerk_onset(x, rest, a + on, a + pk + 1, earliest, fit_top, floor) - a
     return on
+
+
+def min_jerk(s: np.ndarray) -> np.ndarray:
+    """Minimum-jerk position profile (Flash & Hogan 1985): 0 for s <= 0, 1 for s >= 1."""
+    s = np.clip(s, 0.0, 1.0)
+    return s * s * s * (10.0 + s * (-15.0 + 6.0 * s))
+
+
+def min_jerk_onset(
+    x: np.ndarray,
+    rest: float,
+    on: int,
+    stop: int,
+    earliest: int,
+    top: float,
+    first: int = 0,
+    pre: int = 20,
+) -> int:
+    """Back-extrapolated start of a smooth departure from rest.
+
+    A press that starts from rest with zero velocity and acceleration (a minimum-jerk profile,
+    ``x(t) = rest + A phi((t - t0) / d)``, ``phi(s) = 10 s^3 - 15 s^4 + 6 s^5``) deviates from
+    rest like ``(t - t0)^3``, so a noise threshold is crossed late. Following Botzer & Karniel
+    (2009, Front. Neurosci., onset of bell-shaped speed profiles by fitting the minimum-jerk
+    model) the profile is least-squares fitted to ``x[max(earliest - pre, first) : end]``
+    (``first``: the first sample not belonging to an earlier movement), where ``end`` is
+    the first sample after ``on`` deviating more than ``top`` from ``rest`` (the first part of
+    the press, before corrective sub-movements overlap it) and at most ``stop``. ``rest`` is
+    held fixed, ``A`` is solved in closed form for every (``t0``, ``d``) of a grid (``t0`` in
+    ``[earliest, on]``, coarse then 1-sample fine; ``d`` such that the window ends at 0.1-0.8
+    of the profile).
+
+    Returns the fitted ``t0`` (a sample index), or ``on`` when the window is too short, the
+    fit has no positive amplitude or ``t0`` reaches ``earliest`` (the bound: the rise is not
+    one smooth profile there).
+
+    The profile is an assumption: a press that leaves rest like ``(t - t0)^2`` (a raised
+    cosine) gets an onset ~5 % of its rise time early (10 ms for a 0.2 s rise), and choosing
+    the profile by residual does not help (over the first part of a press, minimum jerk with
+    free ``d`` and ``A`` fits a raised cosine almost as well). Limits, measured on the
+    simulator's presses with tremor: when only the first third of a
+    slow press (> ~0.7 s) is fitted, ``t0``, ``d`` and ``A`` trade off against each other and
+    the error grows to tens of ms; with ``d`` and ``A`` known the same data give ``t0`` within
+    ~10 ms. Longer windows do not help on real presses, whose corrective sub-movements
+    overlap the end of the press.
+
+    Written here because no maintained library fits movement onsets; the fit is a small
+    vectorised grid search rather than a general optimiser, which is slower per bout and
+    needs starting values.
+    """
+    if on - earliest < 2:
+        return on
+    dev = x[on:stop] - rest
+    if len(dev) < 5:
+        return on
+    sign = 1.0 if dev[int(np.argmax(np.abs(dev)))] > 0 else -1.0
+    over = np.flatnonzero(sign * dev >= top)
+    end = on + (int(over[0]) if len(over) else len(dev))
+    if end - on < 5:
+        return on
+    lo = max(earliest - pre, first, 0)
+
+    def best(t0s: np.ndarray, frac: np.ndarray, step: int) -> tuple[float, int, float]:
+        """Best (gain, t0, window-end fraction) of the grid; gain -inf when no fit rises.
+        The gain ``(p.y)^2 / (p.p)`` is the drop of the residual sum of squares."""
+        idx = np.arange(lo, end, step)
+        y = sign * (x[idx] - rest)
+        d = (end - t0s)[:, None] / frac[None, :]
+        prof = min_jerk((idx[None, None, :] - t0s[:, None, None]) / d[:, :, None])
+        pp = np.einsum("ijk,ijk->ij", prof, prof)
+        py = prof @ y
+        gain = np.where(py > 0, py * py / np.maximum(pp, 1e-300), -np.inf)
+        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        return float(gain[i, j]), int(t0s[i]), float(frac[j])
+
+    coarse = 4
+    fraction = np.linspace(0.1, 0.8, 15)  # where the window ends on the profile
+    g, t0, f = best(np.arange(on, earliest - 1, -coarse)[::-1], fraction, 2)
+    if not np.isfinite(g):
+        return on
+    df = fraction[1] - fraction[0]
+    t0s = np.arange(max(earliest, t0 - coarse), min(on, t0 + coarse) + 1)
+    g, t0, _ = best(t0s, np.linspace(max(f - df, 0.05), min(f + df, 1.0), 9), 1)
+    if not np.isfinite(g) or t0 <= earliest:
+        return on
+    return t0
 
 
 def _refine(
@@ -510,8 +633,7 @@ def _refine(
     w = max(1, int(round(p.rest_window_s * rate)))
     m = max(1, int(round(p.refine_consecutive_s * rate)))
     band = p.refine_noise_k * noise_sd
-    ext = int(round(p.refine_extrapolate_max_s * rate))
-    top = p.refine_extrapolate_top_k / p.refine_noise_k
+    back = int(round(p.refine_fit_max_back_s * rate)) if p.refine_fit == "min_jerk" else 0
     prev_stop = np.concatenate(([0], stops[:-1]))
     next_start = np.concatenate((starts[1:], [n]))
     if valid is not None and not valid.all() and k:
@@ -531,6 +653,7 @@ def _refine(
         out["peak_time"][i] = a + pk
         if p.refine_onsets:
             peak_dev = abs(float(seg[pk] - rest_pre))
+            top = p.refine_fit_top_fraction * peak_dev
             on = _walk_to_rest(
                 ref,
                 a,
@@ -542,7 +665,7 @@ def _refine(
                 m,
                 w,
                 p.refine_anchor_fraction * peak_dev,
-                ext,
+                back,
                 top,
             )
             # offset: the same search on the time-reversed bout, resting value after the bout
@@ -559,7 +682,7 @@ def _refine(
                 m,
                 w,
                 p.refine_anchor_fraction * peak_dev,
-                ext,
+                back,
                 top,
             )
             out["onset_sample"][i] = a + on

@@ -16,10 +16,11 @@ from thalamocortex.behavior.parse import (
     absolute_threshold,
     fill_nan_runs,
     lever_speed,
-    line_fit,
     lowpass,
-    rayleigh_scale,
+    min_jerk_onset,
     resample,
+    rest_velocity_sd,
+    smoothed_velocity,
 )
 from thalamocortex.data.model import Lever
 
@@ -50,9 +51,8 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
     if p.speed_threshold_mode == "absolute":
         threshold = absolute_threshold(p, lever.units)
     else:
-        threshold = p.speed_threshold_k * rayleigh_scale(
-            speed[np.asarray(valid)], p.rest_speed_quantile
-        )
+        velocity = smoothed_velocity(position, rate, p.velocity_smooth_samples)
+        threshold = p.speed_threshold_k * rest_velocity_sd(velocity, np.asarray(valid), rate, p)
 
     # threshold crossings, one sample at a time
     bouts = []
@@ -125,8 +125,7 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
     band = p.refine_noise_k * noise_sd
     m = max(1, int(round(p.refine_consecutive_s * rate)))
     w = max(1, int(round(p.rest_window_s * rate)))
-    ext = int(round(p.refine_extrapolate_max_s * rate))
-    top = p.refine_extrapolate_top_k / p.refine_noise_k
+    back = int(round(p.refine_fit_max_back_s * rate)) if p.refine_fit == "min_jerk" else 0
     out = []
     for k, (a, b) in enumerate(kept):
         prev_stop = kept[k - 1][1] if k > 0 else 0
@@ -151,9 +150,10 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
             out.append([a, b])
             continue
         big = p.refine_anchor_fraction * best
-        on = _walk(ref, a, lo, prev_stop, pk, band, m, w, big, ext, top, +1)
+        top = p.refine_fit_top_fraction * best
+        on = _walk(ref, a, lo, prev_stop, pk, band, m, w, big, back, top, +1)
         off = _walk(
-            ref, b - 1, hi - 1, next_start - 1, b - 1 - (a + pk), band, m, w, big, ext, top, -1
+            ref, b - 1, hi - 1, next_start - 1, b - 1 - (a + pk), band, m, w, big, back, top, -1
         )
         out.append([a + on, b - off])
     for k in range(1, len(out)):
@@ -161,7 +161,7 @@ def reference_movements(lever: Lever, params: BehaviorParams | None = None) -> n
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
-def _walk(x, a, lo, floor, pk, band, m, w, big, ext, top, step) -> int:
+def _walk(x, a, lo, floor, pk, band, m, w, big, back, top, step) -> int:
     """Sample-by-sample version of ``parse._walk_to_rest`` (``step`` -1 = time-reversed)."""
 
     def at(j):  # j samples from the bout's first sample in the walking direction
@@ -190,18 +190,15 @@ def _walk(x, a, lo, floor, pk, band, m, w, big, ext, top, step) -> int:
         if on - lo2 < m:
             break
         rest = _median([at(j) for j in range(lo2, on)])
-    if ext > 0 and on < anchor:
-        use_t, use_y = [], []
-        for j in range(on, anchor):
-            d = abs(at(j) - rest)
-            if d > top * band:
-                break
-            if d > 2.0 * band:
-                use_t.append(j - on)
-                use_y.append(np.sqrt(d))
-        if len(use_t) >= 3:
-            slope, icpt = line_fit(np.asarray(use_t, float), np.asarray(use_y))
-            if slope > 0:
-                t0 = -icpt / slope
-                on = max(int(round(on + max(-ext, min(0.0, t0)))), floor_j)
+    if back > 0:
+        # the minimum-jerk back-extrapolation is shared with the parser (a fit, not bout logic),
+        # on the trace oriented in the walking direction
+        if step > 0:
+            y = np.asarray(x[a + floor_j :])
+            i0 = -floor_j
+        else:
+            y = np.asarray(x[: a - floor_j + 1][::-1])
+            i0 = -floor_j
+        t0 = min_jerk_onset(y, rest, i0 + on, i0 + pk + 1, max(0, i0 + on - back), top, 0)
+        on = t0 - i0
     return on

@@ -11,7 +11,12 @@ Writes under ``results/behavior/``:
 - ``session_matrix``: per mouse, session x session median trial-to-trial correlation;
 - ``templates``: per mouse, the learned template (mean expert rewarded trajectory);
 - ``examples``: example naive (first session) and expert (last session) rewarded lever traces;
-- ``trends``: across-mice slope tests of the learning curves;
+- ``tests``: behavioural learning, mice as units — each mouse's expert - naive change (first /
+  last sessions, :mod:`thalamocortex.stats.stages`), one-sample t-test across mice (primary:
+  stereotypy; the other metrics secondary, corrected), :func:`~thalamocortex.behavior.learning.
+  learning_tests`; ``per_mouse``: the per-mouse changes;
+- ``trends``: secondary across-mice tests of per-mouse slopes over sessions (mice with at least
+  ``min_trend_sessions`` sessions);
 - ``snippets.npz``: every trial's lever snippet in 10 ms bins (row-aligned with ``trials``).
 """
 
@@ -25,6 +30,7 @@ import pandas as pd
 from thalamocortex.behavior.learning import (
     bin_traces,
     expert_sessions,
+    learning_tests,
     learning_trend,
     movement_template,
     session_matrix,
@@ -58,10 +64,11 @@ def learning_trials(trials: pd.DataFrame, params: BehaviorParams) -> np.ndarray:
     return sel
 
 
-def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
+def analyse_path(path: str, params: BehaviorParams, names=None, opener=None) -> dict:
     """Worker: analyse one NWB session file (top level so Dask can pickle it).
 
-    ``names`` are the configured NWB names (``config.data``) passed to ``read_session``.
+    ``opener`` opens the file (the run's session opener, carrying the configured NWB names);
+    without it ``read_session`` is called with ``names``.
 
     Returns
     -------
@@ -72,18 +79,27 @@ def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
     from thalamocortex.behavior.session import analyse_session
     from thalamocortex.data.nwb import read_session
 
-    with read_session(path, names=names) as s:
+    with opener(path) if opener is not None else read_session(path, names=names) as s:
         base = {
             "mouse": s.info.mouse,
             "session": int(s.info.session),
             "day": int(s.info.day),
             "experiment": s.info.experiment,
             "region": s.info.region,
+            "lever_units": s.lever.units if s.lever is not None else "",
         }
+        if s.lever is None:  # an imaging session without behaviour: not a bad session
+            return {
+                **base,
+                "status": "excluded",
+                "exclusion": "no lever: an imaging session without behaviour",
+                "kind": "skipped",
+            }
         try:
             sb = analyse_session(s, params)
         except DataError as err:
             return {**base, "status": "excluded", "exclusion": str(err)}
+        sb.summary["lever_units"] = str(getattr(s.lever, "units", "") or "")
     plot = bin_traces(
         sb.snippets,
         sb.snippet_times,
@@ -103,7 +119,11 @@ def analyse_path(path: str, params: BehaviorParams, names=None) -> dict:
     }
 
 
-def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataFrame]:
+#: Fewest sessions of a mouse for its slope to enter the (secondary) trend tests.
+MIN_TREND_SESSIONS = 4
+
+
+def summarise(results: list[dict], params: BehaviorParams, stats=None) -> dict[str, pd.DataFrame]:
     """Combine per-session results into the stage's tables (pure; no I/O)."""
     ok = [r for r in results if r["status"] == "ok"]
     trials = pd.concat([r["trials"] for r in ok], ignore_index=True) if ok else pd.DataFrame()
@@ -205,16 +225,22 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
     done = sessions[sessions["status"] == "ok"] if len(sessions) else sessions
     for metric in TREND_METRICS:
         if len(done) and metric in done:
-            tr = learning_trend(done, metric)
+            tr = learning_trend(done, metric, min_sessions=MIN_TREND_SESSIONS)
             trend_rows.append(
                 {
                     "metric": metric,
+                    "role": "secondary",
                     "mean_slope_per_session": tr["mean_slope"],
                     "t": tr["t"],
                     "p": tr["p"],
                     "n_mice": tr["n_mice"],
+                    "min_sessions": MIN_TREND_SESSIONS,
                 }
             )
+    if len(done):
+        tests, per_mouse = learning_tests(done, stats)
+    else:
+        tests, per_mouse = pd.DataFrame(), pd.DataFrame()
     return {
         "trials": trials,
         "sessions": sessions,
@@ -223,7 +249,31 @@ def summarise(results: list[dict], params: BehaviorParams) -> dict[str, pd.DataF
         "templates": pd.concat(templates, ignore_index=True) if templates else pd.DataFrame(),
         "examples": pd.concat(examples, ignore_index=True) if examples else pd.DataFrame(),
         "trends": pd.DataFrame(trend_rows),
+        "tests": tests,
+        "per_mouse": per_mouse,
     }
+
+
+def _exclude_mixed_units(ctx, paths: list[str], results: list[dict | None]) -> None:
+    """A mouse's sessions share one learned template: sessions whose lever measures another
+    quantity (V beside mm) than the mouse's majority are excluded, with the reason."""
+    by_mouse: dict[str, list[int]] = {}
+    for i, r in enumerate(results):
+        if r is not None and r["status"] == "ok":
+            by_mouse.setdefault(r["mouse"], []).append(i)
+    for mouse, idx in by_mouse.items():
+        units = pd.Series([results[i]["lever_units"] for i in idx])
+        if units.nunique() < 2:
+            continue
+        keep = units.value_counts().index[0]
+        for i in idx:
+            if results[i]["lever_units"] != keep:
+                ctx.exclude(
+                    paths[i],
+                    f"lever in {results[i]['lever_units']!r} while mouse {mouse}'s other "
+                    f"sessions are in {keep!r}: one learned template cannot mix them",
+                )
+                results[i]["status"] = "mixed_units"
 
 
 def run(ctx) -> None:
@@ -231,12 +281,15 @@ def run(ctx) -> None:
     params: BehaviorParams = ctx.config.behavior
     paths = [str(p) for p in ctx.sessions["path"]]
     results = ctx.map(
-        partial(analyse_path, params=params, names=ctx.config.data), paths, desc="behaviour"
+        partial(analyse_path, params=params, opener=ctx.opener), paths, desc="behaviour"
     )
-    n_bad = sum(r["status"] != "ok" for r in results)
-    if n_bad:
-        ctx.log(f"{n_bad} of {len(results)} sessions excluded (see sessions.exclusion)")
-    tables = summarise(results, params)
+    for path, r in zip(paths, results, strict=True):
+        if r is not None and r["status"] != "ok":
+            # listed; an error also leaves the session out of the stages after
+            ctx.exclude(path, r["exclusion"], r.get("kind", "error"))
+    _exclude_mixed_units(ctx, paths, results)
+    results = [r for r in results if r is not None and r["status"] != "mixed_units"]
+    tables = summarise(results, params, ctx.config.stats)
     for name, df in tables.items():
         ctx.write_table(df, name)
     ok = [r for r in results if r["status"] == "ok"]

@@ -464,12 +464,14 @@ def lever_to_frames(lever: Lever, frame_times: np.ndarray, how: str = "mean") ->
     frame_times : array (n_frames,)
         Session times of frames (s); each frame is taken to span from its time to the next.
     how : {"mean", "nearest"}
-        ``mean`` averages lever samples within each frame interval (anti-aliased);
+        ``mean`` averages the finite lever samples within each frame interval (anti-aliased);
         ``nearest`` takes the sample at the frame time.
 
     Returns
     -------
-    array (n_frames,) float64, NaN where the frame lies outside the lever recording.
+    array (n_frames,) float64, NaN where the frame lies outside the lever recording or holds
+    no finite sample. A NaN or infinite sample affects only its own frame (it is left out of
+    that frame's mean), never the frames after it.
     """
     frame_times = np.asarray(frame_times, dtype=np.float64)
     x = lever.values
@@ -479,15 +481,20 @@ def lever_to_frames(lever: Lever, frame_times: np.ndarray, how: str = "mean") ->
         out = np.full(len(frame_times), np.nan)
         ok = (idx >= 0) & (idx < n)
         out[ok] = x[idx[ok]]
+        out[~np.isfinite(out)] = np.nan
         return out
     if how != "mean":
         raise ValueError(f"lever_to_frames: how must be 'mean' or 'nearest', got {how!r}")
     edges_t = np.append(frame_times, frame_times[-1] + np.median(np.diff(frame_times)))
     edges = np.round((edges_t - lever.t0) * lever.rate).astype(np.int64)
-    csum = np.concatenate([[0.0], np.cumsum(x)])
+    finite = np.isfinite(x)
+    # running sums of the finite samples only: a NaN inside a running sum would make every
+    # later frame NaN (0.07 % NaN samples once blanked 87 % of a session's frames)
+    csum = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
+    ccnt = np.concatenate([[0], np.cumsum(finite, dtype=np.int64)])
     lo = np.clip(edges[:-1], 0, n)
     hi = np.clip(edges[1:], 0, n)
-    cnt = hi - lo
+    cnt = ccnt[hi] - ccnt[lo]
     out = np.full(len(frame_times), np.nan)
     ok = cnt > 0
     out[ok] = (csum[hi[ok]] - csum[lo[ok]]) / cnt[ok]

@@ -39,7 +39,9 @@ import scipy.sparse
 from thalamocortex.data.errors import DataError
 from thalamocortex.encoding.params import EncodingParams
 
-CLASSES: tuple[str, ...] = ("movement", "quiescence", "neither")
+#: ``no_data``: the ROI has no finite dF/F during movement or during quiescence (an all-NaN
+#: trace, for instance); it is excluded and counted, never classified.
+CLASSES: tuple[str, ...] = ("movement", "quiescence", "neither", "no_data")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +312,10 @@ def classify_movement_related(
     DataFrame, one row per ROI: ``roi`` (column index), ``contrast`` (dF/F, movement minus
     quiescence), ``n_events``, ``p_movement_<null>``/``p_quiescence_<null>`` for each null,
     ``p_movement``/``p_quiescence`` of the deciding null, ``cls`` ("movement"/"quiescence"/
-    "neither"), ``movement_related`` and ``quiescence_related`` (bool).
+    "neither"/"no_data"), ``movement_related`` and ``quiescence_related`` (bool), ``has_data``
+    (bool). An ROI without a finite dF/F value during movement or during quiescence has
+    ``cls = "no_data"``, NaN p-values and is neither movement- nor quiescence-related (its
+    contrast is undefined; a NaN statistic would otherwise get the smallest p-value).
     """
     p = params or EncodingParams()
     x = _as_dff(dff)
@@ -329,6 +334,8 @@ def classify_movement_related(
     if p.null not in nulls:
         nulls = (*nulls, p.null)
     rng = np.random.default_rng(seed)
+    finite = np.isfinite(x)
+    has_data = finite[mask].any(axis=0) & finite[~mask].any(axis=0)
     obs = movement_contrast(x, mask)
     out = pd.DataFrame({"roi": np.arange(x.shape[1]), "contrast": obs})
     out["n_events"] = count_events(x, p.event_low_sd, p.event_high_sd)
@@ -345,13 +352,19 @@ def classify_movement_related(
         n = null.shape[0]
         out[f"p_movement_{name}"] = ((null >= obs).sum(0) + 1) / (n + 1)
         out[f"p_quiescence_{name}"] = ((null <= obs).sum(0) + 1) / (n + 1)
+        out.loc[~has_data, [f"p_movement_{name}", f"p_quiescence_{name}"]] = np.nan
     out["p_movement"] = out[f"p_movement_{p.null}"]
     out["p_quiescence"] = out[f"p_quiescence_{p.null}"]
-    enough = out["n_events"].to_numpy() >= p.min_events
+    enough = (out["n_events"].to_numpy() >= p.min_events) & has_data
     thr = p.alpha / 2
     is_move = enough & (out["p_movement"].to_numpy() <= thr)
     is_quiet = enough & (out["p_quiescence"].to_numpy() <= thr) & ~is_move
-    out["cls"] = np.where(is_move, "movement", np.where(is_quiet, "quiescence", "neither"))
+    out["cls"] = np.where(
+        ~has_data,
+        "no_data",
+        np.where(is_move, "movement", np.where(is_quiet, "quiescence", "neither")),
+    )
     out["movement_related"] = is_move
     out["quiescence_related"] = is_quiet
+    out["has_data"] = has_data
     return out

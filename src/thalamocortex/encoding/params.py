@@ -129,10 +129,15 @@ class EncodingParams(ParamGroup):
         "otherwise an all-optical session's stimulation block counts as 'quiescence')",
         ge=0,
     )
-    # --- across learning ------------------------------------------------------------------
-    naive_sessions: tuple[int, int] = param(
-        (1, 3), "sessions", "first and last session counted as naive"
+    # --- examples for the report ----------------------------------------------------------
+    n_example_units: int = param(
+        3,
+        "units",
+        "most movement-related units per session (smallest p, largest contrast) whose single "
+        "trials and example dF/F the report shows (naive and expert sessions only)",
+        ge=0,
+        le=20,
     )
-    expert_sessions: tuple[int, int] = param(
-        (12, 14), "sessions", "first and last session counted as expert"
+    example_window_s: float = param(
+        40.0, "s", "length of the example stretch of lever and dF/F per session", ge=0
     )

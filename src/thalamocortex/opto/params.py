@@ -17,17 +17,13 @@ class InactivationParams(ParamGroup):
     """Parameters of the inactivation analysis (light-on vs light-off trials)."""
 
     measures: tuple[str, ...] = param(
-        (
-            "similarity_to_template",
-            "rewarded",
-            "reaction_time",
-            "peak_amplitude",
-            "movement_duration",
-        ),
+        ("rewarded", "reaction_time", "peak_amplitude", "movement_duration"),
         "",
-        "per-trial behaviour measures contrasted light-on vs light-off (columns of the behaviour "
-        "stage's trials table: similarity to the learned template, success, reaction time, "
-        "movement amplitude and duration; missing ones are skipped and reported)",
+        "secondary per-trial behaviour measures contrasted light-on vs light-off (columns of the "
+        "behaviour stage's trials table: success, reaction time, movement amplitude and "
+        "duration; missing ones are skipped and reported). The primary measure, similarity to "
+        "the learned movement with a leave-one-out template, is always computed; stereotypy is "
+        "added as a secondary measure",
     )
     n_permutations: int = param(
         2000,

@@ -6,23 +6,32 @@ Inputs are long tables, one row per neuron and session: the photostimulation cla
 movement-encoding score and a boolean movement-related class), both keyed by
 (``mouse``, ``session``, ``roi_name``); identity across sessions is resolved separately.
 
-Statistics (mice are the unit of replication; SCIENCE.md §3):
+Primary tests (mice are the unit of replication; two-stage, :mod:`thalamocortex.stats.summary`):
 
-* **Enrichment** of movement-encoding neurons among activated neurons: Mantel–Haenszel odds
-  ratio pooled over populations (sessions), with a permutation null that shuffles the
-  movement-related labels among the neurons of each population — drawn exactly as one
-  hypergeometric count per population and permutation — and a hierarchical-bootstrap
-  confidence interval (mice, then sessions, then neurons).
-* **Rank correlation** of drive and encoding score: mean over populations of Spearman's rho,
-  permutation null within populations.
-* **Suppression of unrelated neurons**: the same enrichment machinery for "suppressed" among
-  non-movement-related neurons, and the mean drive of unrelated neurons per mouse.
-* **Naive vs expert** on the neurons tracked in both: per-mouse statistics, paired sign-flip
-  test across mice, and a mixed model ``drive ~ movement_related * stage`` with a random
-  intercept per mouse; per-mouse statistics of the same neurons' naive and expert values
-  (drive stability, drive change by expert class, naive drive of future movement-related
-  neurons). "The same neuron" is equal ``roi_name`` or the preprocess stage's cross-session
-  tracking (``OptoParams.identity``, :mod:`thalamocortex.opto.identity`).
+* **Expert enrichment** of movement-encoding neurons among thalamus-activated neurons
+  (:func:`mouse_level_tests`): per expert session the log odds ratio of (activated,
+  movement-related) with the Haldane-Anscombe +0.5 correction — finite when a cell of the 2x2
+  table is empty, and nearly unbiased under independence (Gart & Zweifel 1967) — averaged over
+  the mouse's expert sessions; one-sample t-test across opsin mice.
+* **Naive vs expert drive of the same neurons**: per mouse, on the neurons tracked in both
+  stages, the expert - naive drive change of the neurons that are movement-related in the
+  expert minus that of the other neurons (``paired_drive_refinement``: thalamic drive refines
+  toward the neurons that come to encode the learned movement); one-sample t-test across mice.
+
+Secondary analyses (labelled; the neuron-level ones are statements about the recorded neurons
+of these mice, not about mice):
+
+* the difference of proportions P(activated | movement-related) - P(activated | other), the
+  naive enrichment and its naive-to-expert change, per-mouse t-tests, Holm within the family;
+* Mantel–Haenszel odds ratio pooled over populations with a within-population permutation null
+  (exact hypergeometric draws) and a hierarchical-bootstrap interval (:func:`enrichment`);
+* rank correlation of drive and encoding score (:func:`drive_encoding_correlation`);
+* suppression of unrelated neurons (the same enrichment machinery), per-population statistics
+  and the other per-mouse naive-vs-expert contrasts of :func:`naive_vs_expert` (t-test and
+  sign-flip across mice), a mixed model ``drive ~ movement_related * stage`` with a random
+  intercept per mouse (no p-value when it did not converge). "The same neuron" is equal
+  ``roi_name`` or the preprocess stage's cross-session tracking (``OptoParams.identity``,
+  :mod:`thalamocortex.opto.identity`).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from scipy.stats import rankdata, spearmanr
 from thalamocortex.data.errors import DataError
 from thalamocortex.opto.params import OptoParams
 from thalamocortex.stats import hierarchical_weights, mixed_model, permutation_test_paired
+from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
+from thalamocortex.stats.summary import mean_test
 
 KEYS: tuple[str, ...] = ("mouse", "session", "roi_name")
 
@@ -358,6 +369,10 @@ PAIRED_STATISTICS: dict[str, str] = {
     "paired_naive_drive_related_minus_unrelated": (
         "naive drive of neurons that are movement-related in the expert minus that of the others"
     ),
+    "paired_drive_refinement": (
+        "expert - naive drive change of neurons movement-related in the expert minus that of "
+        "the other neurons (primary)"
+    ),
 }
 
 
@@ -438,6 +453,7 @@ def paired_summary(paired: pd.DataFrame) -> pd.DataFrame:
                 "paired_drive_change_related": mean(change, rel),
                 "paired_drive_change_unrelated": mean(change, ~rel),
                 "paired_naive_drive_related_minus_unrelated": mean(dn, rel) - mean(dn, ~rel),
+                "paired_drive_refinement": mean(change, rel) - mean(change, ~rel),
             }
         )
     return pd.DataFrame(rows, columns=["mouse", "n_paired", *PAIRED_STATISTICS])
@@ -459,6 +475,7 @@ def naive_vs_expert(
     table: pd.DataFrame,
     params: OptoParams | None = None,
     tracking: pd.DataFrame | None = None,
+    secondary: bool = True,
 ) -> dict:
     """Naive vs expert on the same (tracked) neurons, mice as replicates.
 
@@ -472,6 +489,8 @@ def naive_vs_expert(
     tracking : DataFrame, optional
         The preprocess stage's cross-session tracking table (``mouse``, ``cell``, ``session``,
         ``roi``, ``roi_name``, ``probability``).
+    secondary : bool
+        Also fit the (secondary) mixed model.
 
     Returns
     -------
@@ -483,8 +502,10 @@ def naive_vs_expert(
     ``contrasts`` : DataFrame — one row per statistic: ``kind`` (``population``: per-session
         statistic, ``estimate`` = mean over mice of expert - naive; ``paired``: per-mouse
         statistic of the same neurons' naive and expert values, ``estimate`` = its mean over
-        mice), ``p_sign_flip`` (sign-flip permutation test of the per-mouse values against 0,
-        exact when 2**n_mice <= n_permutations), ``exact``, ``n_mice``, ``definition``;
+        mice), ``ci_low``/``ci_high``/``t``/``df``/``p`` (one-sample t-test of the per-mouse
+        values across mice), ``p_sign_flip`` (sign-flip permutation test of the per-mouse
+        values against 0, exact when 2**n_mice <= n_permutations; its smallest p is
+        ``2 / 2**n_mice``), ``exact``, ``n_mice``, ``definition``;
     ``mixed_model`` : DataFrame — fixed effects of ``drive ~ movement_related * stage`` with a
         random intercept per mouse (empty when it cannot be fitted);
     ``n_tracked`` : number of neurons (mouse x identity) seen in both stages;
@@ -522,11 +543,17 @@ def naive_vs_expert(
 
     def add(statistic, kind, values, definition):
         res = permutation_test_paired(values, n_perm=params.n_permutations, seed=params.seed)
+        t = mean_test(values, params.ci_level)
         rows.append(
             {
                 "statistic": statistic,
                 "kind": kind,
                 "estimate": res["statistic"],
+                "ci_low": t["ci_low"],
+                "ci_high": t["ci_high"],
+                "t": t["statistic"],
+                "df": t["df"],
+                "p": t["p"],
                 "p_sign_flip": res["p"],
                 "exact": res["exact"],
                 "n_mice": res["n"],
@@ -543,13 +570,16 @@ def naive_vs_expert(
         add(c, "paired", paired[c].to_numpy(np.float64), definition)
     mm = pd.DataFrame()
     try:
+        if not secondary:
+            raise ValueError("secondary analyses not requested")
         d = tracked[["mouse", "drive", "movement_related", "stage"]].copy()
         d["movement_related"] = d["movement_related"].astype(float)
         d["expert"] = (d["stage"] == "expert").astype(float)
         if d["mouse"].nunique() >= 2:
             mm = mixed_model(d, "drive ~ movement_related * expert", groups="mouse")
     except (ValueError, np.linalg.LinAlgError) as err:  # singular fits on tiny data
-        mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
+        if secondary:
+            mm = pd.DataFrame({"term": ["error"], "coef": [np.nan], "note": [str(err)]})
     out.update(per_mouse=per_mouse, paired_per_mouse=paired, contrasts=pd.DataFrame(rows))
     out["mixed_model"] = mm
     return out
@@ -567,7 +597,9 @@ def relation_summary(table: pd.DataFrame, params: OptoParams | None = None) -> p
     -------
     DataFrame with ``stage``, ``test`` (``enrichment_activated_related``,
     ``enrichment_suppressed_unrelated``, ``spearman_drive_encoding``), ``estimate``,
-    ``ci_low``, ``ci_high``, ``p_perm``, ``n_neurons``, ``n_mice``, ``criterion``.
+    ``ci_low``, ``ci_high``, ``p_perm``, ``n_neurons``, ``n_mice``, ``criterion``, ``role``
+    (always ``secondary``: the permutation is over the neurons of each population, a statement
+    about the recorded neurons; the mouse-level tests are :func:`mouse_level_tests`).
     """
     params = params or OptoParams()
     rows = []
@@ -610,4 +642,142 @@ def relation_summary(table: pd.DataFrame, params: OptoParams | None = None) -> p
                 ),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).assign(role=SECONDARY)
+
+
+# ---------------------------------------------------------------------------------------------
+# mouse-level tests (the declared primary tests of the all-optical experiment)
+# ---------------------------------------------------------------------------------------------
+
+
+def per_mouse_enrichment(table: pd.DataFrame) -> pd.DataFrame:
+    """Per mouse and stage: mean over its sessions of the enrichment estimators.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`merge_drive_encoding` output (all neurons, not only tracked ones).
+
+    Returns
+    -------
+    DataFrame with ``mouse``, ``stage``, ``n_sessions``, ``n_neurons`` and the means of
+    ``log_or_activated`` (Haldane-Anscombe log odds ratio of activated x movement-related; finite
+    with empty cells) and ``diff_prop_activated`` (P(activated | movement-related) -
+    P(activated | other); NaN when a class is empty).
+    """
+    per = per_population_summary(table)
+    cols = ["mouse", "stage", "n_sessions", "n_neurons", "log_or_activated"]
+    cols.append("diff_prop_activated")
+    if per.empty:
+        return pd.DataFrame(columns=cols)
+    per["diff_prop_activated"] = per["frac_activated_related"] - per["frac_activated_unrelated"]
+    g = per.groupby(["mouse", "stage"], observed=True, sort=True)
+    out = g[["log_or_activated", "diff_prop_activated"]].mean()
+    out["n_sessions"] = g.size()
+    out["n_neurons"] = g["n_neurons"].sum()
+    return out.reset_index()[cols]
+
+
+def mouse_level_tests(
+    table: pd.DataFrame,
+    nve: dict | None = None,
+    params: OptoParams | None = None,
+    stats=None,
+) -> pd.DataFrame:
+    """The all-optical experiment's mouse-level tests (see the module docstring).
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`merge_drive_encoding` output of the opsin mice (both stages).
+    nve : dict, optional
+        :func:`naive_vs_expert` output (computed when None).
+    params : OptoParams
+    stats : StatsParams, optional
+        ``alpha``, ``multiple_comparisons``, ``ci_level``.
+
+    Returns
+    -------
+    DataFrame in the :data:`~thalamocortex.stats.primary.TEST_COLUMNS` layout: the primary
+    ``opto:expert_enrichment`` and ``opto:drive_refinement`` rows, and secondary rows (difference
+    of proportions, naive enrichment, expert - naive enrichment, the other naive-vs-expert
+    contrasts), Holm- (or BH-) corrected within the secondary family.
+    """
+    from thalamocortex.stats.params import StatsParams
+
+    params = params or OptoParams()
+    st = stats or StatsParams()
+    rows = []
+    enr = per_mouse_enrichment(table)
+    wide = enr.pivot(index="mouse", columns="stage", values=["log_or_activated"])
+    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+
+    def row(claim, role, family, measure, values, test, subject="M1 (opsin mice)"):
+        rows.append(
+            {
+                "claim": claim,
+                "role": role,
+                "family": family,
+                "subject": subject,
+                "measure": measure,
+                **mean_test(values, st.ci_level),
+                "test": test,
+            }
+        )
+
+    sec = "opto: secondary mouse-level statistics"
+    for stage in ("expert", "naive"):
+        e = enr[enr["stage"] == stage]
+        primary = stage == "expert"
+        row(
+            "opto:expert_enrichment" if primary else "opto:naive_enrichment",
+            PRIMARY if primary else SECONDARY,
+            "opto: expert enrichment" if primary else sec,
+            f"{stage} log odds ratio (activated x movement-related, +0.5 corrected)",
+            e["log_or_activated"].to_numpy(np.float64),
+            "per-mouse log OR (mean over its sessions), one-sample t-test across mice",
+        )
+        row(
+            f"opto:{stage}_enrichment_difference_of_proportions",
+            SECONDARY,
+            sec,
+            f"{stage} P(activated | movement-related) - P(activated | other)",
+            e["diff_prop_activated"].to_numpy(np.float64),
+            "per-mouse difference of proportions, one-sample t-test across mice",
+        )
+    if {"log_or_activated_expert", "log_or_activated_naive"} <= set(wide.columns):
+        row(
+            "opto:enrichment_change",
+            SECONDARY,
+            sec,
+            "expert - naive log odds ratio (all neurons of each stage)",
+            (wide["log_or_activated_expert"] - wide["log_or_activated_naive"]).to_numpy(np.float64),
+            "per-mouse change, one-sample t-test across mice",
+        )
+    nve = nve if nve is not None else naive_vs_expert(table, params, secondary=False)
+    con = nve.get("contrasts", pd.DataFrame())
+    if len(con):
+        paired = nve.get("paired_per_mouse", pd.DataFrame())
+        for _, c in con.iterrows():
+            primary = c["statistic"] == "paired_drive_refinement"
+            vals = (
+                paired[c["statistic"]].to_numpy(np.float64)
+                if c["kind"] == "paired" and c["statistic"] in paired
+                else None
+            )
+            if vals is None:  # population statistics: recompute from the per-mouse table
+                pm = nve["per_mouse"]
+                w = pm.pivot(index="mouse", columns="stage", values=c["statistic"])
+                vals = (w.get("expert") - w.get("naive")).to_numpy(np.float64)
+            row(
+                "opto:drive_refinement" if primary else f"opto:nve_{c['statistic']}",
+                PRIMARY if primary else SECONDARY,
+                "opto: drive refinement of the same neurons" if primary else sec,
+                str(c["definition"]),
+                vals,
+                "per-mouse statistic of tracked neurons, one-sample t-test across mice",
+            )
+    out = as_test_table(rows)
+    if out.empty:
+        return out
+    return correct_family(out, "family", st.multiple_comparisons, st.alpha)

@@ -98,7 +98,7 @@ def artefact_mask(
     if frame_rate is None:
         frame_rate = (n_frames - 1) / (frame_times[-1] - frame_times[0])
     _check_pulses(pulses)
-    # one implementation of the blanking convention for the whole package: the traces stage
+    # one implementation of the blanking convention for the whole package: preprocess's dF/F
     # blanks exactly these frames, so responses never see a frame the dF/F did not blank
     from thalamocortex.preprocess.dff import artefact_mask as blank_frames
 

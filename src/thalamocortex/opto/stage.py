@@ -8,9 +8,14 @@
 - ``pseudo``: the same classification on pseudo-pulses from spontaneous periods (null);
 - ``fractions``: per session and condition (real / pseudo) the fractions activated,
   suppressed and responsive, with the criterion;
-- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps);
+- ``peri``: pulse-averaged dF/F around light onset per neuron (heatmaps), by integer ``frame``
+  offset from the onset frame (``time_s`` = frame / frame rate);
 - ``relation_neurons``: opsin neurons joined with the encoding stage's scores;
-- ``relation``: enrichment / suppression / correlation tests per stage;
+- ``tests``: the mouse-level tests (primary: expert enrichment, per-mouse Haldane log odds
+  ratio; drive refinement of the same neurons; t-tests across opsin mice) and their secondary
+  companions, :func:`thalamocortex.opto.relation.mouse_level_tests`;
+- ``relation``: enrichment / suppression / correlation per stage pooled over neurons with
+  within-population permutations (secondary: a statement about the recorded neurons);
 - ``relation_per_session``: per-session statistics; ``naive_vs_expert``: paired contrasts
   across mice on tracked neurons (with the ``identity`` used and ``n_tracked``);
   ``naive_vs_expert_model``: the mixed model; ``naive_vs_expert_identity``: per mouse the
@@ -18,9 +23,12 @@
   ``OptoParams.identity``), why, and the neuron counts kept/dropped;
   ``naive_vs_expert_neurons``: one row per tracked neuron, naive and expert values.
 
-``inactivation`` writes under ``results/inactivation/``: ``tests``, ``per_mouse``,
-``sessions`` (light-on vs light-off), ``schedule`` (randomness of the light schedule),
-``stereotypy`` and ``trajectories`` (mean lever trajectory per mouse and condition).
+``inactivation`` writes under ``results/inactivation/``: ``tests`` (one row per measure; the
+primary test is the learned-movement similarity with a leave-one-out template, t-test across
+mice, :mod:`thalamocortex.opto.inactivation`), ``per_mouse``, ``sessions`` (light-on vs
+light-off), ``trials`` (the included trials with ``similarity_to_learned``), ``schedule``
+(randomness of the light schedule), ``stereotypy`` and ``trajectories`` (mean lever trajectory
+per mouse and condition).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from thalamocortex.opto.params import InactivationParams, OptoParams
 from thalamocortex.opto.relation import (
     learning_stage,
     merge_drive_encoding,
+    mouse_level_tests,
     naive_vs_expert,
     per_population_summary,
     relation_summary,
@@ -48,33 +57,29 @@ from thalamocortex.opto.responses import peristimulus_average
 # ---------------------------------------------------------------------------------------------
 
 
-def _session_dff(s, results: str, pre) -> np.ndarray:
-    from thalamocortex.preprocess.traces import session_dff
-
-    cached = Path(results) / "traces" / f"{s.id}.npz"
-    if cached.is_file():
-        with np.load(cached) as z:
-            return z["dff"]
-    return session_dff(s, pre, with_events=False).dff
-
-
-def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | None:
+def opto_session(
+    path: str, results: str, params: OptoParams, pre, opener=None, names=None
+) -> dict | None:
     """Worker: classify the neurons of one all-optical session (top level, picklable).
 
-    Returns None for sessions without imaging or pulses; otherwise a dict of DataFrames
+    ``opener`` opens the session file (the run's session opener; default ``read_session``
+    with ``names``); activity is the preprocess stage's analysis traces. Returns None for
+    sessions without imaging or pulses; otherwise a dict of DataFrames
     ``neurons``, ``pseudo``, ``fractions``, ``peri``.
     """
     from thalamocortex.data.nwb import read_session
+    from thalamocortex.preprocess.stage import names_of, session_traces
 
-    with read_session(path) as s:
+    with (opener or partial(read_session, names=names))(path) as s:
         stim = s.stimulation
         if s.imaging is None or stim is None or len(stim.pulses) == 0:
             return None
         info = s.info
-        dff = _session_dff(s, results, pre)
+        traces = session_traces(s, results, pre, names_of(opener, names))
+        dff = traces.dff
         times = s.imaging.times
         pulses = stim.pulses.reset_index(drop=True)
-        rois = s.imaging.rois
+        rois = traces.units
         sham = "power" in pulses and bool(np.all(pulses["power"].to_numpy(np.float64) == 0))
         condition = "sham" if sham else ("no_opsin" if info.opsin in ("none", "") else "opsin")
         keys = {
@@ -102,10 +107,15 @@ def opto_session(path: str, results: str, params: OptoParams, pre) -> dict | Non
         except DataError as err:
             pseudo = pd.DataFrame({**keys, "note": [f"no pseudo-pulses: {err}"]})
         lags, avg = peristimulus_average(dff, times, pulses, params)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        # integer frame offsets: the key heatmaps pivot on (float lag times differ in the last
+        # digits between sessions and would not line up)
+        frame = np.rint(lags * rate).astype(np.int64)
         peri = pd.DataFrame(
             {
                 **keys,
                 "roi_name": np.tile(rois["roi_name"].to_numpy(), len(lags)),
+                "frame": np.repeat(frame, len(rois)),
                 "time_s": np.repeat(lags, len(rois)),
                 "dff": avg.reshape(-1),
             }
@@ -138,6 +148,7 @@ def run_opto(ctx) -> None:
     todo = sessions[sessions["experiment"] == "all_optical"]
     names = ("neurons", "pseudo", "fractions", "peri")
     relation_names = (
+        "tests",
         "relation_neurons",
         "relation",
         "relation_per_session",
@@ -151,7 +162,13 @@ def run_opto(ctx) -> None:
         for n in names + relation_names:
             ctx.write_table(pd.DataFrame(), n)
         return
-    func = partial(opto_session, results=str(ctx.results), params=params, pre=ctx.config.preprocess)
+    func = partial(
+        opto_session,
+        results=str(ctx.results),
+        params=params,
+        pre=ctx.config.preprocess,
+        opener=ctx.opener,
+    )
     out = [r for r in ctx.map(func, [str(p) for p in todo["path"]], desc="opto") if r]
     tables = {n: pd.concat([r[n] for r in out], ignore_index=True) for n in names} if out else {}
     for n in names:
@@ -201,6 +218,7 @@ def run_opto(ctx) -> None:
     )
     ctx.write_table(counts, "naive_vs_expert_identity")
     ctx.write_table(nve["paired_neurons"], "naive_vs_expert_neurons")
+    ctx.write_table(mouse_level_tests(rel, nve, params, ctx.config.stats), "tests")
 
 
 def _tracking_table(ctx) -> pd.DataFrame | None:
@@ -214,17 +232,19 @@ def _tracking_table(ctx) -> pd.DataFrame | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _trajectories(path: str, onsets: pd.DataFrame, params: InactivationParams) -> dict | None:
+def _trajectories(
+    path: str, onsets: pd.DataFrame, params: InactivationParams, opener=None
+) -> dict | None:
     """Worker: lever trajectories after movement onset of one session (top level, picklable)."""
     from thalamocortex.data.nwb import read_session
     from thalamocortex.opto.inactivation import lever_trajectories
 
-    with read_session(path) as s:
+    with (opener or read_session)(path) as s:
         if s.lever is None:
             return None
         traj = lever_trajectories(
             s.lever,
-            onsets["movement_onset"].to_numpy(np.float64),
+            onsets["response_onset"].to_numpy(np.float64),
             params.stereotypy_window_s,
             params.stereotypy_bin_s,
         )
@@ -255,13 +275,17 @@ def inactivation_trials(behaviour_trials: pd.DataFrame, sessions: pd.DataFrame) 
 def run_inactivation(ctx) -> None:
     """Stage ``inactivation``: light-on vs light-off behaviour in expert mice."""
     from thalamocortex.opto.inactivation import (
+        LEARNED_SIMILARITY,
+        add_learned_similarity,
+        learned_similarity_randomisation,
         light_effects,
         light_schedule_table,
+        response_onsets,
         stereotypy_effects,
     )
 
     params: InactivationParams = ctx.config.opto.inactivation
-    names = ("tests", "per_mouse", "sessions", "schedule", "stereotypy", "trajectories")
+    names = ("tests", "per_mouse", "sessions", "trials", "schedule", "stereotypy", "trajectories")
     sessions = ctx.sessions
     if not (sessions["experiment"] == "inactivation").any():
         ctx.log("no inactivation sessions")
@@ -274,37 +298,61 @@ def run_inactivation(ctx) -> None:
             "no included trials of the inactivation sessions in the behaviour stage's table",
             path=ctx.results / "behavior" / "trials.parquet",
         )
-    eff = light_effects(trials, params)
-    if eff["missing_measures"]:
-        ctx.log(f"measures not in the behaviour table (skipped): {eff['missing_measures']}")
-    ctx.write_table(eff["tests"], "tests")
-    ctx.write_table(eff["per_mouse"], "per_mouse")
-    ctx.write_table(eff["sessions"], "sessions")
-    ctx.write_table(light_schedule_table(trials, params), "schedule")
-    for _, r in eff["tests"].iterrows():
-        ctx.log(
-            f"{r['measure']}: light on - off = {r['effect']:.3g} "
-            f"(randomisation p = {r['p_randomisation']:.3g}, {r['n_mice']} mice)"
-        )
-    # stereotypy and trajectories from the lever at the behaviour stage's movement onsets
-    moved = trials[np.isfinite(trials["movement_onset"].to_numpy(np.float64))]
+    # lever trajectories from each trial's response onset (first bout after the cue)
+    mv_path = ctx.results / "behavior" / "movements.parquet"
+    movements = pd.read_parquet(mv_path) if mv_path.is_file() else None
+    trials["response_onset"] = response_onsets(trials, movements)
+    moved = trials[np.isfinite(trials["response_onset"].to_numpy(np.float64))]
     inact = sessions[sessions["experiment"] == "inactivation"]
     items = []
     for _, row in inact.iterrows():
         sel = moved[(moved["mouse"] == row["mouse"]) & (moved["session"] == row["session"])]
         if len(sel):
-            items.append((str(row["path"]), sel[["trial", "movement_onset", "light"]]))
-    func = partial(_trajectories_item, params=params)
+            items.append((str(row["path"]), sel[["trial", "response_onset", "light"]]))
+    func = partial(_trajectories_item, params=params, opener=ctx.opener)
     results = ctx.map(func, items, desc="inactivation")
     by_session = {}
-    traj_rows = []
-    t_bins = np.arange(int(round(params.stereotypy_window_s / params.stereotypy_bin_s))) + 0.5
-    t_bins = t_bins * params.stereotypy_bin_s
+    trajectories = {}
     for r, (_, sel) in zip(results, items, strict=True):
         if r is None:
             continue
-        light = sel["light"].to_numpy(bool)
-        by_session[(r["mouse"], r["session"])] = (r["traj"], light)
+        key = (r["mouse"], r["session"])
+        by_session[key] = (r["traj"], sel["light"].to_numpy(bool))
+        trajectories[key] = (sel["trial"].to_numpy(), r["traj"])
+    # primary measure: similarity to the learned movement, never to a template holding the trial
+    trials = add_learned_similarity(trials, trajectories, params)
+    randomisation = {
+        LEARNED_SIMILARITY: learned_similarity_randomisation(trials, trajectories, params)
+    }
+    stereo = stereotypy_effects(by_session, params)
+    stereo_mouse = pd.DataFrame()
+    per_session = stereo[stereo["mouse"] != "all"]
+    if len(per_session):
+        stereo_mouse = (
+            per_session.groupby("mouse")[["stereotypy_on", "stereotypy_off", "difference"]]
+            .mean()
+            .rename(columns={"stereotypy_on": "mean_on", "stereotypy_off": "mean_off"})
+            .reset_index()
+            .assign(measure="stereotypy")
+        )
+        pooled = stereo[stereo["mouse"] == "all"].iloc[0]
+        randomisation["stereotypy"] = {"p": pooled["p"], "n_sessions": len(per_session)}
+    eff = light_effects(trials, params, ctx.config.stats, randomisation, stereo_mouse)
+    if eff["missing_measures"]:
+        ctx.log(f"measures not in the behaviour table (skipped): {eff['missing_measures']}")
+    ctx.write_table(eff["tests"], "tests")
+    ctx.write_table(eff["per_mouse"], "per_mouse")
+    ctx.write_table(eff["sessions"], "sessions")
+    ctx.write_table(trials, "trials")
+    ctx.write_table(light_schedule_table(trials, params), "schedule")
+    for _, r in eff["tests"].iterrows():
+        ctx.log(
+            f"{r['measure']} ({r['role']}): light on - off = {r['estimate']:.3g} "
+            f"(t-test across {r['n_mice']} mice p = {r['p']:.3g})"
+        )
+    traj_rows = []
+    t_bins = np.arange(int(round(params.stereotypy_window_s / params.stereotypy_bin_s))) + 0.5
+    t_bins = t_bins * params.stereotypy_bin_s
     for (mouse, _), (traj, light) in by_session.items():
         for cond, m in (("light_on", light), ("light_off", ~light)):
             ok = m & np.all(np.isfinite(traj), axis=1)
@@ -331,10 +379,10 @@ def run_inactivation(ctx) -> None:
         g = traj_table.groupby(["mouse", "condition", "t"], observed=True)
         traj_table = (g["wm"].sum() / g["w"].sum()).rename("mean").reset_index()
         traj_table["n_trials"] = g["w"].sum().to_numpy()
-    ctx.write_table(stereotypy_effects(by_session, params), "stereotypy")
+    ctx.write_table(stereo, "stereotypy")
     ctx.write_table(traj_table, "trajectories")
 
 
-def _trajectories_item(item, params: InactivationParams) -> dict | None:
+def _trajectories_item(item, params: InactivationParams, opener=None) -> dict | None:
     path, onsets = item
-    return _trajectories(path, onsets, params)
+    return _trajectories(path, onsets, params, opener)

@@ -196,6 +196,7 @@ def neuropil_corrected(
         if roi_types.shape != (F.shape[1],):
             raise DataError(f"{roi_types.shape} ROI types for {F.shape[1]} ROIs", field="roi_types")
         small = np.isin(roi_types, ("bouton", "axon"))
+        r[small] = p.neuropil_coefficient_boutons
         fitted = np.where(small, p.neuropil_mode_boutons == "fitted", p.neuropil_mode == "fitted")
     if fitted.any():
         r[fitted] = fit_neuropil_coefficients(F[:, fitted], Fneu[:, fitted], p)
@@ -363,8 +364,9 @@ def compute_dff(
         Frames to exclude (photostimulation artefacts): they are NaN in the output and never
         enter the neuropil fit or the baseline. NaN frames already in ``F`` are treated alike.
     roi_types : sequence of str (n_rois,), optional
-        ``soma``/``bouton``/``axon``: boutons and axons use ``neuropil_mode_boutons``, somata
-        ``neuropil_mode``; without types every ROI uses ``neuropil_mode``.
+        ``soma``/``bouton``/``axon``: boutons and axons use ``neuropil_mode_boutons`` and
+        ``neuropil_coefficient_boutons``, somata ``neuropil_mode`` and
+        ``neuropil_coefficient``; without types every ROI is treated as a soma.
 
     Returns
     -------

@@ -10,6 +10,7 @@ frames x ROIs float32; footprints become ``(k, 3)`` arrays ``[y, x, weight]`` wh
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,80 @@ from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import Imaging
 
 REQUIRED_FILES = ("stat.npy", "F.npy", "Fneu.npy", "iscell.npy")
+
+#: The only callables a suite2p ``.npy`` pickle may name. A suite2p 1.1.0 run (run_s2p on a
+#: real movie) writes object arrays whose pickles reference exactly: numpy's array
+#: reconstruction (``_reconstruct``, ``ndarray``, ``dtype``), numpy scalars (``scalar``: the
+#: float64/int64 values inside stat and ops) and, in ``ops.npy``, the processing date
+#: (``datetime.datetime`` with a ``timezone``/``timedelta``). numpy < 2 names the same functions
+#: under ``numpy.core``. Everything else (``os.system``, ``builtins.eval``, ``subprocess``...) is
+#: refused: none of these can run code or touch files.
+_SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    {
+        (mod, name)
+        for mod in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    }
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
+    | {("datetime", n) for n in ("datetime", "date", "time", "timedelta", "timezone")}
+    # protocol <= 3 pickles of sets and of bytes written under Python 2
+    | {("builtins", "set"), ("builtins", "frozenset"), ("_codecs", "encode")}
+)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler admitting only numpy arrays/scalars, containers, strings, numbers and dates.
+
+    The pattern of the Python documentation's "Restricting Globals"; numpy's own loader offers
+    only all (``allow_pickle=True``) or nothing, and suite2p's folders need object arrays.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+
+
+def load_npy(path: str | Path) -> Any:
+    """Read a ``.npy`` file without running code from it.
+
+    Numeric arrays are read with ``allow_pickle=False``; object arrays (suite2p's ``stat.npy``,
+    ``ops.npy``, ``settings.npy``...) through :class:`_RestrictedUnpickler`.
+
+    Raises
+    ------
+    DataError
+        Not a ``.npy`` file, truncated, or a pickle naming anything but numpy arrays, dicts,
+        lists, tuples, strings, numbers and dates (the message names the file and what was
+        refused).
+    """
+    from numpy.lib import format as npy_format
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            version = npy_format.read_magic(f)
+            read_header = (
+                npy_format.read_array_header_1_0
+                if version == (1, 0)
+                else npy_format.read_array_header_2_0
+            )
+            _, _, dtype = read_header(f)
+            if not dtype.hasobject:
+                f.seek(0)
+                return npy_format.read_array(f, allow_pickle=False)
+            obj = _RestrictedUnpickler(f).load()
+    except pickle.UnpicklingError as err:
+        raise DataError(
+            f"unsafe or corrupt pickle: {err}; only numpy arrays, dicts, lists, tuples, strings, "
+            "numbers and dates are read from suite2p files",
+            path,
+        ) from None
+    except (OSError, ValueError, EOFError, TypeError, AttributeError) as err:
+        raise DataError(f"cannot read as .npy ({type(err).__name__}: {err})", path) from None
+    if not isinstance(obj, np.ndarray):
+        raise DataError(f"expected a numpy array, the pickle holds {type(obj).__name__}", path)
+    return obj
 
 
 def find_plane_folder(folder: str | Path, plane: int = 0) -> Path:
@@ -35,10 +110,7 @@ def find_plane_folder(folder: str | Path, plane: int = 0) -> Path:
 
 
 def _load_dict(path: Path) -> dict[str, Any]:
-    try:
-        obj = np.load(path, allow_pickle=True)
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read ({err})", path=path) from None
+    obj = load_npy(path)
     if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
         obj = obj.item()
     if not isinstance(obj, dict):
@@ -57,11 +129,8 @@ def read_options(plane: Path) -> dict[str, Any]:
 
 
 def _traces(path: Path, n_rois: int) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read ({err})", path=path) from None
-    if arr.ndim != 2 or arr.shape[0] != n_rois:
+    arr = load_npy(path)
+    if arr.dtype.hasobject or arr.ndim != 2 or arr.shape[0] != n_rois:
         raise DataError(
             f"expected shape ({n_rois}, n_frames) to match stat.npy, got {arr.shape}", path=path
         )
@@ -108,12 +177,12 @@ def read_suite2p(
     for name in REQUIRED_FILES:
         if not (pf / name).is_file():
             raise DataError(f"missing {name} (a suite2p plane folder needs {REQUIRED_FILES})", pf)
-    stat = np.load(pf / "stat.npy", allow_pickle=True)
+    stat = load_npy(pf / "stat.npy")
     n = len(stat)
     for k, s in enumerate(stat):
         if not isinstance(s, dict) or not {"ypix", "xpix"} <= set(s):
             raise DataError(f"ROI {k} is not a dict with 'ypix' and 'xpix'", pf / "stat.npy")
-    iscell = np.load(pf / "iscell.npy", allow_pickle=False)
+    iscell = load_npy(pf / "iscell.npy")
     iscell = iscell.reshape(n, -1) if iscell.size else np.zeros((n, 2))
     if iscell.shape[0] != n:
         raise DataError(f"{iscell.shape[0]} rows for {n} ROIs in stat.npy", pf / "iscell.npy")

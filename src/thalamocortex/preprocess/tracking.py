@@ -20,9 +20,11 @@ and cluster ROIs of all sessions jointly, a cluster holding at most one ROI per 
 4. **Cluster** jointly: constrained average-linkage agglomeration on the pair probabilities
    (pairs that are not candidates count as probability 0). Two clusters merge, best first, while
    the mean probability over all their cross pairs is at least ``track_min_probability`` and
-   they share no session. Each ROI is thereby compared with *every* observation of a cell, not
-   with its latest footprint, and no order of sessions is privileged; a cell absent on a day is
-   simply absent from its cluster. A member whose mean probability to the rest of its cluster
+   they share no session; merges whose mean probabilities tie (within 0.01: the posterior
+   saturates at 1 for neighbouring puncta) go in order of mean footprint correlation. Each ROI
+   is thereby compared with *every* observation of a cell, not with its latest footprint, and
+   no order of sessions is privileged; a cell absent on a day is simply absent from its
+   cluster. A member whose mean probability to the rest of its cluster
    is below ``track_min_probability`` is split off.
 5. **Refine the registration** (``track_refine_iterations`` times): tracked ROI centroids are
    modelled as cell position + session offset (reference offset 0), fitted by alternating
@@ -289,47 +291,72 @@ def _same_cell_probability(
     return 1.0 / (1.0 + np.exp(-(corr - params.track_min_footprint_corr) / 0.05))
 
 
-def _cluster(n: int, session: np.ndarray, i, j, prob, threshold: float) -> list[list[int]]:
+def _cluster(
+    n: int, session: np.ndarray, i, j, prob, threshold: float, similarity=None, tie: float = 0.01
+) -> list[list[int]]:
     """Constrained average-linkage clustering of ``n`` observations.
 
     Two clusters merge (highest mean first) while the mean of ``prob`` over all their cross
     pairs (absent pairs count 0) is >= ``threshold`` and they have no session in common.
+    Merges whose mean probabilities lie within the same ``tie`` step are ordered by the mean
+    ``similarity`` of their cross pairs (the footprint correlation), highest first: where
+    the same-cell model is saturated (posteriors of 1 for neighbours a punctum apart, as for
+    two boutons 2-3 px apart on one axon), the order of merges would otherwise follow the
+    ROI numbering, and an early merge with the wrong neighbour cannot be undone.
     Returns the clusters as lists of observation indices.
     """
     members = {k: [k] for k in range(n)}
     smask = {k: 1 << int(session[k]) for k in range(n)}
     links: list[dict] = [dict() for _ in range(n)]
-    for a, b, p in zip(i.tolist(), j.tolist(), prob.tolist()):
+    sims: list[dict] = [dict() for _ in range(n)]
+    sim = np.zeros(len(prob)) if similarity is None else np.asarray(similarity, float)
+    for a, b, p, c in zip(i.tolist(), j.tolist(), prob.tolist(), sim.tolist()):
         if p > 0:
             links[a][b] = links[a].get(b, 0.0) + p
             links[b][a] = links[b].get(a, 0.0) + p
+            sims[a][b] = sims[a].get(b, 0.0) + c
+            sims[b][a] = sims[b].get(a, 0.0) + c
+
+    def key(p_mean, s_mean):
+        return (-np.floor(p_mean / tie + 1e-9) * tie, -s_mean)
+
     version = [0] * n
-    heap = [(-p, a, b, 0, 0) for a in range(n) for b, p in links[a].items() if a < b]
+    heap = [
+        (*key(p, sims[a][b]), -p, a, b, 0, 0)
+        for a in range(n)
+        for b, p in links[a].items()
+        if a < b
+    ]
     heapq.heapify(heap)
     while heap:
-        neg, a, b, va, vb = heapq.heappop(heap)
-        if -neg < threshold:
-            break
+        _, _, neg, a, b, va, vb = heapq.heappop(heap)
         if a not in members or b not in members or version[a] != va or version[b] != vb:
+            continue
+        if -neg < threshold:
             continue
         if smask[a] & smask[b]:
             continue
         members[a].extend(members.pop(b))
         smask[a] |= smask.pop(b)
-        la, lb = links[a], links[b]
-        la.pop(b, None)
-        lb.pop(a, None)
-        for c, p in lb.items():
-            la[c] = la.get(c, 0.0) + p
-            lc = links[c]
-            lc[a] = lc.get(a, 0.0) + p
-            lc.pop(b, None)
-        links[b] = {}
+        for tab in (links, sims):
+            ta, tb = tab[a], tab[b]
+            ta.pop(b, None)
+            tb.pop(a, None)
+            for c, v in tb.items():
+                ta[c] = ta.get(c, 0.0) + v
+                tc = tab[c]
+                tc[a] = tc.get(a, 0.0) + v
+                tc.pop(b, None)
+            tab[b] = {}
         version[a] += 1
         size = len(members[a])
+        la, sa = links[a], sims[a]
         for c, p in la.items():
             if not smask[a] & smask[c]:
-                heapq.heappush(heap, (-p / (size * len(members[c])), a, c, version[a], version[c]))
+                m = size * len(members[c])
+                heapq.heappush(
+                    heap, (*key(p / m, sa.get(c, 0.0) / m), -p / m, a, c, version[a], version[c])
+                )
     return list(members.values())
 
 
@@ -362,7 +389,7 @@ def _track_once(footprints, shape, shifts, p: PreprocessParams):
     if len(i):
         prob = _same_cell_probability(corr, dist, p, fit_radius)
         prob[dist > p.track_max_distance_px] = 0.0
-    clusters = _cluster(n, obs.session, i, j, prob, p.track_min_probability)
+    clusters = _cluster(n, obs.session, i, j, prob, p.track_min_probability, similarity=corr)
     pmap = {(a, b): v for a, b, v in zip(i.tolist(), j.tolist(), prob.tolist())}
     pmap.update({(b, a): v for (a, b), v in list(pmap.items())})
     # split off members that the rest of their cluster does not vouch for

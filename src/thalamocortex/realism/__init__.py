@@ -10,7 +10,10 @@ Pure functions (no file I/O):
   :func:`roi_shape_statistics` (area, eccentricity).
 
 Definitions are in the docstrings of :mod:`.traces` and :mod:`.movie`; parameters in
-:class:`RealismParams`.
+:class:`RealismParams`. :mod:`.compare` measures recordings and puts them side by side,
+:mod:`.figure` draws the comparison, :mod:`.fit` calibrates the simulator's measurement
+parameters to a recording, and :mod:`.load` (the only module touching disk) reads TIFF movies,
+suite2p folders, NWB files and datasets for ``thalamocortex realism``.
 """
 
 from thalamocortex.realism.movie import (

@@ -50,6 +50,21 @@ class RealismParams(ParamGroup):
         "at least one) are noise crossings, not calcium transients (3 frames at 30 Hz)",
         ge=0,
     )
+    # --- ROIs of a raw movie (suite2p) -----------------------------------------------------------
+    suite2p_threshold_scaling: float = param(
+        1.0,
+        "",
+        "suite2p detection threshold scaling for a movie measured by the realism command "
+        "(suite2p's default; the package's preprocessing uses 2.0, tuned on simulated movies)",
+        gt=0,
+    )
+    suite2p_min_bins: int = param(
+        50,
+        "bins",
+        "suite2p bins tau x fs frames for detection; shortened only when a movie has fewer "
+        "than this many such bins (a 2000-frame movie at 30 Hz keeps suite2p's 30-frame bins)",
+        ge=10,
+    )
     # --- movie -----------------------------------------------------------------------------------
     photon_flat_quantile: float = param(
         0.5,

@@ -178,6 +178,19 @@ def dff_statistics(dff, frame_rate: float, params: RealismParams | None = None) 
     return table
 
 
+def realism_dff(F, Fneu, frame_rate: float, neuropil_coef: float = 0.7, blank_mask=None):
+    """dF/F as the realism statistics measure it (array (n_frames, n_rois) float32).
+
+    :func:`~thalamocortex.preprocess.dff.compute_dff` with a fixed neuropil coefficient and
+    the package's default baseline (running 8th percentile over 60 s, centred on the resting
+    mode); NaN on ``blank_mask`` frames.
+    """
+    dff_params = PreprocessParams(neuropil_mode="fixed", neuropil_coefficient=float(neuropil_coef))
+    return compute_dff(
+        _as_2d(F, "F"), Fneu, _check_rate(frame_rate), dff_params, blank_mask=blank_mask
+    )
+
+
 def trace_statistics(
     F,
     Fneu,
@@ -186,12 +199,11 @@ def trace_statistics(
     *,
     blank_mask=None,
     params: RealismParams | None = None,
-) -> pd.DataFrame:
+    return_dff: bool = False,
+):
     """Per-ROI realism statistics from raw ROI and neuropil fluorescence.
 
-    dF/F is :func:`~thalamocortex.preprocess.dff.compute_dff` with a fixed neuropil coefficient
-    and the package's default baseline (running 8th percentile over 60 s, centred on the
-    resting mode); the statistics are defined in the module docstring.
+    dF/F is :func:`realism_dff`; the statistics are defined in the module docstring.
 
     Parameters
     ----------
@@ -205,18 +217,21 @@ def trace_statistics(
     blank_mask : array (n_frames,) bool, optional
         Frames to ignore (photostimulation artefacts).
     params : RealismParams, optional
+    return_dff : bool
+        Also return the dF/F the statistics were measured on.
 
     Returns
     -------
     DataFrame
         One row per ROI (index ``roi``), the columns of :data:`TRACE_COLUMNS`.
+    dff : array (n_frames, n_rois) float32
+        Only with ``return_dff``.
     """
     p = params or RealismParams()
     fr = _check_rate(frame_rate)
     F = _as_2d(F, "F")
     coef = p.neuropil_coefficient if neuropil_coef is None else float(neuropil_coef)
-    dff_params = PreprocessParams(neuropil_mode="fixed", neuropil_coefficient=coef)
-    dff = compute_dff(F, Fneu, fr, dff_params, blank_mask=blank_mask)
+    dff = realism_dff(F, Fneu, fr, coef, blank_mask)
     table = dff_statistics(dff, fr, p)
     keep = np.ones(F.shape[0], bool) if blank_mask is None else ~np.asarray(blank_mask, bool)
     with np.errstate(all="ignore"):
@@ -227,4 +242,4 @@ def trace_statistics(
             ratio = np.nanmedian(_as_2d(Fneu, "Fneu")[keep], axis=0) / f_med
     table.insert(5, "fneu_over_f", ratio)
     table.insert(6, "f_median", f_med)
-    return table
+    return (table, dff) if return_dff else table

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import model_validator
 
 from thalamocortex.config import ParamGroup, param
 
@@ -16,8 +17,16 @@ class NWBNames(ParamGroup):
 
     Every list is tried in order; the first name present wins. The defaults cover files written
     by :func:`write_session` and common conventions of other tools (neuroconv, suite2p's NWB
-    export).
+    export). Names given in a config *extend* the defaults (they are tried first, then the
+    defaults), and a dict of lists extends per key, so a partial ``response_series: {F: [raw]}``
+    keeps the defaults of Fneu, dff and events; ``replace_default_names: true`` replaces them.
     """
+
+    replace_default_names: bool = param(
+        False,
+        "",
+        "names given in the config replace the default lists instead of being tried before them",
+    )
 
     lever_series: list[str] = param(
         ["lever", "Lever", "lever_position", "LeverPosition", "lever_trace", "LeverTrace"],
@@ -37,7 +46,23 @@ class NWBNames(ParamGroup):
     trial_columns: dict[str, list[str]] = param(
         {
             "cue_time": ["cue_time", "cue", "cue_onset", "tone_time", "go_cue_time", "cue_times"],
-            "reward_time": ["reward_time", "reward", "reward_times", "water_time"],
+            "reward_time": [
+                "reward_time",
+                "reward",
+                "reward_times",
+                "reward_start_time",
+                "reward_onset",
+                "reward_delivery_time",
+                "rewarded_time",
+                "water_time",
+                "water_delivery_time",
+                "water_onset",
+                "water",
+                "valve_time",
+                "valve_open_time",
+                "solenoid_time",
+                "liquid_reward_time",
+            ],
             "outcome": ["outcome", "result", "trial_outcome"],
             "light": ["light", "laser", "opto", "stim", "light_on"],
         },
@@ -100,6 +125,50 @@ class NWBNames(ParamGroup):
         "unknown", "", "source region when neither session_info nor the ROI table gives one"
     )
     default_indicator: str = param("unknown", "", "indicator when the file names none")
+    sessions_sheet: str | None = param(
+        None,
+        "",
+        "TSV/CSV beside the sub-<mouse> folders (path relative to the dataset) whose columns "
+        "mouse[, session] and any of region, experiment, indicator, opsin, day, roi_type "
+        "override the files' metadata (e.g. each mouse's input region for files of other tools)",
+    )
+    lever_unit_fallback: str | None = param(
+        None,
+        "",
+        "unit of the lever when the file's unit is missing or not recognised (e.g. 'a.u.'); "
+        "None = such a file is refused. Recognised units are converted: positions to mm, "
+        "voltages to V, angles to degrees, so sessions recorded in cm and mm pool correctly",
+    )
+    allow_external_files_outside_dataset: bool = param(
+        False,
+        "",
+        "read raw-movie external_file paths that point outside the dataset folder (off: such "
+        "a reference, e.g. '../../../elsewhere/x.tif', is refused with an error)",
+    )
+
+    @model_validator(mode="after")
+    def _extend_defaults(self) -> NWBNames:
+        """Given name lists are tried first, then the defaults (unless replace_default_names)."""
+        if self.replace_default_names:
+            return self
+        for name in self.model_fields_set:
+            default = type(self).model_fields[name].default
+            value = getattr(self, name)
+            if isinstance(default, list) and isinstance(value, list):
+                merged = _merge(value, default)
+            elif isinstance(default, dict) and isinstance(value, dict):
+                merged = dict(value)
+                for key, names in default.items():
+                    merged[key] = _merge(list(value.get(key, [])), names)
+            else:
+                continue
+            if merged != value:
+                object.__setattr__(self, name, merged)  # no re-validation loop
+        return self
+
+
+def _merge(first: list, then: list) -> list:
+    return list(dict.fromkeys([*first, *then]))
 
 
 class NWBWriteParams(ParamGroup):

@@ -63,8 +63,60 @@ def _physical(data: Any, ts: Any, column: int | None = None) -> Any:
     return _LazyTransformed(data, column, conv, off)
 
 
+#: Lever units the reader converts, to the unit of their quantity: positions in mm, voltages
+#: in V, angles in degrees. (name -> (unit, factor)); SI prefixes and spelled-out names.
+_LEVER_UNITS: dict[str, tuple[str, float]] = {
+    **{u: ("mm", 1000.0) for u in ("m", "meter", "meters", "metre", "metres")},
+    **{u: ("mm", 10.0) for u in ("cm", "centimeter", "centimeters", "centimetre", "centimetres")},
+    **{u: ("mm", 1.0) for u in ("mm", "millimeter", "millimeters", "millimetre", "millimetres")},
+    **{
+        u: ("mm", 1e-3)
+        for u in ("um", "µm", "μm", "micrometer", "micrometers", "micron", "microns")
+    },
+    **{u: ("V", 1.0) for u in ("v", "volt", "volts")},
+    **{u: ("V", 1e-3) for u in ("mv", "millivolt", "millivolts")},
+    **{u: ("V", 1e-6) for u in ("uv", "µv", "μv", "microvolt", "microvolts")},
+    **{u: ("deg", 1.0) for u in ("deg", "degree", "degrees", "°")},
+    **{u: ("deg", 180.0 / np.pi) for u in ("rad", "radian", "radians")},
+}
+
+
+def lever_unit(unit: str | None, fallback: str | None = None) -> tuple[str, float] | None:
+    """``(unit, factor)`` converting a lever in ``unit`` to mm, V or degrees, or None when the
+    unit is not one of :data:`_LEVER_UNITS` (then ``fallback``, when given, is tried)."""
+    for u in (unit, fallback):
+        if u is None:
+            continue
+        key = str(u).strip()
+        for k in (key, key.lower()):
+            if k in _LEVER_UNITS:
+                return _LEVER_UNITS[k]
+    return None
+
+
+def check_lever_unit(unit: str | None, names: NWBNames, path: Path, series: str) -> tuple:
+    """:func:`lever_unit` or a DataError naming the series and the units understood."""
+    got = lever_unit(unit, names.lever_unit_fallback)
+    if got is None:
+        raise DataError(
+            f"lever series {series!r} is in unit {unit!r}, which is not a length, voltage or "
+            f"angle unit the reader converts (mm, cm, m, um, V, mV, deg, rad...); sessions in "
+            "different units cannot be pooled, so set data.lever_unit_fallback to the lever's "
+            "real unit",
+            path,
+            field="lever.unit",
+        )
+    return got
+
+
 def _check_file(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            raise DataError(
+                f"broken symbolic link to {os.readlink(path)!r} (a git-annex/DataLad file whose "
+                "content is not present? `datalad get` / `git annex get` it)",
+                path,
+            )
         raise DataError("file not found", path)
     if not path.is_file():
         raise DataError("not a file (expected an .nwb file)", path)
@@ -171,7 +223,15 @@ def _read_lever(nwb: Any, path: Path, names: NWBNames, required: bool = True) ->
                 path,
                 field="lever",
             )
-    return Lever(data=_physical(data, ts, column), rate=rate, units=ts.unit or "a.u.", t0=t0)
+    unit, factor = check_lever_unit(ts.unit, names, path, ts.name)
+    conv = float(getattr(ts, "conversion", 1.0) or 1.0) * factor
+    off = float(getattr(ts, "offset", 0.0) or 0.0) * factor
+    lever_data = (
+        data
+        if column is None and conv == 1.0 and off == 0.0
+        else _LazyTransformed(data, column, conv, off)
+    )
+    return Lever(data=lever_data, rate=rate, units=unit, t0=t0)
 
 
 def _decode(arr: Any) -> Any:
@@ -206,7 +266,10 @@ def _pick(columns: dict[str, Any], candidates: list[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
 
 
-def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
+def _read_trials(nwb: Any, path: Path, names: NWBNames, task: bool = True) -> pd.DataFrame | None:
+    """The trials table with its columns renamed to :data:`~thalamocortex.data.model.
+    TRIAL_COLUMNS`. In a lever task (``task``) a table without a recognised reward column is
+    an error: success would silently be 0 and every reaction time NaN."""
     if nwb.trials is None:
         return None
     cols = _scalar_columns(nwb.trials, set())
@@ -224,6 +287,14 @@ def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
                     path,
                     field="trials.cue_time",
                 )
+            if target == "reward_time" and task:
+                raise DataError(
+                    f"trials table has no reward column: looked for {candidates}; the table has "
+                    f"{list(nwb.trials.colnames)}. Name yours in data.trial_columns.reward_time "
+                    "(times in s, NaN for unrewarded trials)",
+                    path,
+                    field="trials.reward_time",
+                )
             continue
         out[target] = cols.pop(found)
     out.update(cols)
@@ -232,6 +303,10 @@ def _read_trials(nwb: Any, path: Path, names: NWBNames) -> pd.DataFrame | None:
         if df[c].dtype == object:
             df[c] = df[c].astype(str)
     return df
+
+
+#: The study's experiments: lever tasks whose trials must say when the reward came.
+_LEVER_TASKS: tuple[str, ...] = ("axon_imaging", "all_optical", "inactivation")
 
 
 def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_stim: bool) -> dict:
@@ -294,7 +369,7 @@ def _read_info(nwb: Any, path: Path, names: NWBNames, has_imaging: bool, has_sti
             mouse=str(mouse).replace("_", "-"),
             session=session,
             experiment=experiment,
-            region=names.default_region,
+            region=None,  # from the ROI table's region column, else names.default_region
             indicator=names.default_indicator,
             description=nwb.session_description or "",
         )
@@ -324,7 +399,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         return None
 
     def find(kind: str, containers: list[Any], exclude: set[int]) -> Any:
-        for name in names.response_series[kind]:
+        for name in names.response_series.get(kind, []):
             for c in containers:
                 s = c.roi_response_series.get(name)
                 if s is not None and id(s) not in exclude:
@@ -345,7 +420,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         found[kind] = s
     if found["F"] is None:
         raise DataError(
-            f"no raw fluorescence series: looked for {names.response_series['F']} in the "
+            f"no raw fluorescence series: looked for {names.response_series.get('F', [])} in the "
             f"Fluorescence containers of processing[{names.ophys_module!r}]; the file contains: "
             f"{_contents(nwb)}",
             path,
@@ -361,6 +436,12 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
     n_frames, n_rois = F.data.shape
     ps = F.rois.table if F.rois is not None else (planes[0] if planes else None)
     rate, t0, stamps = _series_times(F)
+    if stamps is not None and len(stamps) != n_frames:
+        raise DataError(
+            f"{len(stamps)} frame timestamps for {n_frames} frames of {F.name!r}",
+            path,
+            field=f"imaging.{F.name}.timestamps",
+        )
     frame_times = stamps if stamps is not None else t0 + np.arange(n_frames) / rate
 
     # ROI table
@@ -375,7 +456,7 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
         if roi_type_default is None:
             raise DataError(
                 f"the ROI type is not declared: the ROI table has no "
-                f"{names.roi_columns['roi_type']} column, session_info has no roi_type and "
+                f"{names.roi_columns.get('roi_type', [])} column, session_info has no roi_type and "
                 f"experiment kind {info.get('experiment')!r} implies none; declare it "
                 f"(data.default_roi_type: soma or bouton, or a roi_type column of the sessions "
                 f"sheet given to convert)",
@@ -440,15 +521,18 @@ def _read_imaging(nwb: Any, path: Path, names: NWBNames, info: dict) -> Imaging 
                 field=f"imaging.{kind}",
             )
         traces[kind] = None if s is None else _physical(s.data, s)
-    return Imaging(
-        rois=roi_df,
-        F=_physical(F.data, F),
-        frame_times=frame_times,
-        footprints=footprints,
-        image_shape=image_shape,
-        mean_image=mean_image,
-        **traces,
-    )
+    try:
+        return Imaging(
+            rois=roi_df,
+            F=_physical(F.data, F),
+            frame_times=frame_times,
+            footprints=footprints,
+            image_shape=image_shape,
+            mean_image=mean_image,
+            **traces,
+        )
+    except ValueError as err:
+        raise DataError(str(err), path, field="imaging") from None
 
 
 def _read_masks(ps: Any, sel: np.ndarray) -> tuple[list | None, tuple | None]:
@@ -493,11 +577,11 @@ def _read_stimulation(nwb: Any, path: Path, names: NWBNames) -> Stimulation | No
         start = cols.pop("start_time").astype(np.float64)
         stop = cols.pop("stop_time").astype(np.float64)
         pulses: dict[str, Any] = {"start_time": start, "duration": stop - start}
-        p = _pick(cols, names.pulse_columns["power"])
+        p = _pick(cols, names.pulse_columns.get("power", []))
         pulses["power"] = (
             cols.pop(p).astype(np.float64) if p is not None else np.full(len(start), np.nan)
         )
-        tcol = _pick(cols, names.pulse_columns["target"])
+        tcol = _pick(cols, names.pulse_columns.get("target", []))
         pulses["target"] = (
             cols.pop(tcol).astype(str)
             if tcol is not None
@@ -555,7 +639,34 @@ def _opt_int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
-def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
+def _inside(p: str, roots: tuple[str, ...]) -> bool:
+    return any(os.path.commonpath([p, r]) == r for r in roots)
+
+
+def check_external_files(
+    files: list[str], base: Path, roots: tuple[str, ...], path: Path, field: str
+) -> None:
+    """Refuse external files that lie outside every root folder.
+
+    Paths are normalised lexically (``..`` removed, symbolic links *not* followed): a dataset
+    whose files are links into an annex (git-annex, DataLad) stays valid, while a reference
+    such as ``../../../outside/x.tif`` or an absolute path elsewhere is refused.
+    """
+    for f in files:
+        full = os.path.normpath(os.path.join(os.path.abspath(base), f))
+        if not _inside(full, roots):
+            raise DataError(
+                f"external file {f!r} points to {full}, outside the dataset "
+                f"({', '.join(roots)}); move it into the dataset or set "
+                "data.allow_external_files_outside_dataset: true",
+                path,
+                field=field,
+            )
+
+
+def _read_movie(
+    nwb: Any, path: Path, names: NWBNames, roots: tuple[str, ...] | None
+) -> RawMovie | None:
     """The raw movie: a TwoPhotonSeries in acquisition (external files or internal frames)."""
     from pynwb.ophys import TwoPhotonSeries
 
@@ -587,6 +698,8 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
     try:
         if external is not None and len(external) > 0:
             files = [f.decode() if isinstance(f, bytes) else str(f) for f in external[:]]
+            if roots is not None and not names.allow_external_files_outside_dataset:
+                check_external_files(files, path.parent, roots, path, f"{where}.external_file")
             start = ts.starting_frame
             return RawMovie(
                 files=files,
@@ -609,18 +722,38 @@ def _read_movie(nwb: Any, path: Path, names: NWBNames) -> RawMovie | None:
         raise DataError(str(err), path, field=where) from None
 
 
-def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
+#: SessionInfo fields a sessions sheet may set (see :func:`thalamocortex.data.layout.
+#: read_sessions_sheet`).
+SHEET_FIELDS: tuple[str, ...] = ("region", "experiment", "indicator", "opsin", "day", "roi_type")
+
+
+def _session_from_nwbfile(
+    nwb: Any,
+    path: Path,
+    names: NWBNames,
+    roots: tuple[str, ...] | None,
+    metadata: dict | None = None,
+) -> Session:
     stim = _read_stimulation(nwb, path, names)
-    movie = _read_movie(nwb, path, names)
+    movie = _read_movie(nwb, path, names, roots)
     mod = nwb.processing.get(names.ophys_module)
     has_imaging = (mod is not None and len(mod.data_interfaces) > 0) or movie is not None
     info = _read_info(nwb, path, names, has_imaging, stim is not None)
+    for key, value in (metadata or {}).items():  # a sessions sheet: the experimenter's word
+        if key in SHEET_FIELDS and value is not None:
+            info[key] = value
     # the study's experiments are lever tasks, and so is any session with trials; a plain
     # imaging session without trials may have no behaviour
     task = info.get("experiment") != "imaging" or nwb.trials is not None
     lever = _read_lever(nwb, path, names, required=task)
-    trials = _read_trials(nwb, path, names)
+    trials = _read_trials(nwb, path, names, task=info.get("experiment") in _LEVER_TASKS)
     imaging = _read_imaging(nwb, path, names, info)
+    if info.get("region") is None:
+        # other tools keep the source region in a column of the ROI table: one value there is
+        # the session's region (several: the session's region stays the default)
+        regions = set() if imaging is None else set(imaging.rois["region"].astype(str))
+        regions.discard(names.default_region)
+        info["region"] = regions.pop() if len(regions) == 1 else names.default_region
     image_shape = info.pop("image_shape", None)
     if imaging is not None and imaging.image_shape is None and image_shape is not None:
         imaging.image_shape = image_shape
@@ -649,7 +782,11 @@ def _session_from_nwbfile(nwb: Any, path: Path, names: NWBNames) -> Session:
 
 
 def read_session(
-    path: str | os.PathLike, names: NWBNames | None = None, lazy: bool = True
+    path: str | os.PathLike,
+    names: NWBNames | None = None,
+    lazy: bool = True,
+    roots: tuple[str | os.PathLike, ...] | None = None,
+    metadata: dict | None = None,
 ) -> Session:
     """Read one session from an NWB file.
 
@@ -663,6 +800,17 @@ def read_session(
         True: traces and the lever stay ``h5py.Dataset`` objects and the file stays open until
         ``session.close()`` (use ``with read_session(p) as s:``); ``session.load()`` reads
         them. False: everything is read and the file is closed before returning.
+    roots : tuple of path-like, optional
+        Folders that external files (a raw movie's ``external_file``) must lie in, unless
+        ``names.allow_external_files_outside_dataset``; a reference outside them (e.g.
+        ``../../../elsewhere/x.tif``) is a DataError. Discovery and the pipeline's session
+        opener always pass the dataset (and results) folder; None = no check (a file read
+        on its own, such as a preprocess output referencing the dataset's movies). Paths are
+        compared after lexical normalisation; symbolic links are not followed, so the link's
+        own location counts (git-annex/DataLad datasets).
+    metadata : dict, optional
+        Session metadata that take precedence over the file's (:data:`SHEET_FIELDS`: region,
+        experiment, indicator, opsin, day, roi_type), e.g. a row of a sessions sheet.
 
     Returns
     -------
@@ -677,16 +825,17 @@ def read_session(
     """
     from pynwb import NWBHDF5IO
 
-    path = Path(path)
+    path = Path(os.path.abspath(path))  # absolute, symbolic links kept
     names = names or NWBNames()
     _check_file(path)
+    root_t = None if roots is None else tuple(os.path.normpath(os.path.abspath(r)) for r in roots)
     try:
         io = NWBHDF5IO(str(path), "r")
     except Exception as err:
         raise DataError(f"cannot open as NWB ({type(err).__name__}: {err})", path) from None
     try:
         nwb = io.read()
-        session = _session_from_nwbfile(nwb, path, names)
+        session = _session_from_nwbfile(nwb, path, names, root_t, metadata)
         if not lazy:
             session.load()
     except DataError:

@@ -328,8 +328,10 @@ def _add_movie(nwb: Any, session: Session, path: Path | None, params: NWBWritePa
     doc = "raw two-photon frames (before registration)"
     if mv.files is not None:
         files = mv.paths()
-        folder = (path.parent if path is not None else Path.cwd()).resolve()
-        rel = [os.path.relpath(Path(f).resolve(), folder) for f in files]
+        # absolute paths with symbolic links kept: a reference to a link in a git-annex /
+        # DataLad dataset stays a reference to the link, and stays inside the dataset
+        folder = os.path.abspath(path.parent if path is not None else Path.cwd())
+        rel = [os.path.relpath(os.path.abspath(f), folder) for f in files]
         start, n_frames, (height, width) = tiff_layout(files)
         if mv.starting_frame is not None and [int(v) for v in mv.starting_frame] != start:
             raise DataError(

@@ -3,17 +3,16 @@ movement-relevant space, naive vs expert. Built only from results/alignment/*.pa
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from thalamocortex.report.figures import img_tag, missing, table_html
+from thalamocortex.report.figures import figure, missing, region_color, table_html
 
 TITLE = "Shared representations across mice"
-
-_COLORS = {"MTh": "#c0392b", "M2": "#2471a3", "S1": "#229954", "cM1": "#7d3c98", "M1": "#555555"}
 
 
 def _figure(mice: pd.DataFrame, groups: pd.DataFrame) -> str:
@@ -24,7 +23,7 @@ def _figure(mice: pd.DataFrame, groups: pd.DataFrame) -> str:
         (axes[1], "lomo_r2", "held-out-mouse lever decoding R²"),
     ):
         for i, region in enumerate(regions):
-            c = _COLORS.get(region, plt.cm.tab10(i % 10))
+            c = region_color(region, i)
             g = mice[mice["region"] == region]
             for _, gm in g.groupby("mouse"):
                 gm = gm.set_index("stage").reindex(["naive", "expert"])
@@ -50,7 +49,23 @@ def _figure(mice: pd.DataFrame, groups: pd.DataFrame) -> str:
         ax.set_title(f"{label}: naive (left) → expert (right)", fontsize=9)
     axes[0].legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    return img_tag(fig, "shared variance and held-out-mouse decoding per region, naive vs expert")
+    n = mice.groupby(["region", "stage"])["mouse"].nunique()
+    counts = ", ".join(
+        f"{html.escape(str(r))} {st} {k}" for (r, st), k in n.items() if st in ("naive", "expert")
+    )
+    n_perm = groups.get("n_permutations")
+    perm = f"{int(n_perm.iloc[0])} " if n_perm is not None and n_perm.notna().all() else ""
+    cap = (
+        "<b>Shared, movement-relevant representation per region, naive → expert.</b> "
+        "Left: fraction of held-out trials' activity variance explained by the shared latents "
+        "(cross-validated over trials; × its mean under the null). Right: lever decoding R² "
+        "of a mouse left out of the fit (only its encoder fitted, on its training trials). "
+        "Lines: mice (different ROIs in every mouse); bars: means over mice. "
+        f"Mice per region and stage: {counts}. The shared-structure test (table, p_shared) "
+        f"compares the mean held-out decoding R² with {perm}permutations of the lever across "
+        "trials within every mouse; learning changes use the exact sign-flip over mice."
+    )
+    return figure(fig, "sharing", cap)
 
 
 def render(results_dir: Path, fig_dir: Path) -> str:

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from thalamocortex.report.figures import img_tag, missing, table_html
+from thalamocortex.report.figures import figure, missing, table_html
 
 TITLE = "Thalamic influence on M1 (all-optical mapping)"
 
@@ -39,11 +39,19 @@ def _heatmaps(peri: pd.DataFrame, neurons: pd.DataFrame) -> str:
         if p.empty:
             ax.set_axis_off()
             continue
-        mat = p.pivot_table(
-            index=["mouse", "session", "roi_name", "drive"], columns="time_s", values="dff"
-        )
-        # pivot_table drops the all-NaN (blanked) lags: put them back, the time axis is linear
-        mat = mat.reindex(columns=np.sort(p["time_s"].unique()))
+        # pivot on integer frame offsets (float lag times of different sessions differ in the
+        # last digits and would make a checkerboard of missing values); keep all-NaN
+        # (blanked) lags: the time axis is linear
+        col = "frame" if "frame" in p else "time_s"
+        mat = p.set_index(["mouse", "session", "roi_name", "drive", col])["dff"].unstack(col)
+        if col == "frame":
+            full = np.arange(int(p["frame"].min()), int(p["frame"].max()) + 1)
+            mat = mat.reindex(columns=full)
+            moved = p[p["frame"] != 0]
+            rate = float(np.median(moved["frame"] / moved["time_s"])) if len(moved) else 1.0
+            mat.columns = full / rate
+        else:
+            mat = mat.reindex(columns=np.sort(p["time_s"].unique()))
         mat = mat.sort_index(level="drive", ascending=False)
         vals = mat.to_numpy()
         if vmax is None:
@@ -63,8 +71,17 @@ def _heatmaps(peri: pd.DataFrame, neurons: pd.DataFrame) -> str:
         ax.set_xlabel("time from light onset (s)")
         ax.set_ylabel("neurons, sorted by drive")
         ax.set_title(f"{stage}: {len(vals)} neurons, {sub['mouse'].nunique()} mice", fontsize=10)
-    fig.colorbar(im, ax=axes[0].tolist(), label="ΔF/F − pre-pulse", shrink=0.8)
-    return img_tag(fig, "photostimulation response heatmaps")
+    fig.colorbar(im, ax=axes[0].tolist(), label="dF/F − pre-pulse mean", shrink=0.8)
+    n_mice = op.groupby("stage")["mouse"].nunique()
+    cap = (
+        "<b>Responses to photostimulation of thalamic axons.</b> Each row is one M1 neuron of "
+        "an opsin mouse, dF/F averaged over pulses and referenced to each pulse's pre-pulse "
+        "window, by frame from light onset (frames during the light are blanked and left "
+        "white); neurons sorted by their drive (response / baseline SD), strongest at the top. "
+        + ", ".join(f"{k}: {v} mice" for k, v in n_mice.items())
+        + "."
+    )
+    return figure(fig, "response_heatmaps", cap)
 
 
 def _fractions(fractions: pd.DataFrame) -> str:
@@ -91,7 +108,17 @@ def _fractions(fractions: pd.DataFrame) -> str:
         ax.set_ylabel("fraction of tested neurons")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    return img_tag(fig, "fractions of activated and suppressed neurons")
+    n = f.groupby("stage")["mouse"].nunique()
+    cap = (
+        "<b>Fractions of activated and suppressed neurons</b> per stage: bars are means over "
+        "sessions, dots single sessions; <i>opsin / pulses</i> is the experiment, "
+        "<i>/ pseudo</i> the same classification at pseudo-pulse times drawn from spontaneous "
+        "periods (the no-stimulus null), <i>no_opsin</i> and <i>sham</i> the controls. A "
+        "neuron is activated (suppressed) when its post-minus-pre response is significant "
+        "across pulses (paired signed-rank test, Benjamini–Hochberg FDR within the session) "
+        "with the minimum effect size. " + ", ".join(f"{k}: {v} mice" for k, v in n.items()) + "."
+    )
+    return figure(fig, "fractions", cap)
 
 
 def _scatter(rel: pd.DataFrame) -> str:
@@ -120,44 +147,99 @@ def _scatter(rel: pd.DataFrame) -> str:
         ax.set_title(stage, fontsize=10)
     axes[0][-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
-    return img_tag(fig, "drive vs encoding")
+    cap = (
+        "<b>Thalamic drive against movement encoding</b> of the same neurons (opsin mice): "
+        "drive = photostimulation response in units of the neuron's baseline SD; encoding "
+        "score from the encoding stage; colour = response class, black ring = movement-related "
+        f"in that session. {len(rel)} neuron-sessions, {rel['mouse'].nunique()} mice."
+    )
+    return figure(fig, "drive_vs_encoding", cap)
 
 
 def _enrichment(relation: pd.DataFrame) -> str:
+    """Odds ratios with their CIs on a log axis; infinite or undefined ones drawn as such."""
     tests = ("enrichment_activated_related", "enrichment_suppressed_unrelated")
     sub = relation[relation["test"].isin(tests)]
     stages = [s for s in _STAGES if (sub["stage"] == s).any()]
     if not stages:
         return ""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    lo_lim, hi_lim = 1e-2, 1e2
+    fig, ax = plt.subplots(figsize=(5.8, 3.6))
+    notes = []
     for j, test in enumerate(tests):
+        colour = ("tab:red", "tab:blue")[j]
         for i, stage in enumerate(stages):
             r = sub[(sub["stage"] == stage) & (sub["test"] == test)]
             if r.empty:
                 continue
             r = r.iloc[0]
             x = i + (j - 0.5) * 0.3
-            est = np.clip(r["estimate"], 1e-2, 1e3)
-            lo = np.clip(r["ci_low"], 1e-2, 1e3) if np.isfinite(r["ci_low"]) else est
-            hi = np.clip(r["ci_high"], 1e-2, 1e3) if np.isfinite(r["ci_high"]) else est
-            ax.errorbar(
-                x,
-                est,
-                yerr=[[est - lo], [hi - est]],
-                fmt="o",
-                color=("tab:red", "tab:blue")[j],
-                capsize=3,
-                label=test.replace("_", " ") if i == 0 else None,
+            label = test.replace("_", " ") if i == 0 else None
+            est = float(r["estimate"])
+            if not np.isfinite(est) and not np.isinf(est):
+                # undefined (0/0): no point, say so on the axis
+                ax.text(
+                    x,
+                    1,
+                    "undefined",
+                    rotation=90,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color=colour,
+                )
+                notes.append(f"{stage} {test.replace('_', ' ')}: undefined")
+                ax.plot([], [], "o", color=colour, label=label)
+                continue
+            if np.isinf(est):
+                # infinite odds ratio (an empty cell): an arrow at the edge, labelled
+                y = hi_lim if est > 0 else lo_lim
+                ax.annotate(
+                    "+∞" if est > 0 else "0",
+                    xy=(x, y),
+                    xytext=(x, y / 3 if est > 0 else y * 3),
+                    ha="center",
+                    fontsize=8,
+                    color=colour,
+                    arrowprops={"arrowstyle": "->", "color": colour},
+                )
+                ax.plot([], [], "o", color=colour, label=label)
+                notes.append(f"{stage} {test.replace('_', ' ')}: {'+∞' if est > 0 else '0'}")
+                continue
+            lo = float(r["ci_low"]) if np.isfinite(r["ci_low"]) else np.nan
+            hi = float(r["ci_high"]) if np.isfinite(r["ci_high"]) else np.nan
+            ax.plot(x, np.clip(est, lo_lim, hi_lim), "o", color=colour, label=label)
+            ax.plot(
+                [x, x],
+                [
+                    np.clip(lo if np.isfinite(lo) else est, lo_lim, hi_lim),
+                    np.clip(hi if np.isfinite(hi) else hi_lim, lo_lim, hi_lim),
+                ],
+                color=colour,
+                lw=1.2,
             )
-            ax.text(x, hi * 1.15, f"p={r['p_perm']:.3g}", ha="center", fontsize=7)
+            if not np.isfinite(r["ci_high"]):
+                notes.append(f"{stage} {test.replace('_', ' ')}: upper CI +∞")
     ax.axhline(1, color="k", lw=0.6)
     ax.set_yscale("log")
+    ax.set_ylim(lo_lim / 1.5, hi_lim * 1.5)
     ax.set_xticks(range(len(stages)))
     ax.set_xticklabels(stages)
-    ax.set_ylabel("odds ratio (95% CI)")
-    ax.legend(fontsize=7)
+    ax.set_xlim(-0.6, len(stages) - 0.4)
+    ax.set_ylabel("odds ratio (95 % CI)")
+    ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
-    return img_tag(fig, "enrichment")
+    cap = (
+        "<b>Enrichment</b> of movement-related neurons among thalamus-activated neurons "
+        "(red) and of movement-unrelated neurons among suppressed neurons (blue): "
+        "Mantel–Haenszel odds ratio over the sessions of each stage with its 95 % CI "
+        f"(log axis, drawn within [{lo_lim:g}, {hi_lim:g}]). Infinite odds ratios (a table "
+        "with an empty cell) are arrows labelled +∞, never a finite point"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + ". The p-values in the table are from permuting labels across neurons within "
+        "sessions: a statement about these neurons, not a test across mice."
+    )
+    return figure(fig, "enrichment", cap)
 
 
 def _identity(ident: pd.DataFrame) -> str:
@@ -204,7 +286,28 @@ def _paired_scatter(paired: pd.DataFrame) -> str:
     ax.set_title(f"{len(paired)} tracked neurons, {paired['mouse'].nunique()} mice", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return img_tag(fig, "naive vs expert drive of the same neurons")
+    cap = (
+        "<b>The same neurons naive and expert.</b> Drive of each neuron found in both a naive "
+        "and an expert session of its mouse (identity as stated above), coloured by whether "
+        "it is movement-related in the expert session; diagonal = no change."
+    )
+    return figure(fig, "naive_vs_expert_neurons", cap)
+
+
+def _mixed_model(mm: pd.DataFrame) -> str:
+    """The mixed model's fixed effects; no p-value (or SE) from a fit that did not converge."""
+    mm = mm.copy()
+    converged = bool(mm["converged"].all()) if "converged" in mm else True
+    note = "Mixed model drive ~ movement_related × expert + (1 | mouse), secondary."
+    if not converged:
+        for c in mm.columns:
+            if c.startswith("p") or c in ("se", "z", "ci_low", "ci_high", "statistic"):
+                mm[c] = np.nan
+        note += (
+            " <b>The fit did not converge</b>: its estimates are shown for completeness, its "
+            "p-values are withheld (—)."
+        )
+    return f"<p class='note'>{note}</p>" + table_html(mm)
 
 
 def render(results_dir: Path, fig_dir: Path) -> str:
@@ -250,20 +353,15 @@ def render(results_dir: Path, fig_dir: Path) -> str:
     relation = _read(d, "relation")
     if len(relation):
         parts.append(_enrichment(relation))
+        cols = ["stage", "test", "estimate", "ci_low", "ci_high", "p_perm", "n_neurons", "n_mice"]
         parts.append(
             table_html(
-                relation[
-                    [
-                        "stage",
-                        "test",
-                        "estimate",
-                        "ci_low",
-                        "ci_high",
-                        "p_perm",
-                        "n_neurons",
-                        "n_mice",
-                    ]
-                ]
+                relation[[c for c in cols if c in relation]].rename(
+                    columns={"p_perm": "p_perm (neurons, secondary)"}
+                ),
+                caption="Relation of drive and encoding per stage. +∞ = infinite odds ratio, "
+                "— = undefined. p_perm permutes labels across neurons: secondary, not a "
+                "mouse-level test.",
             )
         )
     ident = _read(d, "naive_vs_expert_identity")
@@ -282,9 +380,6 @@ def render(results_dir: Path, fig_dir: Path) -> str:
         parts.append(_paired_scatter(paired))
     mm = _read(d, "naive_vs_expert_model")
     if len(mm):
-        parts.append(
-            "<p class='note'>Mixed model drive ~ movement_related × expert + (1 | mouse):</p>"
-            + table_html(mm)
-        )
+        parts.append(_mixed_model(mm))
     parts.append(f"<p class='note'>Results: {html.escape(str(d))}</p>")
     return "\n".join(p for p in parts if p)
