@@ -136,8 +136,19 @@ def _inactivation_cohort(cfg, trajectories=None):
 def test_inactivation_detected_and_not_in_null():
     """The primary measure (similarity to the learned movement, leave-one-out template from the
     light-off rewarded trials) at the true movement onsets; the randomisation test recomputes
-    the template for every permutation."""
+    the template for every permutation.
+
+    ISSUE 12: the light degrades the movement through the circuit (m1.py: the learned part of
+    the movement moves towards its naive twin by m1_motor_weight x the fraction of M1's
+    readout the light removes), so the effect varies between mice with their learning and
+    refinement (effect_mouse_sd). Old target: p_randomisation < 0.01 on the demo's 3 mice x 2
+    sessions. Measured there (seed 0): per-mouse light on - off -0.08 / -0.03 / +0.03 (two
+    mice learned little: plan stage 0.30 and 0.67, M1 loss 0.25), p_randomisation 0.39 -- as
+    the table-level power of issue 11 says (0.125 at 3 mice). Asserted on 8 mice (the same
+    demo mice plus 5; lever only, ~8 s CPU): estimate -0.05, p_randomisation 0.003 (the floor
+    of 300 permutations), mouse-level t-test p 0.04; null p_randomisation 0.44."""
     cfg = preset("demo")
+    cfg = cfg.model_copy(update={"inactivation": cfg.inactivation.model_copy(update={"n_mice": 8})})
     params = InactivationParams(n_permutations=300, measures=())
     res = {}
     for name, c in (("on", cfg), ("off", cfg.null())):

@@ -13,10 +13,11 @@ Model (SCIENCE.md section 4; every constant is in :class:`~.params.BehaviorSimPa
   response window), never drawn separately;
 * spontaneous movements between trials (Poisson, smaller, from the naive plan), some just
   before a cue;
-* inactivation trials (light on): the movement is drawn from the same plan, and the change of
-  M1 activity the light causes is read out into the executed motor latent (``perturb``, the
-  circuit of m1.py), so the lever degrades by as much as the circuit says; the reaction time
-  lengthens by ``rt_increase x`` the silenced fraction (phenomenological);
+* inactivation trials (light on): the movement is drawn from the same plan; the learned part
+  of it (plan minus its naive twin) depends on M1, so the fraction of M1's representation of
+  the movement the light removes moves the executed movement towards the naive one
+  (``perturb``, the circuit of m1.py): the lever degrades by as much as the circuit says; the
+  reaction time lengthens by ``rt_increase x`` the silenced fraction (phenomenological);
 * the lever = movements + white sensor noise + slow OU drift of the resting position + mains
   pick-up.
 """
@@ -165,10 +166,11 @@ def simulate_behavior(
     effects : MouseEffects, optional
         The mouse's multipliers of the learning-related changes (default: the population's).
     perturb : callable, optional
-        ``perturb(sub) -> deviation`` for the movement of a light trial (its sub-movements):
-        a function of the times after onset returning the change of the executed motor latent
-        (n, D), or None (the circuit's readout, m1.py). Without it light trials only lengthen
-        the reaction time.
+        ``perturb(sub, naive_sub) -> (executed, m1_loss)`` for the movement of a light trial:
+        its planned sub-movements and their naive twin (the same trial noise around the naive
+        plan, at naive variability) give the executed sub-movements (None = as planned) and the fraction of M1's
+        representation the light removed (m1.py). Without it light trials only lengthen the
+        reaction time.
 
     Returns
     -------
@@ -183,7 +185,7 @@ def simulate_behavior(
     spont_rate, loss = state["spont_rate_hz"], state["inactivation_loss"]
     inact = cfg.inactivation
     plan = motor.plan(q)
-    naive = motor.naive
+    naive, v_naive = motor.naive, mp.variability_naive
 
     n = bp.n_trials
     light = np.zeros(n, dtype=bool)
@@ -237,8 +239,17 @@ def simulate_behavior(
         if engaged:
             onset = max(t_cue + rt, busy_until + 0.05)
             onset = np.round(onset * rate) / rate
-            sub = draw_movement(rng, mp, plan_i, v_i)
-            dev = perturb(sub) if (light[i] and perturb is not None) else None
+            executed, m1_loss = None, np.nan
+            if light[i] and perturb is not None:
+                # the naive twin: the same trial noise around the naive plan at naive
+                # variability, what the other pathways make of this movement (a copy of the
+                # generator, so the session's stream is unchanged)
+                twin = np.random.Generator(type(rng.bit_generator)())
+                twin.bit_generator.state = rng.bit_generator.state
+                sub = draw_movement(rng, mp, plan_i, v_i)
+                executed, m1_loss = perturb(sub, draw_movement(twin, mp, naive, v_naive))
+            else:
+                sub = draw_movement(rng, mp, plan_i, v_i)
             mv = movement_from(
                 sub,
                 "cued",
@@ -246,7 +257,8 @@ def simulate_behavior(
                 rate,
                 mp,
                 rng,
-                deviation=dev,
+                executed=executed,
+                m1_loss=m1_loss,
                 trial=i,
                 variability=v_i,
                 plan_stage=q_i,
@@ -357,7 +369,8 @@ def movement_table(movements: list[Movement]) -> pd.DataFrame:
     """Ground-truth movements: ``movement`` (index in the session), kind, onset, offset, trial
     (-1 spontaneous), plan_stage, variability, light, n_submovements, peak (mm) and
     ``lever_deviation`` (RMS change of the executed lever latent from the plan, mm; 0 without
-    a perturbation)."""
+    a perturbation), ``m1_loss`` (light trials: fraction of M1's representation of the movement
+    the light removed, m1.py; NaN otherwise)."""
     return pd.DataFrame(
         {
             "movement": np.arange(len(movements), dtype=np.int64),
@@ -374,6 +387,7 @@ def movement_table(movements: list[Movement]) -> pd.DataFrame:
                 0.0 if m.deviation is None else float(np.sqrt(np.mean(m.deviation[:, 0] ** 2)))
                 for m in movements
             ],
+            "m1_loss": [m.m1_loss for m in movements],
         }
     )
 

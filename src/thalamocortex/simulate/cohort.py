@@ -817,6 +817,7 @@ def simulate_session(
                 "n_submovements",
                 "peak",
                 "lever_deviation",
+                "m1_loss",
             ]
         ],
         submovements=truth_sub,

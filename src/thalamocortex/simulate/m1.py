@@ -49,12 +49,17 @@ inhibition. The ground truth "expected activated / suppressed" is the circuit's 
 response (simulated over ``truth_pulses`` virtual pulses) relative to the neuron's frame noise.
 
 **Inactivation**: on a light trial each axon of the inactivated region is silenced (drive -1)
-with the mouse's silenced fraction; the lever is produced by the motor command
-``z_exec = z_plan + m1_motor_weight x s D (dy(t) - dy(t0))``: ``dy`` the change of M1 output the
-light causes for that very movement (same responses of every input), ``t0`` 0.5 s before
-onset (a tonic change is no movement command), ``D`` the ridge readout of ``z / s`` from M1's
-expected activity on that day's movements. The learned movement degrades by as much as M1's
-representation of it depends on the silenced input.
+with the mouse's silenced fraction. The learned part of the movement depends on M1: the other
+motor pathways alone would make the movement's *naive twin* ``z_naive`` (the same trial noise
+around the naive plan), and M1 carries the refinement ``z_plan - z_naive`` with weight
+``m1_motor_weight``. The light removes the fraction
+``phi = clip(-<D dy, D y> / <D y, D y>, 0, 1)`` of M1's readout of the movement (``y`` M1's
+output for that very movement, ``dy`` its change under light, both relative to 0.5 s before
+onset: a tonic change is no movement command; ``D`` the ridge readout of ``z / s`` from M1's
+expected activity on that day's movements; sums over the movement), and the executed latent
+is ``z_exec = z_plan - m1_motor_weight x phi x (z_plan - z_naive)``: the learned movement
+degrades towards the naive one by as much as M1's representation of it depends on the
+silenced input (a region without movement signal: ``phi ~ 0``).
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ from thalamocortex.simulate.circuits import (
     unit_properties,
 )
 from thalamocortex.simulate.effects import MouseEffects
-from thalamocortex.simulate.motor import MouseMotor, Movement, draw_movement, lever_readout
+from thalamocortex.simulate.motor import MouseMotor, Movement, blend, draw_movement, lever_readout
 from thalamocortex.simulate.params import SimulationConfig
 
 #: covariance that one unit of refinement_rate turns into one mean naive synapse per day
@@ -389,17 +394,22 @@ def inactivation_perturbation(
     silenced_fraction: float,
     region: str,
 ):
-    """``perturb(sub)`` for :func:`~.behavior.simulate_behavior`: the change of the executed
-    motor latent (mm-equivalent) that silencing ``region``'s input causes on one movement
-    (module docstring)."""
+    """``perturb(sub, naive_sub) -> (executed, m1_loss)`` for
+    :func:`~.behavior.simulate_behavior` (module docstring).
+
+    The movement's inputs drive the circuit with and without ``region``'s input silenced;
+    ``m1_loss`` = ``clip(-<D dy, D y> / <D y, D y>, 0, 1)`` over the movement, the fraction of
+    M1's readout of the movement (``D y``, from 0.5 s before onset) the light removes. The
+    executed sub-movements blend the plan and its naive twin with weight ``m1_motor_weight x
+    m1_loss`` (:func:`~.motor.blend`); None when that weight is 0.
+    """
     cp = cfg.circuit
-    s = cfg.behavior.motor.press_peak_mm
     step = 0.01
     rate = 1.0 / step
 
-    def perturb(sub):
+    def perturb(sub, naive_sub):
         end = sub.end
-        tau = np.arange(int(np.floor(-0.6 * rate)), int(np.ceil((end + 0.3) * rate)) + 1) * step
+        tau = np.arange(int(np.floor(-0.6 * rate)), int(np.ceil(end * rate)) + 1) * step
         mv = Movement("cued", 0.0, np.zeros(int(np.ceil(end * rate)) + 1), rate, sub)
         inp = input_activity(rng, circ, cfg, progress, fx, tau, [mv])
         a, cort = inp.thalamic, dict(inp.cortical)
@@ -408,21 +418,16 @@ def inactivation_perturbation(
         else:
             a_l, cort_l = a, dict(cort)
             cort_l[region] = _silence(rng, cort[region], silenced_fraction)
-        dy = output(net_input(circ, cfg, w, a_l, cort_l)) - output(net_input(circ, cfg, w, a, cort))
+        y = output(net_input(circ, cfg, w, a, cort)).astype(np.float64)
+        y_l = output(net_input(circ, cfg, w, a_l, cort_l)).astype(np.float64)
         i0 = int(np.searchsorted(tau, -0.5))
-        dy = dy - dy[i0]
-        dz = cp.m1_motor_weight * s * (dy.astype(np.float64) @ d.T)
-        # the command deviates while the movement is under way (ramps of 50 ms at both ends)
-        ramp = np.clip(np.minimum(tau, end - tau) / 0.05, 0.0, 1.0)
-        dz *= (0.5 - 0.5 * np.cos(np.pi * ramp))[:, None]
-
-        def deviation(t):
-            return np.stack(
-                [np.interp(t, tau, dz[:, k], left=0.0, right=0.0) for k in range(dz.shape[1])],
-                axis=1,
-            )
-
-        return deviation
+        during = tau >= 0
+        r = (y - y[i0])[during] @ d.T  # M1's readout of the movement (z / s units)
+        dr = (y_l - y_l[i0])[during] @ d.T - r  # its change under light (tonic part removed)
+        norm = float((r * r).sum())
+        loss = float(np.clip(-(dr * r).sum() / norm, 0.0, 1.0)) if norm > 0 else 0.0
+        weight = cp.m1_motor_weight * loss
+        return (blend(sub, naive_sub, weight) if weight > 0 else None), loss
 
     return perturb
 

@@ -334,8 +334,9 @@ class Movement:
     ``samples`` is the lever displacement (mm) from ``onset`` at the lever rate (exactly 0 at
     onset and at the end); ``sub`` its sub-movements (the plan); ``deviation`` (n_samples, D),
     when set, the change of the executed motor latent from the plan on the same clock (an
-    inactivation trial's M1 readout, m1.py); ``variability`` and ``plan_stage`` the motor
-    state it was drawn from.
+    inactivation trial, m1.py) and ``m1_loss`` the fraction of M1's representation of the
+    movement the light removed; ``variability`` and ``plan_stage`` the motor state it was
+    drawn from.
     """
 
     kind: str
@@ -348,6 +349,7 @@ class Movement:
     plan_stage: float = np.nan
     light: bool = False
     deviation: np.ndarray | None = None
+    m1_loss: float = np.nan
 
     @property
     def offset(self) -> float:
@@ -391,25 +393,29 @@ def movement_from(
     rate: float,
     mp: MotorParams,
     rng: np.random.Generator | None = None,
-    deviation=None,
+    executed: Submovements | None = None,
     **info,
 ) -> Movement:
     """A :class:`Movement` sampling ``sub``'s lever readout at ``rate`` from ``onset``.
 
-    ``deviation`` (optional) is a function of the times after onset (array (n,) s) returning
-    the change of the executed latent from the plan (n, D), e.g. an inactivation trial's M1
-    readout; the lever reads out the executed latent. With ``rng``, physiological tremor is
-    added during the movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm +
-    tremor_fraction x position``, tapered to 0 at both ends (execution noise of the limb: part
-    of the lever, not of the motor latent).
+    ``executed`` (optional) are the sub-movements actually executed when they differ from the
+    plan ``sub`` (an inactivation trial, m1.py): the lever reads out their latent, the movement
+    lasts until the later of the two ends, and :attr:`Movement.deviation` keeps the change of
+    the executed latent from the plan. With ``rng``, physiological tremor is added during the
+    movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm + tremor_fraction x position``,
+    tapered to 0 at both ends (execution noise of the limb: part of the lever, not of the
+    motor latent).
     """
-    n = int(np.ceil(sub.end * rate)) + 1
+    end = sub.end if executed is None else max(sub.end, executed.end)
+    n = int(np.ceil(end * rate)) + 1
     tau = np.arange(n) / rate
-    z0 = sub.latent(tau)[:, 0]
     dev = None
-    if deviation is not None:
-        dev = np.asarray(deviation(tau), dtype=np.float64)
-        z0 = z0 + dev[:, 0]
+    if executed is None:
+        z0 = sub.latent(tau)[:, 0]
+    else:
+        z = executed.latent(tau)
+        dev = z - sub.latent(tau)
+        z0 = z[:, 0]
     x = lever_readout(z0, mp)
     if rng is not None and n > 2 and (mp.tremor_mm > 0 or mp.tremor_fraction > 0):
         from scipy.signal import lfilter
@@ -421,6 +427,20 @@ def movement_from(
     x[0] = 0.0
     x[-1] = 0.0
     return Movement(kind=kind, onset=onset, samples=x, rate=rate, sub=sub, deviation=dev, **info)
+
+
+def blend(a: Submovements, b: Submovements, weight: float) -> Submovements:
+    """Sub-movements whose latent is ``(1 - weight) a + weight b`` (both sets, steps scaled;
+    in onset order). The latent is linear in the steps, so the blend starts and ends at rest."""
+    w = float(weight)
+    onset = np.r_[a.onset, b.onset]
+    order = np.argsort(onset, kind="stable")
+    return Submovements(
+        kind=np.r_[a.kind, b.kind][order],
+        onset=onset[order],
+        duration=np.r_[a.duration, b.duration][order],
+        steps=np.vstack([(1.0 - w) * a.steps, w * b.steps])[order],
+    )
 
 
 @dataclass

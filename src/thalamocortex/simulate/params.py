@@ -801,8 +801,8 @@ class CircuitParams(ParamGroup):
     suppresses weakly connected neurons) and one input unit ``c_ir`` of every other region
     ``r`` of ``axon_imaging.regions``. The output is rectified, ``y_i = max(x_i, -1)`` (-1 =
     silent), and sets the neuron's sparse bursty spiking. Learning refines ``W`` by a
-    reward-gated covariance rule with presynaptic normalisation (see m1.py). The lever's motor
-    command on inactivation trials is read out from M1 (``m1_motor_weight``).
+    reward-gated covariance rule with presynaptic normalisation (see m1.py). The learned part of
+    the movement depends on M1 (``m1_motor_weight``), so inactivation degrades it (m1.py).
     """
 
     thalamic_region: str = param(
@@ -871,9 +871,10 @@ class CircuitParams(ParamGroup):
     m1_motor_weight: float = param(
         0.7,
         "",
-        "weight of M1 in the motor command (other pathways 1 - this): a change of M1 activity "
-        "dy moves the latent by m1_motor_weight x D dy (D: least-squares readout of the motor "
-        "latent from M1); 0 = inactivation cannot change the lever",
+        "share of the learned part of the movement (plan minus its naive twin) that depends on "
+        "M1 (the other pathways make the naive twin): a light trial that removes the fraction "
+        "phi of M1's readout of the movement executes plan - m1_motor_weight x phi x (plan - "
+        "naive twin); 0 = inactivation cannot change the lever",
         ge=0,
         le=1,
     )
