@@ -168,9 +168,9 @@ def simulate_behavior(
     perturb : callable, optional
         ``perturb(sub, naive_sub) -> (executed, m1_loss)`` for the movement of a light trial:
         its planned sub-movements and their naive twin (the same trial noise around the naive
-        plan, at naive variability) give the executed sub-movements (None = as planned) and the fraction of M1's
-        representation the light removed (m1.py). Without it light trials only lengthen the
-        reaction time.
+        plan, at naive variability) give the executed sub-movements (None = as planned) and
+        the fraction of M1's representation the light removed (m1.py). Without it light
+        trials only lengthen the reaction time.
 
     Returns
     -------
