@@ -72,6 +72,11 @@ def test_classification_precision_recall_and_fpr():
     null itself is calibrated: on the same sessions' true dF/F plus white noise the same
     classification gives FPR 0.045 (asserted in [.03, .07], the old target). Measured-trace
     target: FPR <= 0.15.
+
+    ISSUE 12 (circuit inputs: expert axons follow the motor latent, |z| + l.z, on every
+    movement): precision 0.895, recall 0.942, FPR 0.104, FPR on true dF/F + noise 0.043. The
+    tuned axons are more strongly movement-modulated, so the same crosstalk puts more
+    movement signal into untuned boutons' ROIs; precision asserted at >= 0.87 (old 0.9).
     """
     cfg = _cfg(n_axons=60, mice_per_region=2)
     tp = fp = fn = 0
@@ -113,7 +118,7 @@ def test_classification_precision_recall_and_fpr():
         f"precision {precision:.3f} recall {recall:.3f} FPR {fpr:.3f} ({untuned_n} untuned), "
         f"FPR on true dF/F + noise {fpr_truth:.3f}"
     )
-    assert precision >= 0.9, precision
+    assert precision >= 0.87, precision
     assert recall >= 0.9, recall
     assert 0.03 <= fpr_truth <= 0.07, fpr_truth
     assert fpr <= 0.15, fpr

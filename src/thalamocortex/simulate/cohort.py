@@ -247,7 +247,7 @@ def _refinement_contrast(
         learning_progress(n, n, tau),
         fx,
     )
-    y = output(net_input(circ, cfg, ws[-1], day.inputs.thalamic, day.inputs.cortical))
+    y = output(net_input(circ, cfg, ws[-1], day.inputs.thalamic, day.inputs.cortical), cfg)
     onsets = day.times[:: int(round(3.5 / 0.05))] + 0.5
     mod = movement_modulation(y, day.times, onsets)
     related = mod >= cfg.m1.encoding_threshold
@@ -628,7 +628,7 @@ def simulate_session(
             a = inp.thalamic
             if spec.opsin and len(pulses):
                 a = a + photostim_drive(rs, circ, cfg, times, pulses)
-            y = output(net_input(circ, cfg, w, a, inp.cortical))
+            y = output(net_input(circ, cfg, w, a, inp.cortical), cfg)
             gain = private_gain(zeta, circ.private, lp.private_sd)
             iso, bur, size = m1_rates(circ, cfg, y, gain, rates)
             counts = spike_counts(rn, iso, bur, size, cfg.m1.spiking, fr, burn)

@@ -12,12 +12,12 @@ every other region ``r`` of ``axon_imaging.regions`` per M1 neuron, with weight 
 **M1 neuron i**::
 
     x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t) + sum_r kappa_ir c_ir(t)
-    y_i(t) = max(x_i(t), -1)
+    y_i(t) = max(x_i(t), -1)  for x_i <= 0,   y_max tanh(x_i(t) / y_max)  above
 
 ``g_I = ffi_ratio x weight_mean``: inhibitory interneurons driven by the pooled thalamic
 activity (feed-forward inhibition), so a thalamic volley excites neurons whose row sum
-``sum_j W_ij`` exceeds ``iota_i g_I`` and suppresses the weakly connected ones. The rectified
-output ``y_i`` sets the neuron's sparse bursty spiking (:func:`~.circuits.regime_rates`, -1 =
+``sum_j W_ij`` exceeds ``iota_i g_I`` and suppresses the weakly connected ones. The rectified,
+saturating output ``y_i`` (``y_max = circuit.output_max``) sets the neuron's sparse bursty spiking (:func:`~.circuits.regime_rates`, -1 =
 silent) with its private gain. Movement encoding is therefore whatever ``W`` and the inputs
 make of it; nothing labels a neuron.
 
@@ -190,9 +190,15 @@ def net_input(
     return x
 
 
-def output(x: np.ndarray) -> np.ndarray:
-    """The rectifying nonlinearity ``y = max(x, -1)`` (-1 = silent)."""
-    return np.maximum(x, np.float32(-1.0))
+def output(x: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
+    """The rectifying, saturating nonlinearity: ``y = max(x, -1)`` for ``x <= 0`` (-1 =
+    silent), ``y = y_max tanh(x / y_max)`` above (``y_max = circuit.output_max``: a neuron's
+    rate saturates)."""
+    x = np.asarray(x, dtype=np.float32)
+    top = np.float32(cfg.circuit.output_max)
+    return np.where(x > 0, top * np.tanh(x / top), np.maximum(x, np.float32(-1.0))).astype(
+        np.float32
+    )
 
 
 @dataclass
@@ -327,7 +333,7 @@ def refine_step(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: Trai
     if eta == 0:
         return w
     a = day.inputs.thalamic.astype(np.float64)
-    y = output(net_input(circ, cfg, w, a, day.inputs.cortical)).astype(np.float64)
+    y = output(net_input(circ, cfg, w, a, day.inputs.cortical), cfg).astype(np.float64)
     da = a - a.mean(axis=0)
     dy = (y - y.mean(axis=0)) * day.reward[:, None]
     cov = dy.T @ da / len(a)  # (N_M, N_T)
@@ -372,7 +378,7 @@ def weights_by_day(
 def readout(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: TrainingDay):
     """Ridge readout ``D`` (D, N_M) of ``z / s`` from M1's expected output on a day's
     movements, and its R^2 there."""
-    y = output(net_input(circ, cfg, w, day.inputs.thalamic, day.inputs.cortical)).astype(np.float64)
+    y = output(net_input(circ, cfg, w, day.inputs.thalamic, day.inputs.cortical), cfg).astype(np.float64)
     z = day.latent
     g = y.T @ y
     lam = cfg.circuit.readout_ridge * np.trace(g) / max(g.shape[0], 1)
@@ -418,8 +424,8 @@ def inactivation_perturbation(
         else:
             a_l, cort_l = a, dict(cort)
             cort_l[region] = _silence(rng, cort[region], silenced_fraction)
-        y = output(net_input(circ, cfg, w, a, cort)).astype(np.float64)
-        y_l = output(net_input(circ, cfg, w, a_l, cort_l)).astype(np.float64)
+        y = output(net_input(circ, cfg, w, a, cort), cfg).astype(np.float64)
+        y_l = output(net_input(circ, cfg, w, a_l, cort_l), cfg).astype(np.float64)
         i0 = int(np.searchsorted(tau, -0.5))
         during = tau >= 0
         r = (y - y[i0])[during] @ d.T  # M1's readout of the movement (z / s units)
@@ -473,7 +479,7 @@ def expected_pulse_response(
     starts = starts[keep]
     pulses = np.stack([starts, np.full(len(starts), dur), np.full(len(starts), power_mw)], 1)
     da = photostim_drive(rng, circ, cfg, times, pulses)
-    y = output(net_input(circ, cfg, w, da))
+    y = output(net_input(circ, cfg, w, da), cfg)
     iso, bur, size = m1_rates(circ, cfg, y, rates=rates)
     ind = Indicator(ms.indicator)
     burn = burn_in_frames(ms.indicator, fr, np.exp(2 * ms.indicator.cell_decay_sd))

@@ -799,8 +799,9 @@ class CircuitParams(ParamGroup):
     population model at the mouse's learning stage), feed-forward inhibition driven by the
     pooled thalamic activity (``g_I = ffi_ratio x weight_mean``; strong thalamic drive
     suppresses weakly connected neurons) and one input unit ``c_ir`` of every other region
-    ``r`` of ``axon_imaging.regions``. The output is rectified, ``y_i = max(x_i, -1)`` (-1 =
-    silent), and sets the neuron's sparse bursty spiking. Learning refines ``W`` by a
+    ``r`` of ``axon_imaging.regions``. The output is rectified and saturating, ``y_i =
+    max(x_i, -1)`` below 0 (-1 = silent), ``output_max tanh(x_i / output_max)`` above, and sets
+    the neuron's sparse bursty spiking. Learning refines ``W`` by a
     reward-gated covariance rule with presynaptic normalisation (see m1.py). The learned part of
     the movement depends on M1 (``m1_motor_weight``), so inactivation degrades it (m1.py).
     """
@@ -846,6 +847,14 @@ class CircuitParams(ParamGroup):
     cortical_weight_sd: float = param(0.5, "log units", "spread of cortical weights", ge=0)
     cortical_weak_weight: float = param(
         0.1, "", "weight of the cortical inputs that are not strong", ge=0
+    )
+    output_max: float = param(
+        1.5,
+        "",
+        "saturation of an M1 neuron's output: y = output_max x tanh(x / output_max) for x > 0 "
+        "(rates and bursts saturate; an unbounded output lets refined neurons fire at GCaMP "
+        "saturation for whole movements)",
+        gt=0,
     )
     refinement_rate: float = param(
         6.0,
