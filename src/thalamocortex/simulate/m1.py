@@ -17,9 +17,9 @@ every other region ``r`` of ``axon_imaging.regions`` per M1 neuron, with weight 
 ``g_I = ffi_ratio x weight_mean``: inhibitory interneurons driven by the pooled thalamic
 activity (feed-forward inhibition), so a thalamic volley excites neurons whose row sum
 ``sum_j W_ij`` exceeds ``iota_i g_I`` and suppresses the weakly connected ones. The rectified,
-saturating output ``y_i`` (``y_max = circuit.output_max``) sets the neuron's sparse bursty spiking (:func:`~.circuits.regime_rates`, -1 =
-silent) with its private gain. Movement encoding is therefore whatever ``W`` and the inputs
-make of it; nothing labels a neuron.
+saturating output ``y_i`` (``y_max = circuit.output_max``) sets the neuron's sparse bursty
+spiking (:func:`~.circuits.regime_rates`, -1 = silent) with its private gain. Movement
+encoding is therefore whatever ``W`` and the inputs make of it; nothing labels a neuron.
 
 **Naive weights** ``W_ij = (weight_mean / N_T) c_i eps_ij``, ``c_i`` log-normal (SD
 ``weight_row_sd``: innervation differs between neurons, unrelated to movement), ``eps_ij``
@@ -378,7 +378,9 @@ def weights_by_day(
 def readout(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: TrainingDay):
     """Ridge readout ``D`` (D, N_M) of ``z / s`` from M1's expected output on a day's
     movements, and its R^2 there."""
-    y = output(net_input(circ, cfg, w, day.inputs.thalamic, day.inputs.cortical), cfg).astype(np.float64)
+    y = output(net_input(circ, cfg, w, day.inputs.thalamic, day.inputs.cortical), cfg).astype(
+        np.float64
+    )
     z = day.latent
     g = y.T @ y
     lam = cfg.circuit.readout_ridge * np.trace(g) / max(g.shape[0], 1)
