@@ -25,6 +25,14 @@ class InactivationParams(ParamGroup):
         "the learned movement with a leave-one-out template, is always computed; stereotypy is "
         "added as a secondary measure",
     )
+    similarity: Literal["pearson", "concordance"] = param(
+        "pearson",
+        "",
+        "similarity of a trial's lever trajectory to the learned template (the primary "
+        "measure): 'pearson' = Pearson correlation (shape only, the field's stereotypy "
+        "convention), 'concordance' = Lin's concordance correlation (shape and size: a smaller "
+        "copy of the learned press counts as less similar)",
+    )
     n_permutations: int = param(
         2000,
         "resamples",
