@@ -71,11 +71,13 @@ def test_effect_detected_when_simulated():
     assert len(res["per_mouse"]) == 3 * 2 and len(res["sessions"]) == 3 * 2 * 2
 
 
-def _learned(seed: int, kind: str, **design) -> tuple[pd.DataFrame, dict]:
+def _learned(
+    seed: int, kind: str, params: InactivationParams | None = None, **design
+) -> tuple[pd.DataFrame, dict]:
     trials, traj = inactivation_trials(
         np.random.default_rng(seed), kind, InactivationDesign(**design)
     )
-    return add_learned_similarity(trials, traj), traj
+    return add_learned_similarity(trials, traj, params), traj
 
 
 def _concordance(a, b):
@@ -134,10 +136,12 @@ def test_concordance_sees_a_smaller_copy_of_the_learned_movement():
 
 def test_leave_one_out_removes_the_double_dipping_bias():
     """With no light effect, light-on minus light-off similarity is centred on 0 with the
-    leave-one-out template and negative (each light-off trial inside its own template) without."""
+    leave-one-out template and negative (each light-off trial inside its own template) without
+    (Pearson: the measure of the template-with-self comparison)."""
     loo, with_self = [], []
+    pearson = InactivationParams(similarity="pearson")
     for seed in range(30):
-        trials, traj = _learned(seed, "zero", n_mice=1, sessions=(14,), n_trials=40)
+        trials, traj = _learned(seed, "zero", pearson, n_mice=1, sessions=(14,), n_trials=40)
         x = traj[("inact01", 14)][1]
         light = trials["light"].to_numpy(bool)
         rew = trials["movement_kind"].eq("rewarded").to_numpy()

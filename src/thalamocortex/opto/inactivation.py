@@ -5,9 +5,17 @@ behaviour measures such as ``rewarded``, ``reaction_time``, ``peak_amplitude``,
 ``movement_duration`` from the behaviour analysis) and lever trajectories aligned to movement
 onset.
 
-**Primary measure: similarity to the learned movement** (Pearson correlation of each trial's
-lever trajectory, 0-3 s after the onset of its response — the first movement bout after the cue,
-:func:`response_onsets` — in 10 ms bins, with the mouse's learned template).
+**Primary measure: similarity to the learned movement** — by default Lin's concordance
+correlation coefficient (``InactivationParams.similarity = "concordance"``; Lin 1989,
+*Biometrics* 45:255) of each trial's lever trajectory, 0-3 s after the onset of its response —
+the first movement bout after the cue, :func:`response_onsets` — in 10 ms bins and referenced to
+the position at onset, with the mouse's learned template. The concordance is Pearson's r times
+a factor ``2 s_x s_T / (s_x^2 + s_T^2 + (m_x - m_T)^2)`` that is 1 only when the trial has the
+template's size and offset: a press with the learned shape at 60 % of its amplitude scores
+r = 1 but concordance <= 0.88. "Similar to the learned trajectory" is read as the same movement,
+not the same shape at any size: silencing thalamic input can shrink the learned press without
+changing its shape (issue 12's circuit), which Pearson's r cannot see. ``similarity =
+"pearson"`` gives the shape-only measure (the stereotypy convention, SCIENCE.md §2).
 The template is the mean of the mouse's light-off rewarded trajectories, and **no trial is
 compared with a template that contains it** (:func:`loo_similarity`): a light-off trial is
 compared with the template of the other light-off rewarded trials (leave-one-out), a light-on

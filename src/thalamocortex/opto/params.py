@@ -26,12 +26,13 @@ class InactivationParams(ParamGroup):
         "added as a secondary measure",
     )
     similarity: Literal["pearson", "concordance"] = param(
-        "pearson",
+        "concordance",
         "",
         "similarity of a trial's lever trajectory to the learned template (the primary "
-        "measure): 'pearson' = Pearson correlation (shape only, the field's stereotypy "
-        "convention), 'concordance' = Lin's concordance correlation (shape and size: a smaller "
-        "copy of the learned press counts as less similar)",
+        "measure): 'concordance' = Lin's concordance correlation coefficient (Lin 1989; shape "
+        "and size: a smaller or offset copy of the learned press counts as less similar), "
+        "'pearson' = Pearson correlation (shape only, the field's stereotypy convention; blind "
+        "to an inactivation that shrinks the press without changing its shape)",
     )
     n_permutations: int = param(
         2000,
