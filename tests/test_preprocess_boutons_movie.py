@@ -260,6 +260,7 @@ def test_bad_frames_never_produce_bouton_rois():
     signal."""
     from thalamocortex.preprocess.suite2p_run import bouton_params, run_suite2p
     from thalamocortex.simulate.movies import MovieParams, simulate_movie
+    from thalamocortex.simulate.params import MeasurementParams
 
     s, truth = cohort.simulate_session(
         sim_params.preset("tiny"), "axon_imaging", 0, 1, return_traces=True
@@ -278,8 +279,8 @@ def test_bad_frames_never_produce_bouton_rois():
         params=MovieParams(
             height_px=s.imaging.image_shape[0],
             width_px=s.imaging.image_shape[1],
-            artefact_photons_px=0.0,
         ),
+        measurement=MeasurementParams(artefact_photons_px=0.0),
     )
     # a free spot: no bouton within 6 px
     cy, cx = movie.rois["centroid_y"].to_numpy(), movie.rois["centroid_x"].to_numpy()

@@ -51,18 +51,40 @@ def test_movie_geometry_motion_and_artefacts():
     assert np.mean(brighter) >= 0.6
 
 
+def test_movie_noise_and_artefacts_are_the_measurements():
+    """One setting per quantity: a movie's read noise, shot noise and light artefacts come from
+    the same MeasurementParams as the trace-level F / Fneu (MovieParams has none of them)."""
+    dup = {"shot_noise", "read_noise_photons", "artefact_photons_px", "drift_sd"}
+    assert not dup & set(MovieParams.model_fields)
+    dff, times = _dff(100, 6), np.arange(100) / RATE
+    light = np.array([[1.0, 1.2]])
+
+    def movie(**kw):
+        mp = MeasurementParams(**{"shot_noise": False, "read_noise_photons": 0.0, **kw})
+        return simulate_movie(dff, ["soma"] * 6, times, light_windows=light, seed=5, measurement=mp)
+
+    clean, noisy, dark = movie(), movie(read_noise_photons=4.0), movie(artefact_photons_px=0.0)
+    assert np.std(noisy.movie - clean.movie) == pytest.approx(4.0, rel=0.02)
+    art = clean.artefact
+    assert art.sum() >= 6
+    lit = (clean.movie[art] - dark.movie[art]).max()
+    assert lit == pytest.approx(MeasurementParams().artefact_photons_px, rel=1e-4)
+
+
 def test_movie_motion_is_measurable_by_phase_correlation():
     # a frame shifted by the true (dy, dx) realigns onto the reference
-    p = MovieParams(
+    p = MovieParams(nonrigid_px=0, motion_jitter_sd_px=1.5)
+    # a static, noise-free scene (no neuropil fluctuation, bleaching or drift): only the motion
+    # differs between frames
+    still = MeasurementParams(
+        neuropil_slow_sd=0,
+        neuropil_patch_sd=0,
+        neuropil_movement_dff=0,
         shot_noise=False,
         read_noise_photons=0,
-        nonrigid_px=0,
-        motion_jitter_sd_px=1.5,
-        bleach_fraction=0,
+        bleach_per_min=0,
         drift_sd=0,
     )
-    # a static scene (no neuropil fluctuation): only the motion differs between frames
-    still = MeasurementParams(neuropil_slow_sd=0, neuropil_patch_sd=0, neuropil_movement_dff=0)
     m = simulate_movie(
         np.zeros((20, 8)), ["soma"] * 8, np.arange(20) / RATE, params=p, seed=4, measurement=still
     )

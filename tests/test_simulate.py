@@ -719,8 +719,8 @@ def test_photon_budget_shared_by_traces_and_movies():
     np.testing.assert_allclose(ratio, 2.0, rtol=0.05)
     assert np.median(s15.imaging.f) / np.median(s30.imaging.f) == pytest.approx(2.0, rel=0.1)
     # trace-level F is the ROI-weighted mean of the movie's pixels (no motion, no noise)
-    p = MovieParams(shot_noise=False, read_noise_photons=0, motion_scale=0, nonrigid_px=0)
-    m = session_movie(s30, t30, p, frames=slice(100, 400))
+    p = MovieParams(motion_scale=0, nonrigid_px=0)
+    m = session_movie(s30, t30, p, frames=slice(100, 400), noise=False)
     field = t30["scene"].field
     f_movie = (field.roi_weights @ m.movie.reshape(len(m.movie), -1).T).T
     f_trace = s30.imaging.f[100:400]

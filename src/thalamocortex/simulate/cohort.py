@@ -538,6 +538,8 @@ def simulate_session(
             * (mp.axon_field_photon_scale if experiment == "axon_imaging" else 1.0),
             light_windows=np.zeros((0, 2)) if light is None else light,
             artefact_photons_px=mp.artefact_photons_px,
+            shot_noise=mp.shot_noise,
+            read_noise_photons=mp.read_noise_photons,
         )
         meas = measure_traces(rm, scene, mp)
         imaging = Imaging(
@@ -786,8 +788,8 @@ def write_cohort_movies(
     dataset_dir : path
         The dataset folder (written by ``simulate_cohort``).
     params : MovieParams, optional
-        Motion, noise and light of the movies (the field is each mouse's own); the read noise
-        defaults to the trace-level measurement's.
+        Motion of the movies (the field is each mouse's own; noise and light artefacts are
+        ``cfg.measurement``'s, the same as the traces').
     max_frames : int or None
         Only the first ``max_frames`` frames (None = the whole session, the default).
     experiments : experiments whose sessions get movies.
@@ -805,7 +807,7 @@ def write_cohort_movies(
     gt = dataset_dir / "ground_truth" / "movies"
     gt.mkdir(parents=True, exist_ok=True)
     written = []
-    p = params or MovieParams(read_noise_photons=cfg.measurement.read_noise_photons)
+    p = params or MovieParams()
     for spec in cohort_design(cfg, list(experiments)):
         for ses in spec.sessions:
             sess, truth = simulate_session(

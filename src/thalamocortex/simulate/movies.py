@@ -12,7 +12,9 @@ adds what only raw frames have:
   are clipped to ``motion_max_px``; plus a small smooth non-rigid displacement per frame;
 * **stimulation light** on the lines scanned while it is on (a raster scan takes one frame
   period from the top row to the bottom row, so partially exposed frames get bright bands);
-* **photon noise**: Poisson counts of the expected photons, Gaussian read noise.
+* **photon noise**: Poisson counts of the expected photons, Gaussian read noise (the scene's
+  ``shot_noise`` / ``read_noise_photons``, i.e. the session's :class:`~.params.MeasurementParams`,
+  the same settings as its trace-level F / Fneu).
 
 The trace-level F / Fneu of the same session are the weighted means of the *motion-free*
 expected scene (a perfectly registered movie); movies and traces share footprints, brightness,
@@ -39,15 +41,18 @@ from thalamocortex.config import param
 from thalamocortex.data.movie import read_movie_file, write_tiff  # noqa: F401 (re-exported)
 from thalamocortex.simulate.fov import draw_field
 from thalamocortex.simulate.params import FieldParams, MeasurementParams
-from thalamocortex.simulate.scene import Scene, neuropil_signals, ou_process
+from thalamocortex.simulate.scene import Scene, neuropil_signals, ou_process, session_gain
 
 
 class MovieParams(FieldParams):
-    """Raw movie of one plane: motion, noise and light artefacts (plus, for movies rendered
-    without a simulated session, the field geometry of :class:`~.params.FieldParams`)."""
+    """Raw movie of one plane: brain motion (plus, for movies rendered without a simulated
+    session, the field geometry of :class:`~.params.FieldParams`).
 
-    shot_noise: bool = param(True, "", "Poisson photon-count noise")
-    read_noise_photons: float = param(0.3, "photons/px/frame", "Gaussian read noise SD", ge=0)
+    Photon noise, read noise, light artefacts, bleaching and drift are not here: they are the
+    :class:`~.params.MeasurementParams` of the scene, so a movie and the traces of the same
+    session share one setting for each (issue 10: one photon budget).
+    """
+
     motion_scale: float = param(
         1.0, "", "multiplies every motion component (0 = no rigid motion)", ge=0
     )
@@ -77,23 +82,6 @@ class MovieParams(FieldParams):
     )
     nonrigid_px: float = param(
         0.3, "px", "amplitude of the smooth non-rigid displacement field (per frame)", ge=0
-    )
-    artefact_photons_px: float = param(
-        200.0, "photons/px/frame", "added brightness of lines scanned during stimulation", ge=0
-    )
-    bleach_fraction: float = param(
-        0.02,
-        "",
-        "movies rendered without a simulated session: linear brightness loss over the movie "
-        "(from 1 at the first frame; a session's scene has its own bleaching)",
-        ge=0,
-        lt=1,
-    )
-    drift_sd: float = param(
-        0.02,
-        "",
-        "movies rendered without a simulated session: SD of the slow brightness drift",
-        ge=0,
     )
 
 
@@ -215,8 +203,10 @@ def render(
     p: MovieParams,
     shifts: np.ndarray,
     chunk: int = 256,
+    noise: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Render ``scene`` with rigid ``shifts``, non-rigid jitter, light and noise.
+    """Render ``scene`` with rigid ``shifts``, non-rigid jitter, light and (``noise``) the
+    scene's photon and read noise.
 
     Returns the movie (n_frames, height, width) float32 photons and the artefact frame mask.
     """
@@ -240,15 +230,15 @@ def render(
             frame = ndimage.map_coordinates(
                 frames[k], [yy - dy - ny, xx - dx - nx], order=1, mode="reflect"
             )
-            frame[light_rows[t]] += p.artefact_photons_px
+            frame[light_rows[t]] += scene.artefact_photons_px
             movie[t] = frame
-    if p.shot_noise:
+    if noise and scene.shot_noise:
         for c0 in range(0, n, chunk):
             movie[c0 : c0 + chunk] = rng.poisson(np.maximum(movie[c0 : c0 + chunk], 0))
-    if p.read_noise_photons > 0:
+    if noise and scene.read_noise_photons > 0:
         for c0 in range(0, n, chunk):
             block = movie[c0 : c0 + chunk]
-            block += np.float32(p.read_noise_photons) * rng.standard_normal(
+            block += np.float32(scene.read_noise_photons) * rng.standard_normal(
                 block.shape, dtype=np.float32
             )
     return movie, light_rows.any(axis=1)
@@ -323,14 +313,15 @@ def simulate_movie(
         dF/F). Default: every bouton its own axon.
     light_windows : array (n_windows, 2), optional
         Start/stop (s) of stimulation light.
-    params : MovieParams, optional (field geometry, motion, noise)
+    params : MovieParams, optional (field geometry, motion)
     seed : int or Generator
     footprints : list of (k, 3) arrays, optional
         ROI footprints to render (e.g. from :func:`plane_footprints`); drawn when not given.
         Their field size must match ``params``.
     field_offset : (dy, dx) px added to every frame's shift
     measurement : MeasurementParams, optional
-        Photon budget and neuropil dynamics (defaults); brightness follows the frame rate.
+        Photon budget, noise, neuropil dynamics, bleaching, drift and light artefacts
+        (defaults); brightness follows the frame rate.
 
     Returns
     -------
@@ -371,9 +362,7 @@ def simulate_movie(
     np_dff, patch_dff = neuropil_signals(
         rng, frame_times, np.zeros(n_frames, bool), dff, field.patch_maps.shape[0], mp
     )
-    t_rel = (frame_times - frame_times[0]) / max(frame_times[-1] - frame_times[0], 1e-9)
-    drift = ou_process(rng, n_frames, 1, p.drift_sd, 60.0 * frame_rate)[:, 0]
-    gain = ((1.0 - p.bleach_fraction * t_rel) * (1.0 + drift)).astype(np.float32)
+    gain = session_gain(rng, frame_times, mp)
     scene = Scene(
         field=field,
         frame_times=frame_times,
@@ -385,7 +374,9 @@ def simulate_movie(
         gain=gain,
         neuropil_photons=mp.neuropil_photons(frame_rate),
         light_windows=np.zeros((0, 2)) if light_windows is None else np.asarray(light_windows),
-        artefact_photons_px=p.artefact_photons_px,
+        artefact_photons_px=mp.artefact_photons_px,
+        shot_noise=mp.shot_noise,
+        read_noise_photons=mp.read_noise_photons,
     )
     shifts = rigid_shifts(rng, frame_times, p) + np.asarray(field_offset, dtype=np.float64)
     movie, artefact = render(rng, scene, p, shifts)
@@ -399,14 +390,15 @@ def session_movie(
     frames: slice | None = None,
     seed: int = 0,
     field_offset=(0.0, 0.0),
+    noise: bool = True,
 ) -> SimulatedMovie:
     """Movie of a simulated session (``simulate_session(..., return_traces=True)``).
 
     Renders the session's own scene (``truth["scene"]``: its field of view, whose footprints
     are the session's NWB pixel masks, its activity, neuropil, bleaching and photon budget),
     with motion locked to the session's lever and movements; ``frames`` selects a sub-range
-    (tests and demos keep movies short). Only the movie knobs of ``params`` apply (motion,
-    noise, light); the field is the session's.
+    (tests and demos keep movies short). Only the motion knobs of ``params`` apply; the field,
+    noise and light artefacts are the session's (``noise=False`` renders expected photons).
     """
     if "scene" not in truth:
         raise ValueError("session_movie: truth has no 'scene'; simulate with return_traces=True")
@@ -420,7 +412,7 @@ def session_movie(
     press = float(truth.get("press_mm", 2.4))
     shifts = rigid_shifts(rng, sub.frame_times, p, lever, mv, press)
     shifts += np.asarray(field_offset, dtype=np.float64)
-    movie, artefact = render(rng, sub, p, shifts)
+    movie, artefact = render(rng, sub, p, shifts, noise=noise)
     return _movie_result(sub, movie, shifts, artefact)
 
 

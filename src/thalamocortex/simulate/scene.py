@@ -68,6 +68,9 @@ class Scene:
     neuropil_photons : float, photons per pixel per frame of the mean neuropil
     light_windows : (n_windows, 2) s, stimulation light (start, stop)
     artefact_photons_px : float, photons per pixel added while the light is on
+    shot_noise : bool, read_noise_photons : float (photons/px/frame)
+        The measurement's noise (:class:`~.params.MeasurementParams`), applied alike to the
+        trace-level F / Fneu and to rendered movies.
     """
 
     field: Field
@@ -81,6 +84,8 @@ class Scene:
     neuropil_photons: float
     light_windows: np.ndarray
     artefact_photons_px: float
+    shot_noise: bool
+    read_noise_photons: float
 
     @property
     def n_frames(self) -> int:
