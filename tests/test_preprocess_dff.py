@@ -326,7 +326,9 @@ def test_resting_mode_equals_histogram_definition(seed):
     x[rng.random(2000) < 0.1, 2] = np.nan  # partly missing
     x[:, 3] = 0.5  # flat
     x[:, 4] = np.round(x[:, 4], 1)  # ties on bin edges
-    for arr in (x, x.astype(np.float64)):
+    for arr in (x, x.astype(np.float64), np.asfortranarray(x), x[:, :1]):
+        before = arr.copy()
         got = resting_mode(arr)
         want = [_resting_mode_reference(arr[:, j]) for j in range(arr.shape[1])]
         np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(arr, before)  # the input is left as it was

@@ -52,7 +52,7 @@ def resting_mode(dff, n_bins: int = 200) -> np.ndarray:
     if x.ndim == 1:
         x = x[:, None]
     out = np.full(x.shape[1], np.nan)
-    srt = np.ascontiguousarray(x.T)  # (n_rois, n_frames)
+    srt = x.T.copy(order="C")  # (n_rois, n_frames); a copy: the caller's array is not sorted
     srt.sort(axis=1)  # NaN last; float32 sorted before the exact conversion to float64
     srt = srt.astype(np.float64, copy=False)
     n_finite = np.isfinite(srt).sum(axis=1)
