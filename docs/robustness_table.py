@@ -206,6 +206,9 @@ def main(argv=None) -> int:
         else:
             code = f"{run.returncode} / {run.returncode}"
             msg = "— (not an error)"
+            skips = excl[(excl["kind"] == "skipped") & (excl["session_id"] == sid)]
+            for _, s in skips.iterrows():
+                msg += f"; skipped by `{s['stage']}`: {abridge(s['reason'], data)}"
         lines.append(
             f"| {case} | `{sid}` | {code} | {msg} | {', '.join(finished) or 'nothing'} "
             f"| {'; '.join(lost) or 'none'} |"
