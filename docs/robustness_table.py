@@ -6,7 +6,7 @@ functions, imported from it, so the table and the test cannot drift apart) plus 
 test does not build (a frame clock shorter than the frames). ``thalamocortex run`` of the
 damaged copy, ``run --strict`` on a copy of its results and ``inspect`` then give, per case,
 the exit code, the message, what the damaged session finished and what was lost against the
-undamaged run. About 1.5 CPU minutes; run from the repository root:
+undamaged run. About 1 CPU minute; run from the repository root:
 
     python docs/robustness_table.py [--work DIR]
 
