@@ -233,7 +233,7 @@ def test_null_cohort_false_positive_rate_many_seeds():
 
 
 def _demo_cohort(seed: int) -> SimulationConfig:
-    """The demo preset's axon-imaging design (4 regions x 2 mice, 50 trials per session)."""
+    """The demo preset's axon-imaging design (4 regions x 4 mice on 7 days, 50 trials, 5 axons)."""
     cfg = preset("demo")
     cfg.seed = seed
     cfg.axon_imaging.n_axons = 5

@@ -71,40 +71,77 @@ def test_effect_detected_when_simulated():
     assert len(res["per_mouse"]) == 3 * 2 and len(res["sessions"]) == 3 * 2 * 2
 
 
-def _learned(seed: int, kind: str, **design) -> tuple[pd.DataFrame, dict]:
+def _learned(
+    seed: int, kind: str, params: InactivationParams | None = None, **design
+) -> tuple[pd.DataFrame, dict]:
     trials, traj = inactivation_trials(
         np.random.default_rng(seed), kind, InactivationDesign(**design)
     )
-    return add_learned_similarity(trials, traj), traj
+    return add_learned_similarity(trials, traj, params), traj
 
 
-def test_leave_one_out_similarity_matches_direct_computation():
+def _concordance(a, b):
+    """Lin's concordance correlation of a (referenced to its onset value) with template b."""
+    a = a - a[0]
+    return (
+        2
+        * np.mean((a - a.mean()) * (b - b.mean()))
+        / (a.var() + b.var() + (a.mean() - b.mean()) ** 2)
+    )
+
+
+@pytest.mark.parametrize("measure", ["pearson", "concordance"])
+def test_leave_one_out_similarity_matches_direct_computation(measure):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((12, 40)).cumsum(axis=1)
     light = np.zeros(12, bool)
     light[[1, 5, 8]] = True
     rewarded = np.ones(12, bool)
     rewarded[3] = False
-    sim = loo_similarity(x, light, rewarded)
+    sim = loo_similarity(x, light, rewarded, measure)
     members = np.flatnonzero(~light & rewarded)
+    x0 = x - x[:, :1]  # the concordance template is built from onset-referenced trajectories
 
     def corr(a, b):
-        return np.corrcoef(a, b)[0, 1]
+        return np.corrcoef(a, b)[0, 1] if measure == "pearson" else _concordance(a, b)
+
+    templates = x if measure == "pearson" else x0
 
     for i in range(12):
         if i in members:
-            expected = corr(x[i], x[members[members != i]].mean(axis=0))
+            expected = corr(x[i], templates[members[members != i]].mean(axis=0))
         else:
-            expected = np.mean([corr(x[i], x[members[members != k]].mean(axis=0)) for k in members])
+            expected = np.mean(
+                [corr(x[i], templates[members[members != k]].mean(axis=0)) for k in members]
+            )
         assert sim[i] == pytest.approx(expected, abs=1e-10)
+
+
+def test_concordance_sees_a_smaller_copy_of_the_learned_movement():
+    """A light-on press with the learned shape at 60 % of its size: Pearson calls it the learned
+    movement, the concordance correlation does not."""
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 3, 300)
+    press = 2.5 * np.exp(-0.5 * ((t - 0.6) / 0.25) ** 2)
+    x = press + 0.05 * rng.standard_normal((30, 300))
+    light = np.zeros(30, bool)
+    light[::3] = True
+    x[light] *= 0.6
+    rewarded = np.ones(30, bool)
+    sims = {m: loo_similarity(x, light, rewarded, m) for m in ("pearson", "concordance")}
+    assert abs(sims["pearson"][light].mean() - sims["pearson"][~light].mean()) < 0.01
+    drop = sims["concordance"][~light].mean() - sims["concordance"][light].mean()
+    assert drop > 0.1  # 1 - 2 * 0.6 / (1 + 0.36) = 0.12 for a noiseless copy
 
 
 def test_leave_one_out_removes_the_double_dipping_bias():
     """With no light effect, light-on minus light-off similarity is centred on 0 with the
-    leave-one-out template and negative (each light-off trial inside its own template) without."""
+    leave-one-out template and negative (each light-off trial inside its own template) without
+    (Pearson: the measure of the template-with-self comparison)."""
     loo, with_self = [], []
+    pearson = InactivationParams(similarity="pearson")
     for seed in range(30):
-        trials, traj = _learned(seed, "zero", n_mice=1, sessions=(14,), n_trials=40)
+        trials, traj = _learned(seed, "zero", pearson, n_mice=1, sessions=(14,), n_trials=40)
         x = traj[("inact01", 14)][1]
         light = trials["light"].to_numpy(bool)
         rew = trials["movement_kind"].eq("rewarded").to_numpy()

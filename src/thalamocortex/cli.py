@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="YAML overrides of the simulated design (default: a reduced demo — the demo's "
-        "groups with sessions 1, 2, 13 and 14, 30 trials, 20 axons, 80 M1 neurons)",
+        "groups at 3 mice each, sessions 1 and 14, 30 trials, 20 axons, 80 M1 neurons)",
     )
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--seed", type=int, default=0, help="first cohort seed (default 0)")

@@ -5,9 +5,17 @@ behaviour measures such as ``rewarded``, ``reaction_time``, ``peak_amplitude``,
 ``movement_duration`` from the behaviour analysis) and lever trajectories aligned to movement
 onset.
 
-**Primary measure: similarity to the learned movement** (Pearson correlation of each trial's
-lever trajectory, 0-3 s after the onset of its response — the first movement bout after the cue,
-:func:`response_onsets` — in 10 ms bins, with the mouse's learned template).
+**Primary measure: similarity to the learned movement** — by default Lin's concordance
+correlation coefficient (``InactivationParams.similarity = "concordance"``; Lin 1989,
+*Biometrics* 45:255) of each trial's lever trajectory, 0-3 s after the onset of its response —
+the first movement bout after the cue, :func:`response_onsets` — in 10 ms bins and referenced to
+the position at onset, with the mouse's learned template. The concordance is Pearson's r times
+a factor ``2 s_x s_T / (s_x^2 + s_T^2 + (m_x - m_T)^2)`` that is 1 only when the trial has the
+template's size and offset: a press with the learned shape at 60 % of its amplitude scores
+r = 1 but concordance <= 0.88. "Similar to the learned trajectory" is read as the same movement,
+not the same shape at any size: silencing thalamic input can shrink the learned press without
+changing its shape (issue 12's circuit), which Pearson's r cannot see. ``similarity =
+"pearson"`` gives the shape-only measure (the stereotypy convention, SCIENCE.md §2).
 The template is the mean of the mouse's light-off rewarded trajectories, and **no trial is
 compared with a template that contains it** (:func:`loo_similarity`): a light-off trial is
 compared with the template of the other light-off rewarded trials (leave-one-out), a light-on
@@ -40,6 +48,8 @@ Secondary analyses (labelled, never deciding):
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -261,12 +271,32 @@ def template_similarity(trajectories: np.ndarray, template: np.ndarray) -> np.nd
         return (tc @ mc) / (np.linalg.norm(tc, axis=1) * np.linalg.norm(mc))
 
 
-def _loo_from_gram(g: np.ndarray, norms: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """Leave-one-out template similarity of every trial from the Gram matrix of centred rows.
+#: Similarity measures of a trajectory to the learned template (``InactivationParams.similarity``).
+SIMILARITY_MEASURES = ("pearson", "concordance")
 
-    ``g`` (n, n) = Xc @ Xc.T, ``norms`` (n,) = row norms of Xc, ``member`` (n,) bool = trials
-    forming the template. See :func:`loo_similarity`.
+
+@dataclass(frozen=True)
+class _Gram:
+    """Second moments of one mouse's trajectories, from which every leave-one-out similarity
+    follows without forming the templates: ``g`` (n, n) Gram matrix of the row-centred
+    trajectories, ``norms`` (n,) their norms, ``means`` (n,) row means of the trajectories
+    referenced to their position at onset, ``n_bins``, ``ok`` (n,) usable rows."""
+
+    g: np.ndarray
+    norms: np.ndarray
+    means: np.ndarray
+    n_bins: int
+    ok: np.ndarray
+
+
+def _loo_from_gram(gram: _Gram, member: np.ndarray, measure: str = "pearson") -> np.ndarray:
+    """Leave-one-out template similarity of every trial (see :func:`loo_similarity`).
+
+    With ``S`` the sum of the ``n`` member trajectories, the template without member ``k`` is
+    ``(S - x_k) / (n - 1)``: its inner products with every trial, its norm and its mean follow
+    from ``gram`` in O(n^2) for all (trial, k) pairs at once.
     """
+    g, norms = gram.g, gram.norms
     idx = np.flatnonzero(member)
     n_t = len(idx)
     out = np.full(len(g), np.nan)
@@ -275,8 +305,21 @@ def _loo_from_gram(g: np.ndarray, norms: np.ndarray, member: np.ndarray) -> np.n
     s_i = g[:, idx].sum(axis=1)  # <x_i, sum of members>
     q = s_i[idx].sum()  # ||sum of members||^2
     t_norm2 = q - 2 * s_i[idx] + g[idx, idx]  # ||sum of members but k||^2, k in members
+    cross = s_i[:, None] - g[:, idx]  # <x_i, sum of members but k>
     with np.errstate(invalid="ignore", divide="ignore"):
-        c = (s_i[:, None] - g[:, idx]) / (norms[:, None] * np.sqrt(t_norm2)[None, :])
+        if measure == "pearson":
+            c = cross / (norms[:, None] * np.sqrt(t_norm2)[None, :])
+        elif measure == "concordance":
+            # Lin's concordance correlation 2 cov(x, T) / (var x + var T + (mean x - mean T)^2)
+            # (population moments over bins; the common factor 1 / n_bins cancels)
+            m = n_t - 1
+            t_mean = (gram.means[idx].sum() - gram.means[idx]) / m
+            gap = (gram.means[:, None] - t_mean[None, :]) ** 2
+            c = (2 * cross / m) / (
+                norms[:, None] ** 2 + t_norm2[None, :] / m**2 + gram.n_bins * gap
+            )
+        else:
+            raise ValueError(f"similarity {measure!r}: expected one of {SIMILARITY_MEASURES}")
     own = np.full(len(g), -1)
     own[idx] = np.arange(n_t)
     inside = own >= 0
@@ -285,23 +328,30 @@ def _loo_from_gram(g: np.ndarray, norms: np.ndarray, member: np.ndarray) -> np.n
     return out
 
 
-def _centred_gram(trajectories: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _centred_gram(trajectories: np.ndarray) -> _Gram:
     t = np.asarray(trajectories, dtype=np.float64)
     ok = np.all(np.isfinite(t), axis=1)
-    tc = np.where(ok[:, None], t - np.nanmean(t, axis=1, keepdims=True), 0.0)
+    t = np.where(ok[:, None], t, 0.0)
+    means = (t - t[:, :1]).mean(axis=1)  # referenced to the position at movement onset
+    tc = t - t.mean(axis=1, keepdims=True)
     g = tc @ tc.T
     norms = np.sqrt(np.diag(g))
     ok &= norms > 0
-    return g, norms, ok
+    return _Gram(g, norms, means, t.shape[1], ok)
 
 
-def loo_similarity(trajectories: np.ndarray, light: np.ndarray, rewarded: np.ndarray) -> np.ndarray:
+def loo_similarity(
+    trajectories: np.ndarray,
+    light: np.ndarray,
+    rewarded: np.ndarray,
+    measure: str = "pearson",
+) -> np.ndarray:
     """Similarity of every trial to the learned template, never including the trial itself.
 
     The template is the mean trajectory of the light-off rewarded trials (the learned movement,
     as in the behaviour stage). A template member is compared with the mean of the *other*
     members (leave-one-out); any other trial (light-on, or light-off without reward) with each
-    leave-one-out template in turn, and its similarity is the mean of those correlations. Every
+    leave-one-out template in turn, and its similarity is the mean of those values. Every
     trial thus meets templates of the same size that exclude it, so with no light effect the
     light-on and light-off similarities have the same distribution.
 
@@ -312,16 +362,23 @@ def loo_similarity(trajectories: np.ndarray, light: np.ndarray, rewarded: np.nda
     light : array (n_trials,) bool
     rewarded : array (n_trials,) bool
         Trials whose movement was rewarded (template candidates when light-off).
+    measure : {"pearson", "concordance"}
+        ``"pearson"``: Pearson correlation (shape only: blind to a movement's amplitude; the
+        stereotypy convention of the field). ``"concordance"``: Lin's concordance correlation
+        coefficient (Lin 1989, *Biometrics* 45:255), ``2 cov / (var x + var T + (mean x -
+        mean T)^2)`` over bins of the trajectories referenced to their position at onset: 1
+        only when the trial reproduces the template in shape *and* size, lowered by a scaled
+        (e.g. smaller) or offset copy that Pearson scores as identical.
 
     Returns
     -------
-    array (n_trials,) of Pearson correlations; NaN for unusable rows or with fewer than two
+    array (n_trials,) of similarities in [-1, 1]; NaN for unusable rows or with fewer than two
     template trials.
     """
-    g, norms, ok = _centred_gram(trajectories)
-    member = ok & ~np.asarray(light, bool) & np.asarray(rewarded, bool)
-    out = _loo_from_gram(g, norms, member)
-    out[~ok] = np.nan
+    gram = _centred_gram(trajectories)
+    member = gram.ok & ~np.asarray(light, bool) & np.asarray(rewarded, bool)
+    out = _loo_from_gram(gram, member, measure)
+    out[~gram.ok] = np.nan
     return out
 
 
@@ -342,6 +399,7 @@ def add_learned_similarity(
     -------
     Copy of ``trials`` with the similarity (NaN for trials without a trajectory).
     """
+    params = params or InactivationParams()
     out = trials.copy()
     out[LEARNED_SIMILARITY] = np.nan
     rew_col = _rewarded(out)
@@ -360,7 +418,10 @@ def add_learned_similarity(
         idx = np.concatenate(rows)
         x = np.concatenate(traj)
         out.loc[idx, LEARNED_SIMILARITY] = loo_similarity(
-            x, out.loc[idx, "light"].to_numpy(bool), rew_col.loc[idx].to_numpy(bool)
+            x,
+            out.loc[idx, "light"].to_numpy(bool),
+            rew_col.loc[idx].to_numpy(bool),
+            params.similarity,
         )
     return out
 
@@ -377,8 +438,7 @@ def _rewarded(trials: pd.DataFrame) -> pd.Series:
 
 
 def _loo_session_differences(
-    g: np.ndarray,
-    norms: np.ndarray,
+    gram: _Gram,
     candidates: np.ndarray,
     sess: np.ndarray,
     light: np.ndarray,
@@ -387,7 +447,7 @@ def _loo_session_differences(
     """Sum over usable sessions of (mean light-on - mean light-off) leave-one-out similarity,
     and the number of usable sessions, for one labelling ``light`` (template: candidates that
     are light-off)."""
-    sim = _loo_from_gram(g, norms, candidates & ~light)
+    sim = _loo_from_gram(gram, candidates & ~light, params.similarity)
     total, k = 0.0, 0
     for i in np.unique(sess):
         m = (sess == i) & np.isfinite(sim)
@@ -438,9 +498,10 @@ def learned_similarity_randomisation(
         light = np.concatenate([b[1] for b in blocks])
         rew = np.concatenate([b[2] for b in blocks])
         sess = np.concatenate([np.full(len(b[0]), i) for i, b in enumerate(blocks)])
-        g, norms, ok = _centred_gram(x)
+        gram = _centred_gram(x)
+        ok = gram.ok
 
-        obs, k = _loo_session_differences(g, norms, ok & rew, sess, light, params)
+        obs, k = _loo_session_differences(gram, ok & rew, sess, light, params)
         if k == 0:
             continue
         obs_sum += obs
@@ -450,7 +511,7 @@ def learned_similarity_randomisation(
             for i in range(len(blocks)):
                 m = sess == i
                 lab[m] = rng.permutation(light[m])
-            null_sum[j] += _loo_session_differences(g, norms, ok & rew, sess, lab, params)[0]
+            null_sum[j] += _loo_session_differences(gram, ok & rew, sess, lab, params)[0]
     if n_sessions == 0:
         return {"statistic": np.nan, "p": np.nan, "n_sessions": 0}
     obs = obs_sum / n_sessions

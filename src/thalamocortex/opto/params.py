@@ -25,6 +25,15 @@ class InactivationParams(ParamGroup):
         "the learned movement with a leave-one-out template, is always computed; stereotypy is "
         "added as a secondary measure",
     )
+    similarity: Literal["pearson", "concordance"] = param(
+        "concordance",
+        "",
+        "similarity of a trial's lever trajectory to the learned template (the primary "
+        "measure): 'concordance' = Lin's concordance correlation coefficient (Lin 1989; shape "
+        "and size: a smaller or offset copy of the learned press counts as less similar), "
+        "'pearson' = Pearson correlation (shape only, the field's stereotypy convention; blind "
+        "to an inactivation that shrinks the press without changing its shape)",
+    )
     n_permutations: int = param(
         2000,
         "resamples",

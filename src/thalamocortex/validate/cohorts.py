@@ -187,7 +187,8 @@ def recovery_table(dataset: Path, results: Path) -> pd.DataFrame:
 def simulate_and_analyse(
     seed: int, kind: str, sim_config, config=None, workdir: str | Path = ".", keep: bool = True
 ) -> Path:
-    """Simulate one cohort and run every pipeline stage on it in this process.
+    """Simulate one cohort and run every stage the primary tests need (``stats`` and the stages
+    it requires) in this process.
 
     Returns the results folder (``WORKDIR/<kind>-<seed>/results``, next to ``dataset``); with
     ``keep=False`` the caller removes ``WORKDIR/<kind>-<seed>`` when done.
@@ -211,7 +212,8 @@ def simulate_and_analyse(
         warnings.simplefilter("ignore", StageWindowWarning)
         simulate_cohort(cfg, dataset, progress=False)
         with Executor("sync", progress=False) as ex:
-            run_pipeline(dataset, results, analysis, progress=False, executor=ex)
+            # the stages the primary tests need (not e.g. alignment, which decides nothing)
+            run_pipeline(dataset, results, analysis, stages=["stats"], progress=False, executor=ex)
     return results
 
 
