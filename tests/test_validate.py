@@ -210,6 +210,28 @@ def test_bank_subsets_recompute_every_primary_test():
         subsample_decisions(bank, 6, 1)
 
 
+def test_disjoint_bank_cohorts_share_no_mouse():
+    from thalamocortex.validate.bank import disjoint_decisions, subset_tests
+
+    bank = _synthetic_bank(mice=6)
+    dec = disjoint_decisions(bank, 3, seed=2)
+    assert set(dec["seed"]) == {0, 1} and set(dec["test"]) == set(EXPECTED)
+    # cohort 0 and cohort 1 together hold every inactivation mouse once: their per-claim
+    # estimates are those of the two halves
+    mice = sorted(bank["inactivation"]["mouse"].unique())
+    halves = []
+    for j in (0, 1):
+        d = dec[(dec["seed"] == j) & (dec["test"] == "inactivation:learned_movement")]
+        halves.append(d[d["subject"] != "any"]["estimate"].iloc[0])
+    whole = subset_tests(bank, set(mice))
+    whole = whole[
+        (whole["claim"] == "inactivation:learned_movement") & (whole["role"] == "primary")
+    ]
+    assert np.mean(halves) == pytest.approx(whole["estimate"].iloc[0])
+    with pytest.raises(ValueError, match="fewer than 8 mice"):
+        disjoint_decisions(bank, 8)
+
+
 def test_response_onset_is_the_first_bout_after_the_cue():
     from thalamocortex.opto.inactivation import response_onsets
 
