@@ -153,21 +153,29 @@ def test_validate_cli_rejects_an_unknown_moved_region(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_calibration_targets_of_issue_11():
-    """>= 200 table-level and >= 40 whole-pipeline null cohorts per null kind: every primary
-    test's false-positive rate has a 95 % CI containing 0.05 and a point estimate <= 0.07.
+    """Issue 11's targets: >= 200 table-level and >= 40 whole-pipeline null cohorts per null kind
+    (zero and varied; the whole pipeline on the reduced demo of ``calibration_design``): every
+    primary test's false-positive rate is at most 0.07 and its 95 % Clopper-Pearson interval
+    contains 0.05.
 
-    Hours on 2 cores; set THALAMOCORTEX_VALIDATION_DIR to resume an interrupted run.
+    Cost: 80 pipeline cohorts x ~50 s CPU plus ~1,000 table cohorts: ~45 min on 2 idle cores
+    (hours on a loaded machine); set THALAMOCORTEX_VALIDATION_DIR to keep the cohorts and resume
+    an interrupted run. Power is not asserted here (docs/statistics.md: banks at the demo size).
     """
     out = Path(os.environ.get("THALAMOCORTEX_VALIDATION_DIR", "validation_slow"))
-    plan = ValidationPlan(table_cohorts=200, pipeline_cohorts=40, effect_cohorts=40)
+    plan = ValidationPlan(
+        table_cohorts=200, pipeline_cohorts=40, effect_cohorts=0, moved_region="", moved_cohorts=0
+    )
     run_validation(out, plan, progress=False)
     fpr = pd.read_parquet(out / "false_positive_rates.parquet")
     assert set(fpr["kind"]) == {"zero", "varied"}
+    assert set(fpr["test"]) == PRIMARY_CLAIMS
+    assert set(fpr["level"]) == {"table", "pipeline"}
     assert (fpr.loc[fpr["level"] == "table", "n_cohorts"] >= 200).all()
     assert (fpr.loc[fpr["level"] == "pipeline", "n_cohorts"] >= 40).all()
+    assert (fpr["rate"] <= 0.07).all(), fpr[fpr["rate"] > 0.07]
     bad = fpr[~fpr["passes"]]
     assert bad.empty, bad
-    assert np.all(fpr["rate"] <= 0.07)
 
 
 def _synthetic_bank(mice: int = 5) -> dict:
