@@ -238,6 +238,10 @@ def test_disjoint_bank_cohorts_share_no_mouse():
     assert np.mean(halves) == pytest.approx(whole["estimate"].iloc[0])
     with pytest.raises(ValueError, match="fewer than 8 mice"):
         disjoint_decisions(bank, 8)
+    # a bank of one experiment: the other stages wrote empty tables without columns
+    only_opto = {k: (v if k == "opto" else pd.DataFrame()) for k, v in bank.items()}
+    one = disjoint_decisions(only_opto, 3)
+    assert set(one["test"]) == {"opto:expert_enrichment", "opto:drive_refinement"}
 
 
 def test_response_onset_is_the_first_bout_after_the_cue():

@@ -71,6 +71,9 @@ def subset_tests(
     from thalamocortex.stats.primary import collect_tests
 
     st = stats or StatsParams()
+    # a stage with nothing to analyse writes an empty table without columns (e.g. inactivation
+    # in a bank of the all-optical experiment alone)
+    bank = {k: v if "mouse" in v.columns else v.iloc[0:0].assign(mouse=[]) for k, v in bank.items()}
     tables: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StageWindowWarning)
