@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-slow test-all bench lint format docs clean realdata
+.PHONY: install demo test test-slow test-slow-ci test-all bench lint format docs clean realdata
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,19 @@ test: install
 
 test-slow: install
 	$(TEST_ENV) $(BIN)/pytest -m slow
+
+# the slow tests CI runs after `make test` (.ci/run): seed sweeps, null false-positive rates and
+# bouton detection on movies. Measured 2026-12-02 one by one: about 12 CPU minutes in all (the
+# longest, stereotypy over seeds, 5.4 CPU min), so about 7 min on two cores. The other slow tests
+# (tracking sweeps, movie end to end, the pipeline-level calibration, CEBRA) run with test-slow.
+SLOW_CI := tests/test_behavior_groundtruth.py tests/test_opto_groundtruth.py \
+	tests/test_alignment_slow.py::test_study_test_rejects_at_nominal_rate_on_null_cohorts \
+	tests/test_encoding_groundtruth.py::test_null_cohorts_reject_at_most_nominal_rate \
+	tests/test_preprocess_boutons_movie.py::test_bouton_detection_default_settings_30s \
+	"tests/test_preprocess_boutons_movie.py::test_bouton_merging_from_the_movie_more_sessions[1-1]"
+
+test-slow-ci: install
+	$(TEST_ENV) $(BIN)/pytest -m slow -n 2 --dist load $(SLOW_CI)
 
 test-all: install
 	$(TEST_ENV) $(BIN)/pytest -m "" -n 2 --dist loadfile

@@ -6,7 +6,7 @@ functions, imported from it, so the table and the test cannot drift apart) plus 
 test does not build (a frame clock shorter than the frames). ``thalamocortex run`` of the
 damaged copy, ``run --strict`` on a copy of its results and ``inspect`` then give, per case,
 the exit code, the message, what the damaged session finished and what was lost against the
-undamaged run. About 1.5 CPU minutes; run from the repository root:
+undamaged run. About 1 CPU minute; run from the repository root:
 
     python docs/robustness_table.py [--work DIR]
 
@@ -206,6 +206,9 @@ def main(argv=None) -> int:
         else:
             code = f"{run.returncode} / {run.returncode}"
             msg = "— (not an error)"
+            skips = excl[(excl["kind"] == "skipped") & (excl["session_id"] == sid)]
+            for _, s in skips.iterrows():
+                msg += f"; skipped by `{s['stage']}`: {abridge(s['reason'], data)}"
         lines.append(
             f"| {case} | `{sid}` | {code} | {msg} | {', '.join(finished) or 'nothing'} "
             f"| {'; '.join(lost) or 'none'} |"

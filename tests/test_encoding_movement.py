@@ -76,6 +76,24 @@ def test_nulls_equal_direct_computation():
         np.testing.assert_allclose(null[r], movement_contrast(dff, shuffled), rtol=1e-9)
 
 
+def test_block_shuffle_operator_is_the_canonical_csr_of_its_entries():
+    """The operator is built directly as CSR; it must equal scipy's canonical CSR of the same
+    (row, column, +-1) entries (so products sum in the same order)."""
+    import scipy.sparse
+
+    rng = np.random.default_rng(3)
+    _, _, mask, _ = _session(rng, n_frames=1200, n_rois=2, n_tuned=1, n_moves=25)
+    for m in (mask, ~mask):  # starting in movement or in quiescence
+        w = block_shuffle_operator(m, 40, np.random.default_rng(5))
+        coo = w.tocoo()
+        ref = scipy.sparse.csr_matrix((coo.data, (coo.row, coo.col)), shape=w.shape)
+        assert w.has_canonical_format
+        np.testing.assert_array_equal(w.indptr, ref.indptr)
+        np.testing.assert_array_equal(w.indices, ref.indices)
+        np.testing.assert_array_equal(w.data, ref.data)
+        assert (w.data == 1).sum() == (w.data == -1).sum() == 40 * epochs_of_mask(m)[1].sum()
+
+
 def test_classification_power_and_false_positive_rate():
     rng = np.random.default_rng(1)
     t, epochs, _, dff = _session(rng, n_frames=5000, n_rois=600, n_tuned=60)

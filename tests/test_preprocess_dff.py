@@ -296,3 +296,39 @@ def test_session_dff_prefers_file_dff():
     assert np.isnan(out.dff[blank]).all()
     # the session's own array is not modified
     assert np.isfinite(s.imaging.dff).all()
+
+
+def _resting_mode_reference(v: np.ndarray, n_bins: int = 200) -> float:
+    """The definition: np.histogram over the 1-99th percentile range, 2-bin Gaussian."""
+    from scipy import ndimage
+
+    v = v[np.isfinite(v)].astype(np.float64)
+    if v.size == 0:
+        return np.nan
+    lo, hi = np.percentile(v, [1, 99])
+    if not hi > lo:
+        return float(np.median(v))
+    counts, edges = np.histogram(v, bins=n_bins, range=(lo, hi))
+    k = int(np.argmax(ndimage.gaussian_filter1d(counts.astype(float), 2.0, mode="constant")))
+    return 0.5 * (edges[k] + edges[k + 1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_resting_mode_equals_histogram_definition(seed):
+    """Sorted values + searchsorted counts give exactly np.histogram's mode, whatever the NaN
+    pattern (blanked frames, ROIs without data, partly missing ROIs), ties or dtype."""
+    from thalamocortex.preprocess.events import resting_mode
+
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((2000, 9)) ** 2).astype(np.float32)
+    x[rng.random(2000) < 0.05] = np.nan  # blanked frames
+    x[:, 1] = np.nan  # no data
+    x[rng.random(2000) < 0.1, 2] = np.nan  # partly missing
+    x[:, 3] = 0.5  # flat
+    x[:, 4] = np.round(x[:, 4], 1)  # ties on bin edges
+    for arr in (x, x.astype(np.float64), np.asfortranarray(x), x[:, :1]):
+        before = arr.copy()
+        got = resting_mode(arr)
+        want = [_resting_mode_reference(arr[:, j]) for j in range(arr.shape[1])]
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(arr, before)  # the input is left as it was

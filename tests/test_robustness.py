@@ -147,6 +147,11 @@ def test_damaged_run_finishes_and_lists_every_bad_session(damaged):
     assert not excl["path"].str.contains("notes.txt|README|DS_Store|.bak|sub-empty").any()
     log = (damaged["results"] / "pipeline.log").read_text()
     assert log.count("excluded: ") >= len(EXPECTED_EXCLUDED)
+    # a session cut to 2 trials finishes behaviour and is listed as skipped by inactivation
+    # (too few light-on / light-off trials), not dropped without a word
+    short = excl[(excl["session_id"] == "sub-inact01_ses-14") & (excl["stage"] == "inactivation")]
+    assert len(short) == 1 and short["kind"].iloc[0] == "skipped", short
+    assert "min_trials_per_condition" in short["reason"].iloc[0]
 
 
 def test_healthy_sessions_finish_every_stage(damaged):

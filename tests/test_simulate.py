@@ -16,7 +16,7 @@ from thalamocortex.simulate.behavior import (
     stage_of,
 )
 from thalamocortex.simulate.cohort import cohort_design, simulate_session
-from thalamocortex.simulate.params import SimulationConfig, preset
+from thalamocortex.simulate.params import SimulationConfig, default_regions, preset
 
 
 @pytest.fixture(scope="module")
@@ -212,37 +212,19 @@ def test_movement_starts_at_zero_and_crosses_threshold():
         assert 0.2 < t[-1] <= mp.max_duration_s + 1e-9
 
 
-def test_inactivation_undoes_learning_only_with_effect():
-    cfg = SimulationConfig(
+def _inactivation_cfg(**overrides) -> SimulationConfig:
+    base = dict(
         experiments=["inactivation"],
         behavior={"n_trials": 100, "lever_rate_hz": 500.0},
         inactivation={"n_mice": 1, "sessions": [14], "light_fraction": 0.3},
-        effect_mouse_sd=0.0,  # the population effect (one mouse; between-mouse spread tested below)
+        effect_mouse_sd=0.0,  # the population effect (one mouse; between-mouse spread below)
     )
-    ip, mp = cfg.inactivation, cfg.behavior.motor
-    undo = ip.thalamic_dependence * ip.efficacy  # fraction of learning undone on light trials
-    for c, on in ((cfg, True), (cfg.null(), False)):
-        sess, truth = simulate_session(c, "inactivation", 0, 14)
-        tr = truth["trials"][truth["trials"]["engaged"]]
-        stage = tr.groupby("light")["plan_stage"].mean()
-        var = tr.groupby("light")["variability"].mean()
-        if on:  # light moves the plan and the variability back towards naive
-            assert stage[False] == pytest.approx(1.0) and stage[True] == pytest.approx(1 - undo)
-            expect = mp.variability_expert + undo * (mp.variability_naive - mp.variability_expert)
-            assert var[True] == pytest.approx(expect)
-        else:  # the null mouse never learned: light changes nothing
-            assert stage.max() == 0.0 and var[True] == pytest.approx(var[False])
-        # what each movement was made of is kept
-        sub = truth["submovements"]
-        assert set(sub["kind"]) >= {"press", "release"}
-        mv = truth["movements"]
-        assert (mv["n_submovements"] == sub.groupby("movement").size().to_numpy()).all()
-        assert sess.trials["light"].sum() == 30
-        assert len(sess.stimulation.pulses) == 30
-        assert sess.stimulation.pulses["target"].str.contains("inactivation").all()
-    # effect on: light-on movements resemble the learned movement less (lever 0-2 s after
-    # onset vs the mouse's noise-free learned movement, median Pearson r)
-    sess, truth = simulate_session(cfg, "inactivation", 0, 14)
+    return SimulationConfig(**{**base, **overrides})
+
+
+def _template_similarity(sess, truth) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r of the lever 0-2 s after each engaged cued onset with the mouse's noise-free
+    learned movement, and whether the trial had light."""
     tpl = truth["templates"]
     rate = sess.lever.rate
     grid = np.arange(int(2 * rate)) / rate
@@ -254,8 +236,71 @@ def test_inactivation_undoes_learning_only_with_effect():
             for o in tr["movement_onset"]
         ]
     )
-    light = tr["light"].to_numpy()
+    return r, tr["light"].to_numpy()
+
+
+def test_inactivation_degrades_the_movement_through_the_circuit():
+    """Light silences thalamic axons in M1; the learned part of the movement moves towards its
+    naive twin by m1_motor_weight x the fraction of M1's readout of the movement the light
+    removes (m1.py), not by a rewritten plan. Observed (seed 0): template r 0.81 without light,
+    0.34 with it (0-2 s); M1 loss 0.83 (0.53-1.0); RMS lever deviation 0.92 mm on light trials
+    (0 without)."""
+    cfg = _inactivation_cfg()
+    sess, truth = simulate_session(cfg, "inactivation", 0, 14)
+    tr = truth["trials"][truth["trials"]["engaged"]]
+    # light no longer rewrites the plan: plan stage and variability are the session's
+    assert tr["plan_stage"].nunique() == 1 and tr["variability"].nunique() == 1
+    mv = truth["movements"]
+    cued = mv[mv["kind"] == "cued"]
+    assert (cued.loc[~cued["light"], "lever_deviation"] == 0).all()
+    assert cued.loc[cued["light"], "lever_deviation"].min() > 0.3  # mm RMS
+    assert cued.loc[cued["light"], "m1_loss"].mean() > 0.5
+    assert cued.loc[~cued["light"], "m1_loss"].isna().all()
+    # what each movement was made of is kept
+    sub = truth["submovements"]
+    assert set(sub["kind"]) >= {"press", "release"}
+    assert (mv["n_submovements"] == sub.groupby("movement").size().to_numpy()).all()
+    assert sess.trials["light"].sum() == 30
+    assert len(sess.stimulation.pulses) == 30
+    assert sess.stimulation.pulses["target"].str.contains("inactivation").all()
+    # the circuit's readout of the motor latent from M1 is good in the expert
+    assert truth["sessions"]["readout_r2"].iloc[0] > 0.6
+    # light-on movements resemble the learned movement less
+    r, light = _template_similarity(sess, truth)
     assert np.median(r[~light]) - np.median(r[light]) > 0.1, (r[~light], r[light])
+    # null: the mouse never learned and light silences nothing
+    _, t0 = simulate_session(cfg.null(), "inactivation", 0, 14)
+    assert (t0["movements"]["lever_deviation"] == 0).all()
+    assert t0["sessions"]["silenced_fraction"].iloc[0] == 0
+    # M1 without a say in the motor command: light cannot change the lever
+    _, t1 = simulate_session(
+        _inactivation_cfg(circuit={"m1_motor_weight": 0.0}), "inactivation", 0, 14
+    )
+    assert (t1["movements"]["lever_deviation"] == 0).all()
+
+
+def test_inactivating_a_region_without_movement_signal_leaves_the_lever():
+    """Silencing a cortical input that carries no movement signal shifts M1 tonically (removed
+    from the command) and barely changes the lever. Observed: M1 loss 0.035 vs 0.84, RMS
+    deviation 0.038 mm vs 0.82 mm for the thalamus (40 trials)."""
+    regions = {k: v.model_dump() for k, v in default_regions().items()}
+    for stage in ("naive", "expert"):
+        regions["M2"][stage]["movement_fraction"] = 0.0
+    regions["M2"]["quiescence_fraction"] = 0.0
+    dev, loss = {}, {}
+    for region in ("MTh", "M2"):
+        cfg = _inactivation_cfg(
+            behavior={"n_trials": 40, "lever_rate_hz": 500.0},
+            inactivation={"n_mice": 1, "sessions": [14], "light_fraction": 0.3, "region": region},
+            axon_imaging={"regions": regions},
+        )
+        sess, truth = simulate_session(cfg, "inactivation", 0, 14)
+        assert sess.stimulation.pulses["target"].str.startswith(region).all()
+        mv = truth["movements"]
+        dev[region] = mv.loc[mv["light"] & (mv["kind"] == "cued"), "lever_deviation"].mean()
+        loss[region] = mv.loc[mv["light"] & (mv["kind"] == "cued"), "m1_loss"].mean()
+    assert dev["M2"] < 0.15 * dev["MTh"], dev
+    assert loss["M2"] < 0.15 and loss["MTh"] > 0.5, loss
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -337,24 +382,57 @@ def test_mth_leads_movement_in_experts(tiny):
 
 
 # ----------------------------------------------------------------------------- M1
-def test_weights_align_with_encoding_in_experts_only():
+def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
+    """M1 encoding comes from the circuit: in experts the neurons the thalamus drives are the
+    movement-encoding ones (the reward-gated covariance rule moved W onto them); in naive
+    mice, the null, or with the rule off, W is broad. Observed (400 neurons, seed 0): Spearman
+    rho(net thalamic weight, encoding) naive -0.18, expert 0.75, null -0.18, rule off 0.31
+    (the expert thalamus carries more movement, so better-innervated neurons encode a little
+    more even without refinement); net-suppressed unrelated neurons naive 0.10, expert 0.42;
+    truth enrichment (movement-related fraction of expected-activated neurons minus the
+    others') naive -0.04, expert 0.66, null -0.02, rule off 0.24. Issue 12 asks the rule-off
+    enrichment to vanish: it cannot while one W carries both the photostimulation and the
+    movement drive -- better-innervated neurons get more of both once the thalamus carries
+    more movement (an input change, not rewiring); asserted: rule off < expert - 0.2."""
     cfg = SimulationConfig(
         experiments=["all_optical"],
         behavior={"n_trials": 5, "lever_rate_hz": 500.0},
         measurement={"frame_rate_hz": 10.0},
         m1={"n_opsin_mice": 1, "n_no_opsin_mice": 0, "n_neurons": 400, "n_pulses": 2},
     )
-    _, naive = simulate_session(cfg, "all_optical", 0, 1)
-    _, expert = simulate_session(cfg, "all_optical", 0, 14)
-    rn, re = naive["rois"], expert["rois"]
-    assert abs(spearmanr(rn.thalamic_weight, rn.encoding)[0]) < 0.2
-    assert spearmanr(re.thalamic_weight, re.encoding)[0] > 0.5
-    # experts: unrelated neurons net-suppressed
-    unrelated = re.loc[~re.movement_related, "expected_response"]
-    assert (unrelated == "suppressed").mean() > 0.7
-    _, null = simulate_session(cfg.null(), "all_optical", 0, 14)
-    rz = null["rois"]
-    assert abs(spearmanr(rz.thalamic_weight, rz.encoding)[0]) < 0.2
+    off = cfg.model_copy(
+        update={"effects": cfg.effects.model_copy(update={"m1_refinement": False})}
+    )
+    zero_rate = cfg.with_overrides({"circuit": {"refinement_rate": 0.0}})
+    rho, unrelated_suppressed, w, enrichment = {}, {}, {}, {}
+    for name, c, s in (
+        ("naive", cfg, 1),
+        ("expert", cfg, 14),
+        ("null", cfg.null(), 14),
+        ("off", off, 14),
+        ("rate 0", zero_rate, 14),
+    ):
+        _, truth = simulate_session(c, "all_optical", 0, s)
+        r = truth["rois"]
+        rho[name] = spearmanr(r.thalamic_weight, r.encoding)[0]
+        unrelated_suppressed[name] = (r.thalamic_weight[~r.movement_related] < 0).mean()
+        act = r.expected_response.eq("activated").to_numpy()
+        rel = r.movement_related.to_numpy()
+        enrichment[name] = rel[act].mean() - (rel[~act].mean() if (~act).any() else 0.0)
+        w[name] = (truth["circuit"]["W"], truth["circuit"]["W_naive"])
+        np.testing.assert_allclose(r.thalamic_input, truth["circuit"]["W"].sum(axis=1), rtol=1e-5)
+    assert abs(rho["naive"]) < 0.3 and abs(rho["null"]) < 0.3, rho
+    assert rho["expert"] > 0.5 and rho["expert"] > rho["off"] + 0.25, rho
+    assert unrelated_suppressed["expert"] > unrelated_suppressed["naive"] + 0.15
+    # truth enrichment: movement-related fraction of expected-activated minus the others'
+    assert enrichment["expert"] > 0.4 and abs(enrichment["naive"]) < 0.15, enrichment
+    assert enrichment["off"] < enrichment["expert"] - 0.2, enrichment
+    # no refinement without the rule: W stays naive (switch off, or rule strength 0, or null)
+    for name in ("naive", "null", "off", "rate 0"):
+        np.testing.assert_array_equal(*w[name])
+    # the rule conserves every axon's total synaptic strength (presynaptic normalisation)
+    np.testing.assert_allclose(w["expert"][0].sum(0), w["expert"][1].sum(0), rtol=1e-4)
+    assert np.abs(w["expert"][0] - w["expert"][1]).sum() > 0.3 * w["expert"][1].sum()
 
 
 def _pulse_response(sess, truth, kind):
@@ -436,6 +514,29 @@ def test_simulate_cohort_writes_dataset_and_ground_truth(tmp_path, tiny):
     np.testing.assert_array_equal(back.imaging.f, alone.imaging.f)
     assert (gt / "traces" / "sub-aoOpsin01_ses-14.npz").is_file()
     assert not any(p.name.endswith(".tmp") for p in out.rglob("*"))
+    # latents of every session, the circuit (W naive vs expert) of every circuit session
+    from thalamocortex.simulate.cohort import load_circuit, load_latents
+
+    for mouse, s in zip(sessions["mouse"], sessions["session"]):
+        lat = load_latents(out, f"sub-{mouse}_ses-{s}")
+        n = len(lat["times"])
+        assert lat["shared"].shape == (n, cfg.behavior.motor.n_latents)
+        assert lat["private"].shape == (n, cfg.latents.n_private)
+        circ = load_circuit(out, f"sub-{mouse}_ses-{s}")
+        shape = (cfg.m1.n_neurons, cfg.circuit.n_thalamic)
+        assert circ["W"].shape == circ["W_naive"].shape == shape
+        if s == 1:
+            np.testing.assert_array_equal(circ["W"], circ["W_naive"])
+        else:
+            assert np.abs(circ["W"] - circ["W_naive"]).sum() > 0.1 * circ["W_naive"].sum()
+    assert "readout" in load_circuit(out, "sub-inact01_ses-14")
+    with pytest.raises(FileNotFoundError, match="no latents"):
+        load_latents(out, "sub-nobody_ses-1")
+    # every unit's loadings on the shared and private latents
+    for d in range(cfg.behavior.motor.n_latents):
+        assert rois[f"loading_shared{d}"].notna().all()
+    for d in range(cfg.latents.n_private):
+        assert rois[f"loading_private{d}"].notna().all()
 
 
 def test_simulate_cohort_parallel_equals_serial(tmp_path, tiny):
@@ -494,8 +595,9 @@ def _mice_cfg(n_mice: int = 40) -> SimulationConfig:
         .with_overrides(
             {
                 "axon_imaging": {"mice_per_region": n_mice},
-                "m1": {"n_opsin_mice": n_mice // 4, "n_no_opsin_mice": 0},
-                "inactivation": {"n_mice": n_mice},
+                # circuit mice cost a plasticity simulation each (m1.refinement): fewer of them
+                "m1": {"n_opsin_mice": max(n_mice // 8, 1), "n_no_opsin_mice": 0},
+                "inactivation": {"n_mice": max(n_mice // 8, 1)},
             }
         )
     )
@@ -515,13 +617,16 @@ def test_each_mouse_has_its_own_change_around_the_population_change():
         "behavior.motor_variability",
         "input.movement_fraction",
         "input.lag",
-        "m1.encoding",
         "m1.refinement",
         "inactivation.efficacy",
     }
     # multiplier = 1 + effect_mouse_sd * z; mice differ; realised change = multiplier x change
     np.testing.assert_allclose(t["multiplier"], 1.0 + cfg.effect_mouse_sd * t["z"])
-    mth = t[(t.effect == "input.movement_fraction") & (t.region == "MTh")]
+    mth = t[
+        (t.effect == "input.movement_fraction")
+        & (t.region == "MTh")
+        & (t.experiment == "axon_imaging")
+    ]
     assert len(mth) == 40 and mth["change_mouse"].nunique() == 40
     np.testing.assert_allclose(mth["change_mouse"], mth["multiplier"] * 0.3, atol=1e-12)
     rel_sd = (mth["change_mouse"] / mth["change_population"]).std()
@@ -726,9 +831,18 @@ def test_photon_budget_shared_by_traces_and_movies():
     f_trace = s30.imaging.f[100:400]
     rel = np.abs(f_movie - f_trace).mean() / f_trace.mean()
     assert rel < 0.1, rel  # shot noise of the traces only
-    # no start-up ramp: the first seconds are as bright as the next ones
-    f = s30.imaging.fneu
-    assert np.median(f[:150]) == pytest.approx(np.median(f[150:600]), rel=0.03)
+    # no start-up ramp: the first seconds (before the first movement) are as bright as the
+    # session's other quiet frames (no movement from 1 s before to 4 s after; the circuit's
+    # M1 is strongly movement-modulated, so frames during the task are brighter)
+    f, t = s30.imaging.fneu, s30.imaging.times
+    quiet = np.ones(len(t), dtype=bool)
+    for on, off in zip(t30["movements"]["onset"], t30["movements"]["offset"]):
+        quiet &= (t < on - 1.0) | (t > off + 4.0)
+    first = t < min(5.0, t30["movements"]["onset"].min() - 1.0)
+    assert first.sum() > 60 and (quiet & ~first).sum() > 150
+    # (a start-up ramp would be 30 % dimmer; the slow neuropil components leave ~3 %: observed
+    # 3.3 % with the circuit's M1, 40 neurons, 5 trials)
+    assert np.median(f[first]) == pytest.approx(np.median(f[quiet & ~first]), rel=0.06)
 
 
 def test_boutons_dimmer_and_noisier_than_somata():
@@ -833,8 +947,108 @@ def test_same_seed_same_files(tmp_path, tiny):
             pd.read_parquet(a / "ground_truth" / f"{name}.parquet"),
             pd.read_parquet(b / "ground_truth" / f"{name}.parquet"),
         )
+    arrays = sorted((a / "ground_truth").rglob("*.npz"))
+    assert {p.parent.name for p in arrays} == {"latents", "circuits"}
+    for path in arrays:  # latents, W naive and expert
+        with np.load(path) as x, np.load(b / path.relative_to(a)) as y:
+            assert x.files == y.files
+            for k in x.files:
+                np.testing.assert_array_equal(x[k], y[k])
     for path in sorted(a.rglob("*.nwb")):
         with read_session(path) as x, read_session(b / path.relative_to(a)) as y:
             np.testing.assert_array_equal(x.imaging.f, y.imaging.f)
             np.testing.assert_array_equal(x.imaging.fneu, y.imaging.fneu)
             np.testing.assert_array_equal(x.lever.values, y.lever.values)
+
+
+# ----------------------------------------------------------------------------- latents
+def _lagged(x: np.ndarray, lags: list[int]) -> np.ndarray:
+    return np.concatenate([np.roll(x, -k, axis=0) for k in lags], axis=1)
+
+
+def _ridge_cv_r2(x: np.ndarray, z: np.ndarray, n_folds: int = 5) -> float:
+    """Cross-validated R^2 (all latent dims pooled) of a ridge regression of ``z`` on ``x``:
+    contiguous outer folds (frames are autocorrelated), ridge penalty chosen by contiguous
+    inner folds of the training part."""
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    alphas = np.logspace(0, 5, 11)
+
+    def fit_predict(xa, za, xb):  # predictions for every alpha, (n_alpha, len(xb), D)
+        u, s, vt = np.linalg.svd(xa - xa.mean(0), full_matrices=False)
+        uz = u.T @ (za - za.mean(0))
+        return np.stack(
+            [
+                (xb - xa.mean(0)) @ vt.T @ ((s / (s**2 + a))[:, None] * uz) + za.mean(0)
+                for a in alphas
+            ]
+        )
+
+    def folds(n, k):
+        edges = np.linspace(0, n, k + 1).astype(int)
+        for a, b in zip(edges[:-1], edges[1:]):
+            test = np.zeros(n, bool)
+            test[a:b] = True
+            yield ~test, test
+
+    pred = np.zeros_like(z)
+    for tr, te in folds(len(x), n_folds):
+        xt, zt = x[tr], z[tr]
+        err = np.zeros(len(alphas))
+        for itr, ite in folds(len(xt), 4):
+            err += ((fit_predict(xt[itr], zt[itr], xt[ite]) - zt[ite]) ** 2).sum(axis=(1, 2))
+        pred[te] = fit_predict(xt, zt, x[te])[np.argmin(err)]
+    return float(1 - ((z - pred) ** 2).sum() / ((z - z.mean(0)) ** 2).sum())
+
+
+def test_shared_latent_recoverable_from_one_mouse_population(tiny):
+    """The executed motor latent is linearly decodable from one expert mouse's measured
+    population (neuropil-corrected dF/F at lags -0.4..0.8 s, cross-validated ridge), less so
+    from the noise-free circuit in naive mice, whose inputs barely follow the latent.
+
+    Issue 12 asks for R^2 >= 0.8 at default noise; measured (tiny preset, 20 trials, seed 0):
+    expert M1 (60 neurons) 0.32 (OASIS-denoised 0.33; per latent dim 0.54 / 0.36 / -0.07),
+    expert MTh boutons (38) 0.41; naive M1 -0.01 (before the output saturation: 0.37, 0.42,
+    noise-free M1 circuit output 0.64). Not met: every input responds to a movement all-or-none
+    (reliability), each M1 neuron has one private cortical input unit, and latent dim 2 has
+    little variance (R^2 ~0). Recorded as an open item (docs, sim2.md)."""
+    r2 = {}
+    for exp, s in (("all_optical", 14), ("axon_imaging", 14), ("all_optical", 1)):
+        sess, truth = simulate_session(tiny, exp, 0, s)
+        im = sess.imaging
+        fr = im.frame_rate
+        task = im.times < truth["trials"]["movement_onset"].max() + 5.0  # not the pulses
+        f = (im.f - 0.7 * im.fneu)[task]
+        f0 = np.percentile(f, 10, axis=0)
+        dff = (f - f0) / np.abs(f0)
+        lags = list(range(-int(0.4 * fr), int(0.8 * fr) + 1, 2))
+        z = truth["latents"]["shared"][task].astype(np.float64)
+        r2[exp, s] = _ridge_cv_r2(_lagged(dff, lags), z)
+    assert r2["all_optical", 14] > 0.25 and r2["axon_imaging", 14] > 0.3, r2
+    assert r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
+
+
+def test_latents_shared_across_mice_and_private_latents_unrelated_to_the_lever():
+    """Mice's mean expert latent trajectories (dims 1.., 0-1.5 s after onset) correlate as
+    much as ``shared_fraction`` says. Observed (6 mice, tiny): median between-mouse r 0.80 at
+    the default 0.85, 0.91 at 1, ~0 at 0; private latents vs lever |r| < 0.1."""
+
+    def trajectories(cfg):
+        out, private_r = [], []
+        for spec in cohort_design(cfg, ["axon_imaging"]):
+            sess, truth = simulate_session(cfg, "axon_imaging", spec.mouse_index, 14)
+            lat = truth["latents"]
+            times, z = lat["times"], lat["shared"]
+            n = int(1.5 / np.median(np.diff(times)))
+            tr = truth["trials"][truth["trials"]["engaged"]]
+            idx = np.searchsorted(times, tr["movement_onset"])
+            out.append(np.mean([z[i : i + n, 1:] for i in idx if i + n <= len(z)], 0).ravel())
+            lever = np.interp(times, sess.lever.times, sess.lever.values)
+            private_r += [np.corrcoef(p, lever)[0, 1] for p in lat["private"].T]
+        c = np.corrcoef(out)
+        return np.median(c[np.triu_indices(len(out), 1)]), np.abs(private_r)
+
+    base = preset("tiny").with_overrides({"axon_imaging": {"mice_per_region": 3}})
+    shared, private_r = trajectories(base)
+    own, _ = trajectories(base.with_overrides({"behavior": {"motor": {"shared_fraction": 0.0}}}))
+    assert shared > 0.6 and own < 0.3 and shared > own + 0.4, (shared, own)
+    assert private_r.mean() < 0.1 and private_r.max() < 0.25, private_r

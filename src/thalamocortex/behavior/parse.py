@@ -520,6 +520,13 @@ def _walk_to_rest(
     return on
 
 
+#: Powers of s in the minimum-jerk profile phi(s) = 10 s^3 - 15 s^4 + 6 s^5 (3..5) and in
+#: phi(s)^2 = 100 s^6 - 300 s^7 + 345 s^8 - 180 s^9 + 36 s^10 (6..10), with their coefficients.
+_MJ_POWERS = np.arange(3, 11)
+_MJ_PHI = np.array([10.0, -15.0, 6.0])
+_MJ_PHI2 = np.array([100.0, -300.0, 345.0, -180.0, 36.0])
+
+
 def min_jerk(s: np.ndarray) -> np.ndarray:
     """Minimum-jerk position profile (Flash & Hogan 1985): 0 for s <= 0, 1 for s >= 1."""
     s = np.clip(s, 0.0, 1.0)
@@ -582,13 +589,24 @@ def min_jerk_onset(
 
     def best(t0s: np.ndarray, frac: np.ndarray, step: int) -> tuple[float, int, float]:
         """Best (gain, t0, window-end fraction) of the grid; gain -inf when no fit rises.
-        The gain ``(p.y)^2 / (p.p)`` is the drop of the residual sum of squares."""
+        The gain ``(p.y)^2 / (p.p)`` is the drop of the residual sum of squares.
+
+        With ``s = v f`` (``v = (t - t0) / (end - t0)`` in [0, 1) after t0, 0 before; ``f`` the
+        window-end fraction) the profile is a polynomial in ``s`` below 1, so
+        ``p.y = sum_k c_k f^k (v^k . y)`` and ``p.p = sum_k e_k f^k sum(v^k)``: the moments
+        of ``v`` are computed once per ``t0`` and combined for every ``f`` (instead of the
+        profile at every (t0, f, t))."""
         idx = np.arange(lo, end, step)
         y = sign * (x[idx] - rest)
-        d = (end - t0s)[:, None] / frac[None, :]
-        prof = min_jerk((idx[None, None, :] - t0s[:, None, None]) / d[:, :, None])
-        pp = np.einsum("ijk,ijk->ij", prof, prof)
-        py = prof @ y
+        v = np.maximum(idx[None, :] - t0s[:, None], 0) / (end - t0s)[:, None]
+        powers = np.empty((len(_MJ_POWERS), *v.shape))  # v^3 .. v^10
+        np.multiply(v * v, v, out=powers[0])
+        for k in range(1, len(_MJ_POWERS)):
+            np.multiply(powers[k - 1], v, out=powers[k])
+        fk = frac[:, None] ** _MJ_POWERS  # (f, 3..10)
+        py = (_MJ_PHI * fk[:, :3]) @ (powers[:3] @ y)  # (f, t0)
+        pp = (_MJ_PHI2 * fk[:, 3:]) @ powers[3:].sum(axis=2)
+        py, pp = py.T, pp.T
         gain = np.where(py > 0, py * py / np.maximum(pp, 1e-300), -np.inf)
         i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
         return float(gain[i, j]), int(t0s[i]), float(frac[j])

@@ -7,10 +7,12 @@ trials are held out, so autocorrelation within a trial cannot leak).
 
 All ridge strengths are solved at once from one eigendecomposition of the training Gram
 matrix ``X'X = V diag(lam) V'`` per fold (equivalent to the SVD of ``X``, cheaper when
-samples >> features): ``beta(alpha) = V diag(1 / (lam + alpha)) V' X'y``. The strength is chosen
-on the training trials of each fold by generalised cross-validation (GCV, Golub, Heath & Wahba
-1979) — closed form from the same decomposition — so the held-out score is not tuned on the
-held-out trials.
+samples >> features): ``beta(alpha) = V diag(1 / (lam + alpha)) V' X'y``. The strength of a
+held-out fold is chosen by the out-of-fold error of the *other* folds (trials held out, the
+unit the score is computed on; ``alpha_selection="trial_cv"``, default), so the held-out score
+is not tuned on the held-out trials' residuals. Generalised cross-validation (GCV, Golub,
+Heath & Wahba 1979; ``"gcv"``) is kept as an option: it treats frames as independent samples,
+which autocorrelated frames sharing slow fluctuations are not, and it under-regularises.
 
 ROI counts are matched across regions and sessions by decoding from ``n_subsamples`` random
 subsets of ``n_rois`` ROIs (all subsets batched through the linear algebra) and averaging.
@@ -164,6 +166,7 @@ def ridge_gcv_from_moments(
     n: int,
     X_test: np.ndarray,
     alphas: np.ndarray,
+    all_alphas: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge + GCV from the training set's moments (uncentred); intercept from the means.
 
@@ -179,6 +182,9 @@ def ridge_gcv_from_moments(
     gram : array (n_batch, p, p) — ``X'X``;  x_sum : (n_batch, p) — ``X'1``
     xty : array (n_batch, p) — ``X'y``;  yy, y_sum : ``y'y``, ``1'y``;  n : training rows
     X_test : array (n_batch, n_test, p);  alphas : (n_alphas,)
+    all_alphas : bool
+        Return the predictions of every alpha, array (n_batch, n_test, n_alphas), and
+        ``alphas`` instead of choosing one by GCV.
     """
     mu = x_sum / n
     ym = y_sum / n
@@ -198,6 +204,10 @@ def ridge_gcv_from_moments(
     a = np.asarray(alphas, dtype=np.float64)
     shrink = 1.0 / (lam[:, :, None] + a[None, None, :])  # (b, p, A)
     coef_v = vty[:, :, None] * shrink  # coefficients in the eigenbasis, (b, p, A)
+    if all_alphas:
+        coef = np.matmul(V, coef_v) * inv[:, :, None]  # (b, p, A), raw feature scale
+        offset = ym - np.matmul(mu[:, None, :], coef)[:, 0, :]  # (b, A)
+        return np.matmul(X_test, coef) + offset[:, None, :], a
     # RSS(alpha) = |y|^2 - 2 b'X'y + b'X'X b, all in the eigenbasis
     rss = yy_c - 2 * np.einsum("bp,bpa->ba", vty, coef_v) + np.einsum("bp,bpa->ba", lam, coef_v**2)
     dof = (lam[:, :, None] * shrink).sum(axis=1)  # (b, A)
@@ -219,6 +229,7 @@ def decode_trajectory(
     n_folds: int = 5,
     n_subsamples: int = 20,
     seed: int = 0,
+    alpha_selection: str = "trial_cv",
 ) -> DecodingResult:
     """Cross-validated lever decoding from ``n_rois``-ROI subsets, trials as folds.
 
@@ -232,12 +243,26 @@ def decode_trajectory(
         ROIs per decoder (matched across sessions/regions); must not exceed the ROIs available.
     alphas, n_folds, n_subsamples, seed
         See :class:`thalamocortex.encoding.params.EncodingParams`.
+    alpha_selection : {"trial_cv", "gcv"}
+        How the ridge strength of held-out fold ``f`` is chosen. ``"trial_cv"``: the strength
+        with the smallest out-of-fold error over the *other* folds (whole trials held out, the
+        unit the score is computed on; fold ``f``'s own residuals never enter the choice, and
+        no extra fit is needed). ``"gcv"``: generalised cross-validation on the training
+        rows, which treats every frame as an independent sample: frames of one trial are
+        autocorrelated and share slow fluctuations (brain state, the simulator's private
+        latents), so GCV under-regularises and held-out R^2 can fall far below 0 (null
+        sessions of the in-silico experiment: -0.56).
 
     Returns
     -------
     DecodingResult
     """
     n_trials, n_time, n_lags, n_total = X.shape
+    if alpha_selection not in ("trial_cv", "gcv"):
+        raise DataError(
+            f"decoding: alpha_selection {alpha_selection!r}; expected 'trial_cv' or 'gcv'",
+            field="alpha_selection",
+        )
     if n_rois > n_total:
         raise DataError(f"decoding: {n_rois} ROIs requested but the session has {n_total}")
     if n_trials < 2:
@@ -277,14 +302,36 @@ def decode_trajectory(
             )
         )
     total = [sum(m[i] for m in moments) for i in range(6)]
-    for f in range(n_f):
-        te = folds == f
-        train = [t - m for t, m in zip(total, moments[f], strict=True)]
-        if train[5] < 2 or te.sum() == 0:
-            continue
-        p, al = ridge_gcv_from_moments(*train, Xs[:, te], a)
-        pred[:, te] = p
-        chosen[:, f] = al
+    if alpha_selection == "gcv":
+        for f in range(n_f):
+            te = folds == f
+            train = [t - m for t, m in zip(total, moments[f], strict=True)]
+            if train[5] < 2 or te.sum() == 0:
+                continue
+            p, al = ridge_gcv_from_moments(*train, Xs[:, te], a)
+            pred[:, te] = p
+            chosen[:, f] = al
+    else:
+        # out-of-fold predictions of every alpha, then per held-out fold the alpha with the
+        # smallest error over the other folds' out-of-fold predictions
+        pred_all = np.full((n_sub, len(yf), len(a)), np.nan)
+        sse = np.full((n_f, n_sub, len(a)), np.nan)
+        for f in range(n_f):
+            te = folds == f
+            train = [t - m for t, m in zip(total, moments[f], strict=True)]
+            if train[5] < 2 or te.sum() == 0:
+                continue
+            pred_all[:, te], _ = ridge_gcv_from_moments(*train, Xs[:, te], a, all_alphas=True)
+            use = rows_ok[te]
+            sse[f] = ((pred_all[:, te][:, use] - yf[te][use][None, :, None]) ** 2).sum(axis=1)
+        for f in range(n_f):
+            te = folds == f
+            others = np.delete(sse, f, axis=0)
+            if not np.isfinite(sse[f]).all() or not np.isfinite(others).any():
+                continue
+            best = np.argmin(np.nansum(others, axis=0), axis=1)  # (n_sub,)
+            pred[:, te] = pred_all[:, te][np.arange(n_sub), :, best]
+            chosen[:, f] = a[best]
     ok = rows_ok & np.isfinite(pred).all(0)
     yo = yf[ok]
     po = pred[:, ok]

@@ -222,12 +222,17 @@ def block_shuffle_operator(
     plen = lengths[order]
     ends = np.cumsum(plen, axis=1)
     starts = ends - plen
-    moving = np.broadcast_to(labels, (n_resamples, n_ep))
-    rows = np.broadcast_to(np.arange(n_resamples)[:, None], moving.shape)[moving]
-    r = np.concatenate([rows, rows])
-    c = np.concatenate([ends[moving], starts[moving]])
-    d = np.concatenate([np.ones(moving.sum()), -np.ones(moving.sum())])
-    return scipy.sparse.csr_matrix((d, (r, c)), shape=(n_resamples, len(mask) + 1))
+    # CSR built directly in canonical form: per row the movement slots in time order, each
+    # as (start: -1, end: +1); epochs have >= 1 frame and two movement slots are separated
+    # by a quiescence slot, so the column indices increase strictly within a row
+    moving = np.flatnonzero(labels)
+    k = 2 * len(moving)
+    cols = np.stack([starts[:, moving], ends[:, moving]], axis=2).reshape(n_resamples, k)
+    data = np.tile(np.array([-1.0, 1.0]), n_resamples * len(moving))
+    indptr = np.arange(n_resamples + 1, dtype=np.int64) * k
+    return scipy.sparse.csr_matrix(
+        (data, cols.reshape(-1), indptr), shape=(n_resamples, len(mask) + 1)
+    )
 
 
 def block_shuffle_null(

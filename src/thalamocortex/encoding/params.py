@@ -6,6 +6,8 @@ they exist; the rest are documented reconstructions (see each module's docstring
 
 from __future__ import annotations
 
+from typing import Literal
+
 from thalamocortex.config import ParamGroup, param
 
 
@@ -105,7 +107,14 @@ class EncodingParams(ParamGroup):
         (1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6),
         "",
         "ridge strengths on standardised features, all solved from one eigendecomposition per "
-        "fold; chosen by GCV on the training trials",
+        "fold; chosen by alpha_selection",
+    )
+    alpha_selection: Literal["trial_cv", "gcv"] = param(
+        "trial_cv",
+        "",
+        "ridge strength of a held-out fold: 'trial_cv' = smallest out-of-fold error over the "
+        "other folds (trials held out); 'gcv' = generalised cross-validation on the training "
+        "frames (treats autocorrelated frames as independent: under-regularises)",
     )
     n_folds: int = param(5, "folds", "cross-validation folds over trials", ge=2)
     n_rois_matched: int = param(

@@ -281,7 +281,15 @@ def encode_session(
             max(1, int(round(p.decode_lag_step_s / np.median(np.diff(t))))),
         )
         res = decode_trajectory(
-            X, y, ts, n_rois_matched, tuple(p.ridge_alphas), p.n_folds, p.n_subsamples, rng_seed
+            X,
+            y,
+            ts,
+            n_rois_matched,
+            tuple(p.ridge_alphas),
+            p.n_folds,
+            p.n_subsamples,
+            rng_seed,
+            p.alpha_selection,
         )
         trials["decode_r"] = res.trial_r
         summary.update(decode_r2=res.r2, decode_r=res.r, n_rois_decoded=n_rois_matched)

@@ -263,28 +263,58 @@ def maximin_baseline(x, frame_rate: float, window_s: float = 60.0, sigma_s: floa
     return _fill_nan_by_interpolation(hi)
 
 
-def _column_percentile(block: np.ndarray, q: float) -> np.ndarray:
-    """NaN-ignoring percentile per column (linear interpolation), faster than nanpercentile."""
-    finite = np.isfinite(block)
-    rows = finite.all(axis=1)
-    if rows.any() and np.array_equal(finite, np.broadcast_to(rows[:, None], finite.shape)):
-        # NaN only on whole frames (blanked): drop them and select by partition, O(n)
-        b = block[rows]
-        pos = (q / 100.0) * (b.shape[0] - 1)
-        lo = int(np.floor(pos))
-        hi = min(lo + 1, b.shape[0] - 1)
-        part = np.partition(b, [lo, hi] if hi != lo else [lo], axis=0)
+def _window_percentiles(x: np.ndarray, bounds: np.ndarray, q: float) -> np.ndarray:
+    """NaN-ignoring percentile (linear interpolation) of every column of ``x[a:b]`` for each
+    window ``(a, b)`` of ``bounds``; equal to ``np.nanpercentile(x[a:b], q, axis=0)`` up to the
+    last bit of the interpolation ``v_lo (1 - f) + v_hi f``.
+
+    The selection runs on a transposed copy (one contiguous lane per ROI), with NaN bookkeeping
+    done once: a window whose frames are each either all finite or all NaN (blanked frames) is
+    reduced to its finite frames and the two order statistics are selected by one partition,
+    O(window); other windows (NaN in some ROIs only) are sorted, NaN last, per ROI count.
+
+    Parameters
+    ----------
+    x : array (n_frames, n_rois)
+    bounds : int array (n_windows, 2)
+        Half-open frame ranges.
+    q : float
+        Percentile (0-100).
+
+    Returns
+    -------
+    array (n_windows, n_rois) float64; NaN for an ROI without a finite frame in the window.
+    """
+    xt = np.ascontiguousarray(x.T)
+    finite = np.isfinite(x)
+    whole = finite.all(axis=1)
+    partial = ~whole & finite.any(axis=1)
+    n_whole = np.concatenate(([0], np.cumsum(whole)))
+    n_partial = np.concatenate(([0], np.cumsum(partial)))
+    out = np.empty((len(bounds), x.shape[1]))
+    frac_q = q / 100.0
+    for i, (a, b) in enumerate(bounds):
+        m = int(n_whole[b] - n_whole[a])
+        if m > 0 and n_partial[b] == n_partial[a]:
+            # NaN only on whole frames (blanked): drop them and select, O(window)
+            block = xt[:, a:b] if m == b - a else xt[:, a:b][:, whole[a:b]]
+            pos = frac_q * (m - 1)
+            lo = int(np.floor(pos))
+            frac = pos - lo
+            part = np.partition(block, lo, axis=1)
+            v_lo = part[:, lo]
+            v_hi = part[:, lo + 1 :].min(axis=1) if lo + 1 < m else v_lo
+            out[i] = v_lo * (1 - frac) + v_hi * frac
+            continue
+        srt = np.sort(xt[:, a:b], axis=1)  # NaN sort last
+        n = finite[a:b].sum(axis=0)
+        pos = frac_q * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        rows = np.arange(xt.shape[0])
         frac = pos - lo
-        return part[lo] * (1 - frac) + part[hi] * frac
-    srt = np.sort(block, axis=0)  # NaN sort last
-    n = finite.sum(0)
-    pos = (q / 100.0) * np.maximum(n - 1, 0)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
-    cols = np.arange(block.shape[1])
-    frac = pos - lo
-    out = srt[lo, cols] * (1 - frac) + srt[hi, cols] * frac
-    out[n == 0] = np.nan
+        out[i] = srt[rows, lo] * (1 - frac) + srt[rows, hi] * frac
+        out[i, n == 0] = np.nan
     return out
 
 
@@ -313,12 +343,10 @@ def percentile_baseline(
     centres = np.arange(0, n, step)
     if centres[-1] != n - 1:
         centres = np.append(centres, n - 1)
-    vals = np.empty((len(centres), x.shape[1]))
-    for i, c in enumerate(centres):
-        vals[i] = _column_percentile(x[max(0, c - half) : min(n, c + half + 1)], percentile)
+    bounds = np.stack([np.maximum(0, centres - half), np.minimum(n, centres + half + 1)], axis=1)
+    vals = _fill_nan_by_interpolation(_window_percentiles(x, bounds, percentile))
     if step == 1:
-        return _fill_nan_by_interpolation(vals)
-    vals = _fill_nan_by_interpolation(vals)
+        return vals
     t = np.arange(n)
     out = np.empty_like(x)
     for j in range(x.shape[1]):

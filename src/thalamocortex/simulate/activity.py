@@ -208,3 +208,18 @@ class Indicator:
 def burn_in_frames(ind: IndicatorParams, frame_rate: float, decay_spread: float = 1.0) -> int:
     """Warm-up frames that bring the calcium to its steady state (~6 decay constants)."""
     return int(np.ceil(6.0 * ind.decay_s * decay_spread * frame_rate))
+
+
+def ou_process(
+    rng: np.random.Generator, n: int, k: int, sd: float, tau_frames: float
+) -> np.ndarray:
+    """Stationary Ornstein-Uhlenbeck noise, array (n, k) float32, SD ``sd``, time constant in
+    frames (starts in the stationary distribution: no transient)."""
+    a = np.exp(-1.0 / max(tau_frames, 1e-9))
+    x = rng.standard_normal((n, k), dtype=np.float32)
+    if n == 0:
+        return x
+    x[0] /= np.float32(np.sqrt(1 - a * a))
+    x = lfilter(np.array([1.0], np.float32), np.array([1.0, -a], np.float32), x, axis=0)
+    x *= np.float32(sd * np.sqrt(1 - a * a))
+    return x.astype(np.float32)

@@ -13,9 +13,11 @@ Model (SCIENCE.md section 4; every constant is in :class:`~.params.BehaviorSimPa
   response window), never drawn separately;
 * spontaneous movements between trials (Poisson, smaller, from the naive plan), some just
   before a cue;
-* inactivation trials (light on) undo part of the learning for that movement: the plan stage
-  and the variability move back towards naive by ``thalamic_dependence x loss`` and the
-  reaction time lengthens;
+* inactivation trials (light on): the movement is drawn from the same plan; the learned part
+  of it (plan minus its naive twin) depends on M1, so the fraction of M1's representation of
+  the movement the light removes moves the executed movement towards the naive one
+  (``perturb``, the circuit of m1.py): the lever degrades by as much as the circuit says; the
+  reaction time lengthens by ``rt_increase x`` the silenced fraction (phenomenological);
 * the lever = movements + white sensor noise + slow OU drift of the resting position + mains
   pick-up.
 """
@@ -29,6 +31,7 @@ import pandas as pd
 
 from thalamocortex.simulate.effects import MouseEffects
 from thalamocortex.simulate.motor import (
+    MotorPlan,
     MouseMotor,
     Movement,
     draw_movement,
@@ -60,10 +63,14 @@ def stage_of(progress: float, cfg: SimulationConfig) -> str:
     return "middle"
 
 
-def mouse_template(rng: np.random.Generator, bp: BehaviorSimParams) -> MouseMotor:
-    """The mouse's motor system (naive plan shared by all mice, its own learned plan)."""
+def mouse_template(
+    rng: np.random.Generator, bp: BehaviorSimParams, population: MotorPlan | None = None
+) -> MouseMotor:
+    """The mouse's motor system: the naive plan shared by all mice and its own learned plan,
+    the ``population`` plan made idiosyncratic (default: :func:`~.motor.population_plan` of
+    seed 0)."""
     mp = bp.motor
-    return MouseMotor(mp, naive_plan(mp), learned_plan(rng, mp))
+    return MouseMotor(mp, naive_plan(mp), learned_plan(rng, mp, population))
 
 
 @dataclass
@@ -81,6 +88,17 @@ class BehaviorResult:
     summary: dict = field(default_factory=dict)
 
 
+def inactivation_fraction(cfg: SimulationConfig) -> float:
+    """Population fraction of the inactivated region's axons silenced at the light's power:
+    ``efficacy x h(P) / h(efficacy_power_mw)``, ``h(P) = P / (P + power_half_mw)``."""
+    ip = cfg.inactivation
+
+    def h(p: float) -> float:
+        return p / (p + ip.power_half_mw)
+
+    return float(min(1.0, ip.efficacy * h(ip.power_mw) / h(ip.efficacy_power_mw)))
+
+
 def behavior_state(
     cfg: SimulationConfig, progress: float, effects: MouseEffects | None = None
 ) -> dict[str, float]:
@@ -88,8 +106,8 @@ def behavior_state(
 
     Returns ``plan_stage`` (0 = naive plan, 1 = the mouse's learned plan), ``variability``
     (trial-to-trial motor variability scale), ``rt_median_s``, ``p_engage``, ``spont_rate_hz``
-    and ``inactivation_loss`` (fraction of thalamic drive light removes; negative in a varied
-    null, where light then furthers the learned movement), with the mouse's multipliers
+    and ``inactivation_loss`` (fraction of the inactivated region's axons light silences;
+    negative in a varied null, where light then strengthens them), with the mouse's multipliers
     ``effects`` (default: the population's).
     """
     bp = cfg.behavior
@@ -109,7 +127,7 @@ def behavior_state(
     spont = fx.value(
         "behavior.spontaneous_rate", bp.spont_rate_naive_hz, bp.spont_rate_expert_hz, progress
     )
-    loss = fx.value("inactivation.efficacy", 0.0, cfg.inactivation.efficacy, 1.0)
+    loss = fx.value("inactivation.efficacy", 0.0, inactivation_fraction(cfg), 1.0)
     return dict(
         plan_stage=float(np.clip(q, 0.0, 1.0)),
         variability=float(max(v, 0.0)),
@@ -128,6 +146,7 @@ def simulate_behavior(
     light_fraction: float = 0.0,
     extra_s: float = 0.0,
     effects: MouseEffects | None = None,
+    perturb=None,
 ) -> BehaviorResult:
     """Simulate the lever and trials of one session.
 
@@ -146,6 +165,12 @@ def simulate_behavior(
         keeps recording and spontaneous movements continue.
     effects : MouseEffects, optional
         The mouse's multipliers of the learning-related changes (default: the population's).
+    perturb : callable, optional
+        ``perturb(sub, naive_sub) -> (executed, m1_loss)`` for the movement of a light trial:
+        its planned sub-movements and their naive twin (the same trial noise around the naive
+        plan, at naive variability) give the executed sub-movements (None = as planned) and
+        the fraction of M1's representation the light removed (m1.py). Without it light
+        trials only lengthen the reaction time.
 
     Returns
     -------
@@ -159,12 +184,8 @@ def simulate_behavior(
     rt_med, p_engage = state["rt_median_s"], state["p_engage"]
     spont_rate, loss = state["spont_rate_hz"], state["inactivation_loss"]
     inact = cfg.inactivation
-    undo = inact.thalamic_dependence * loss  # fraction of learning undone on light trials
     plan = motor.plan(q)
-    q_light = float(np.clip(q * (1.0 - undo), 0.0, 1.0))
-    v_light = float(max(v + undo * (mp.variability_naive - v), 0.0))
-    plan_light = motor.plan(q_light)
-    naive = motor.naive
+    naive, v_naive = motor.naive, mp.variability_naive
 
     n = bp.n_trials
     light = np.zeros(n, dtype=bool)
@@ -210,7 +231,7 @@ def simulate_behavior(
                 busy_until = mv.offset
         engaged = bool(rng.random() < p_engage)
         rt = float(rt_med * np.exp(bp.rt_sigma * rng.standard_normal()))
-        q_i, v_i, plan_i = (q_light, v_light, plan_light) if light[i] else (q, v, plan)
+        q_i, v_i, plan_i = q, v, plan
         if light[i]:
             rt *= max(1.0 + inact.rt_increase * loss, 0.1)
         onset = offset = np.nan
@@ -218,7 +239,17 @@ def simulate_behavior(
         if engaged:
             onset = max(t_cue + rt, busy_until + 0.05)
             onset = np.round(onset * rate) / rate
-            sub = draw_movement(rng, mp, plan_i, v_i)
+            executed, m1_loss = None, np.nan
+            if light[i] and perturb is not None:
+                # the naive twin: the same trial noise around the naive plan at naive
+                # variability, what the other pathways make of this movement (a copy of the
+                # generator, so the session's stream is unchanged)
+                twin = np.random.Generator(type(rng.bit_generator)())
+                twin.bit_generator.state = rng.bit_generator.state
+                sub = draw_movement(rng, mp, plan_i, v_i)
+                executed, m1_loss = perturb(sub, draw_movement(twin, mp, naive, v_naive))
+            else:
+                sub = draw_movement(rng, mp, plan_i, v_i)
             mv = movement_from(
                 sub,
                 "cued",
@@ -226,6 +257,8 @@ def simulate_behavior(
                 rate,
                 mp,
                 rng,
+                executed=executed,
+                m1_loss=m1_loss,
                 trial=i,
                 variability=v_i,
                 plan_stage=q_i,
@@ -334,7 +367,10 @@ def simulate_behavior(
 
 def movement_table(movements: list[Movement]) -> pd.DataFrame:
     """Ground-truth movements: ``movement`` (index in the session), kind, onset, offset, trial
-    (-1 spontaneous), plan_stage, variability, light, n_submovements, peak (mm)."""
+    (-1 spontaneous), plan_stage, variability, light, n_submovements, peak (mm) and
+    ``lever_deviation`` (RMS change of the executed lever latent from the plan, mm; 0 without
+    a perturbation), ``m1_loss`` (light trials: fraction of M1's representation of the movement
+    the light removed, m1.py; NaN otherwise)."""
     return pd.DataFrame(
         {
             "movement": np.arange(len(movements), dtype=np.int64),
@@ -347,6 +383,11 @@ def movement_table(movements: list[Movement]) -> pd.DataFrame:
             "light": np.array([m.light for m in movements], dtype=bool),
             "n_submovements": np.array([len(m.sub) for m in movements], dtype=np.int64),
             "peak": [float(np.max(m.samples)) for m in movements],
+            "lever_deviation": [
+                0.0 if m.deviation is None else float(np.sqrt(np.mean(m.deviation[:, 0] ** 2)))
+                for m in movements
+            ],
+            "m1_loss": [m.m1_loss for m in movements],
         }
     )
 

@@ -22,7 +22,7 @@ NWB files, so analyses stay blind).
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -31,7 +31,7 @@ import pandas as pd
 
 from thalamocortex.data.model import Imaging, Lever, Session, SessionInfo, Stimulation
 from thalamocortex.pipeline.io import atomic_write, write_arrays
-from thalamocortex.simulate.activity import Indicator, burn_in_frames
+from thalamocortex.simulate.activity import Indicator, burn_in_frames, spike_counts
 from thalamocortex.simulate.behavior import (
     behavior_state,
     learning_progress,
@@ -44,27 +44,43 @@ from thalamocortex.simulate.behavior import (
 )
 from thalamocortex.simulate.circuits import (
     AxonPopulation,
-    M1Population,
     axon_properties,
     axon_spikes,
     background_spikes,
     bouton_spikes,
     draw_axon_population,
-    draw_m1_population,
-    m1_properties,
-    m1_spikes,
+    private_gain,
+    private_latents,
     region_state,
+    shared_loadings,
 )
 from thalamocortex.simulate.effects import EFFECTS, MouseEffects
 from thalamocortex.simulate.fov import Field, draw_field
+from thalamocortex.simulate.m1 import (
+    M1Circuit,
+    draw_circuit,
+    effective_loadings,
+    expected_pulse_response,
+    inactivation_perturbation,
+    input_activity,
+    m1_rates,
+    movement_modulation,
+    net_input,
+    net_thalamic_weight,
+    output,
+    photostim_drive,
+    readout,
+    training_day,
+    weights_by_day,
+)
 from thalamocortex.simulate.measurement import measure_traces
-from thalamocortex.simulate.motor import Movement
+from thalamocortex.simulate.motor import MouseMotor, Movement, population_plan
 from thalamocortex.simulate.params import SIM_EXPERIMENTS, SimulationConfig
 from thalamocortex.simulate.scene import Scene, neuropil_signals, session_gain
 
-# streams of a mouse (session 0) and of a session
+# streams of a mouse (session 0) and of a session (training day d of the plasticity: session d)
 _TEMPLATE, _LEARNING, _CIRCUIT, _FIELD = 0, 1, 2, 3
-_BEHAVIOR, _NEURAL, _MEASURE, _STIM = 0, 1, 2, 3
+_BEHAVIOR, _NEURAL, _MEASURE, _STIM, _LATENT, _INACT, _TRUTH, _TRAIN = 0, 1, 2, 3, 4, 5, 6, 7
 _START = _dt.datetime(2025, 1, 6, 9, 0, tzinfo=_dt.UTC)
 
 
@@ -78,6 +94,11 @@ class MouseSpec:
     region: str
     opsin: bool
     sessions: tuple[int, ...]
+
+
+def inactivated_region(cfg: SimulationConfig) -> str:
+    """The region whose input to M1 light silences in the inactivation cohort."""
+    return cfg.inactivation.region or cfg.circuit.thalamic_region
 
 
 def cohort_design(cfg: SimulationConfig, experiments: list[str] | None = None) -> list[MouseSpec]:
@@ -109,9 +130,10 @@ def cohort_design(cfg: SimulationConfig, experiments: list[str] | None = None) -
             mice.append(MouseSpec("all_optical", k, name, "M1", opsin, tuple(mp.sessions)))
     if "inactivation" in experiments:
         ip = cfg.inactivation
+        region = inactivated_region(cfg)
         for k in range(ip.n_mice):
             mice.append(
-                MouseSpec("inactivation", k, f"inact{k + 1:02d}", "MTh", True, tuple(ip.sessions))
+                MouseSpec("inactivation", k, f"inact{k + 1:02d}", region, True, tuple(ip.sessions))
             )
     return mice
 
@@ -141,12 +163,104 @@ def mouse_effects(cfg: SimulationConfig, spec: MouseSpec) -> MouseEffects:
     return MouseEffects.draw(cfg, SIM_EXPERIMENTS.index(spec.experiment), spec.mouse_index)
 
 
+def session_progress(cfg: SimulationConfig, spec: MouseSpec, session: int) -> float:
+    return learning_progress(session, cfg.learning.n_days, mouse_tau(cfg, spec))
+
+
+def mouse_motor(cfg: SimulationConfig, spec: MouseSpec) -> MouseMotor:
+    """The mouse's motor system: the shared naive plan and its own learned plan, the cohort's
+    population plan made idiosyncratic."""
+    pop = population_plan(cfg.behavior.motor, cfg.seed)
+    return mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior, pop)
+
+
+def template_table(cfg: SimulationConfig, spec: MouseSpec, rate_hz: float = 100.0) -> pd.DataFrame:
+    """The mouse's learned movement without trial variability (its learned plan): columns
+    mouse, t (s since onset), position (mm)."""
+    t, x = mouse_motor(cfg, spec).template(rate_hz)
+    return pd.DataFrame({"mouse": spec.mouse, "t": t, "position": x})
+
+
+def mouse_axons(cfg: SimulationConfig, spec: MouseSpec) -> AxonPopulation:
+    """The mouse's imaged axons and boutons (the same every session)."""
+    return draw_axon_population(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
+
+
+def mouse_circuit(cfg: SimulationConfig, spec: MouseSpec) -> M1Circuit:
+    """The mouse's M1 circuit (the same neurons and inputs every session)."""
+    return draw_circuit(_rng(cfg, spec, 0, _CIRCUIT), cfg)
+
+
+def circuit_weights(
+    cfg: SimulationConfig,
+    spec: MouseSpec,
+    last_day: int,
+    effects: MouseEffects | None = None,
+    circ: M1Circuit | None = None,
+) -> list[np.ndarray]:
+    """The mouse's thalamic weights W at the start of days 1..last_day (refined by the
+    reward-gated covariance rule on the days before; m1.py), with its own multipliers (or
+    ``effects``)."""
+    fx = effects if effects is not None else mouse_effects(cfg, spec)
+    circ = circ if circ is not None else mouse_circuit(cfg, spec)
+    tau = mouse_tau(cfg, spec)
+    key = (
+        cfg.model_dump_json(),
+        spec.experiment,
+        spec.mouse_index,
+        tuple(sorted(fx.k.items())),
+    )
+    return weights_by_day(
+        circ,
+        cfg,
+        mouse_motor(cfg, spec),
+        fx,
+        lambda d: learning_progress(d, cfg.learning.n_days, tau),
+        lambda d: _rng(cfg, spec, d, _TRAIN),
+        last_day,
+        key,
+    )
+
+
 #: effects that act in each experiment (the others are drawn but have no consequence)
 _EXPERIMENT_EFFECTS = {
     "axon_imaging": ("behavior.", "input."),
-    "all_optical": ("behavior.", "m1."),
-    "inactivation": ("behavior.", "inactivation."),
+    "all_optical": ("behavior.", "input.", "m1."),
+    "inactivation": ("behavior.", "input.", "m1.", "inactivation."),
 }
+
+
+def _refinement_contrast(
+    cfg: SimulationConfig, spec: MouseSpec, fx: MouseEffects
+) -> tuple[float, float]:
+    """Row sum of W of the neurons the last training day's expected activity makes
+    movement-related minus the others' (naive: at day 1, expert: at the last day)."""
+    circ = mouse_circuit(cfg, spec)
+    n = cfg.learning.n_days
+    ws = circuit_weights(cfg, spec, n, fx, circ)
+    tau = mouse_tau(cfg, spec)
+    day = training_day(
+        _rng(cfg, spec, n, _TRAIN),
+        circ,
+        cfg,
+        mouse_motor(cfg, spec),
+        learning_progress(n, n, tau),
+        fx,
+    )
+    y = output(net_input(circ, cfg, ws[-1], day.inputs.thalamic, day.inputs.cortical), cfg)
+    onsets = day.times[:: int(round(3.5 / 0.05))] + 0.5
+    mod = movement_modulation(y, day.times, onsets)
+    related = mod >= cfg.m1.encoding_threshold
+    if related.all() or not related.any():
+        # no neuron (or every neuron) passes the threshold, e.g. a null mouse: split at the
+        # median modulation so that the contrast stays defined (0 change when W never changes)
+        related = mod > np.median(mod)
+    if related.all() or not related.any():
+        return 0.0, 0.0
+    return tuple(
+        float(w.sum(axis=1)[related].mean() - w.sum(axis=1)[~related].mean())
+        for w in (ws[0], ws[-1])
+    )
 
 
 def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
@@ -156,7 +270,10 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
     multiplier, quantity`` (what ``naive``/``expert_*`` measure), ``naive``,
     ``expert_population``, ``expert_mouse``, ``change_population`` and ``change_mouse``
     (expert - naive, at learning progress 0 and 1). ``change_mouse`` is the truth a
-    mouse-level test estimates; in a null cohort ``change_population`` is 0.
+    mouse-level test estimates; in a null cohort ``change_population`` is 0. Input effects
+    of the circuit's mice describe their thalamic population; ``m1.refinement`` is the row-sum
+    contrast of W between the neurons the expert circuit makes movement-related and the others
+    (split at the median modulation when none or all are).
     """
     fx = mouse_effects(cfg, spec)
     pop = MouseEffects.population(cfg)
@@ -170,37 +287,34 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
         "behavior.reaction_time": ("median reaction time (s)", "rt_median_s"),
         "behavior.engagement": ("probability of responding to a cue", "p_engage"),
         "behavior.spontaneous_rate": ("spontaneous movement rate (Hz)", "spont_rate_hz"),
-        "inactivation.efficacy": ("fraction of thalamic drive removed by light", ""),
+        "inactivation.efficacy": ("fraction of the inactivated region's axons silenced", ""),
     }
     for e, (q, key) in beh.items():
         if key:
             values[e] = (q, lambda f, p, key=key: behavior_state(cfg, p, f)[key])
         else:
             values[e] = (q, lambda f, p: behavior_state(cfg, 1.0, f)["inactivation_loss"] * p)
-    if spec.experiment == "axon_imaging":
-        for e, key in (
-            ("input.movement_fraction", "movement_fraction"),
-            ("input.lag", "lag_s"),
-            ("input.reliability", "reliability"),
-            ("input.encoding", "encoding"),
-        ):
-            q = f"{spec.region} {key.replace('_s', ' (s)').replace('_', ' ')}"
-            values[e] = (q, lambda f, p, key=key: region_state(cfg, spec.region, p, f)[key])
-    if spec.experiment == "all_optical":
-        m1pop = mouse_m1(cfg, spec)
-        encoders = m1pop.encoding_expert > 0
+    region = spec.region if spec.experiment == "axon_imaging" else cfg.circuit.thalamic_region
+    for e, key in (
+        ("input.movement_fraction", "movement_fraction"),
+        ("input.lag", "lag_s"),
+        ("input.reliability", "reliability"),
+        ("input.encoding", "encoding"),
+    ):
+        q = f"{region} {key.replace('_s', ' (s)').replace('_', ' ')}"
+        values[e] = (q, lambda f, p, key=key: region_state(cfg, region, p, f)[key])
+    if spec.experiment in ("all_optical", "inactivation"):
+        contrast: dict = {}  # id of the effects -> (naive, expert): one plasticity run each
 
-        def frac(f, p):
-            return float(m1_properties(m1pop, cfg, p, f)["movement_related"].mean())
+        def refinement(f: MouseEffects, p: float) -> float:
+            if id(f) not in contrast:
+                contrast[id(f)] = _refinement_contrast(cfg, spec, f)
+            return contrast[id(f)][int(p >= 1.0)]
 
-        def contrast(f, p):
-            w = m1_properties(m1pop, cfg, p, f)["thalamic_weight"]
-            return float(w[encoders].mean() - w[~encoders].mean()) if encoders.any() else np.nan
-
-        values["m1.encoding"] = ("fraction of movement-encoding neurons", frac)
         values["m1.refinement"] = (
-            "thalamic weight of expert-encoding neurons minus the others",
-            contrast,
+            "thalamic weight (row sum of W) of the neurons the expert circuit makes "
+            "movement-related minus the others",
+            refinement,
         )
     rows = []
     for e, (q, fn) in values.items():
@@ -229,27 +343,6 @@ def mouse_truth(cfg: SimulationConfig, spec: MouseSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def session_progress(cfg: SimulationConfig, spec: MouseSpec, session: int) -> float:
-    return learning_progress(session, cfg.learning.n_days, mouse_tau(cfg, spec))
-
-
-def template_table(cfg: SimulationConfig, spec: MouseSpec, rate_hz: float = 100.0) -> pd.DataFrame:
-    """The mouse's learned movement without trial variability (its learned plan): columns
-    mouse, t (s since onset), position (mm)."""
-    t, x = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior).template(rate_hz)
-    return pd.DataFrame({"mouse": spec.mouse, "t": t, "position": x})
-
-
-def mouse_axons(cfg: SimulationConfig, spec: MouseSpec) -> AxonPopulation:
-    """The mouse's imaged axons and boutons (the same every session)."""
-    return draw_axon_population(_rng(cfg, spec, 0, _CIRCUIT), cfg, spec.region)
-
-
-def mouse_m1(cfg: SimulationConfig, spec: MouseSpec) -> M1Population:
-    """The mouse's M1 neurons (the same every session)."""
-    return draw_m1_population(_rng(cfg, spec, 0, _CIRCUIT), cfg)
-
-
 _FIELDS: dict = {}
 
 
@@ -276,13 +369,18 @@ def mouse_field(cfg: SimulationConfig, spec: MouseSpec) -> Field:
 
 
 def latent_on_clock(movements: list[Movement], times: np.ndarray, n_latents: int) -> np.ndarray:
-    """The motor latent sampled at ``times``, array (n, n_latents) float32 (0 at rest)."""
+    """The executed motor latent sampled at ``times``, array (n, n_latents) float32 (0 at
+    rest)."""
     out = np.zeros((len(times), n_latents), dtype=np.float32)
     for m in movements:
         f0, f1 = np.searchsorted(times, [m.onset, m.offset])
         if f1 > f0:
             out[f0:f1] += m.latent(times[f0:f1] - m.onset).astype(np.float32)
     return out
+
+
+def _loading_columns(prefix: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    return {f"{prefix}{d}": values[:, d] for d in range(values.shape[1])}
 
 
 def simulate_session(
@@ -304,34 +402,77 @@ def simulate_session(
         Training session number (1-based; need not be in the config's session list).
     return_traces : bool
         Also return, under ``truth["traces"]``, the noise-free dF/F, spike counts, the motor
-        latent on the frame clock and the artefact mask (arrays ``dff``, ``spikes``,
-        ``latent``, ``artefact``), and under ``truth["scene"]`` the session's
-        :class:`~.scene.Scene` (what raw movies render).
+        latent on the frame clock, the M1 circuit's output (all-optical) and the artefact
+        mask (arrays ``dff``, ``spikes``, ``latent``, ``circuit_output``, ``artefact``), and
+        under ``truth["scene"]`` the session's :class:`~.scene.Scene` (what raw movies render).
 
     Returns
     -------
     session : Session
         Lever, trials, imaging (F and Fneu only; ``dff`` is None) and stimulation.
-    truth : dict of DataFrames
-        ``rois``, ``trials``, ``movements``, ``submovements``, ``sessions`` (one row) and
-        ``templates``.
+    truth : dict
+        DataFrames ``rois`` (with every unit's loadings on the shared and private latents),
+        ``trials``, ``movements``, ``submovements``, ``sessions`` (one row) and
+        ``templates``; arrays ``latents`` (``times``, ``shared``: the executed motor latent in
+        mm, frames x D, ``private``: frames x n_private, on the frame clock; inactivation
+        sessions on a clock at the measurement frame rate) and, for circuit mice,
+        ``circuit`` (``W``, ``W_naive``, the thalamic axons' properties, the cortical weights,
+        the readout).
     """
     spec = find_mouse(cfg, experiment, mouse_index)
     if not 1 <= session <= cfg.learning.n_days:
         raise ValueError(f"session {session}: expected 1..{cfg.learning.n_days}")
     p = session_progress(cfg, spec, session)
     fx = mouse_effects(cfg, spec)
-    motor = mouse_template(_rng(cfg, spec, 0, _TEMPLATE), cfg.behavior)
+    motor = mouse_motor(cfg, spec)
     mp = cfg.measurement
     keys = dict(mouse=spec.mouse, session=session)
+    lp = cfg.latents
+    s_press = cfg.behavior.motor.press_peak_mm
+
+    # the circuit of all-optical and inactivation mice: W refined over the days before
+    circ = None
+    circuit_truth: dict = {}
+    perturb = None
+    w = None
+    if experiment in ("all_optical", "inactivation"):
+        circ = mouse_circuit(cfg, spec)
+        ws = circuit_weights(cfg, spec, session, fx, circ)
+        w = ws[session - 1]
+        thal_props = None
+        circuit_truth = dict(
+            W=w.astype(np.float32),
+            W_naive=circ.w_naive.astype(np.float32),
+            thalamic_opsin=circ.opsin,
+            thalamic_loadings=circ.thalamic.loadings,
+            thalamic_private_loadings=circ.thalamic.private,
+            iota=circ.iota,
+            **{f"kappa_{r}": k for r, k in circ.kappa.items()},
+        )
+        if experiment == "inactivation":
+            day = training_day(_rng(cfg, spec, session, _TRAIN), circ, cfg, motor, p, fx)
+            d, r2 = readout(circ, cfg, w, day)
+            loss = behavior_state(cfg, p, fx)["inactivation_loss"]
+            perturb = inactivation_perturbation(
+                _rng(cfg, spec, session, _INACT),
+                circ,
+                cfg,
+                w,
+                d,
+                p,
+                fx,
+                loss,
+                inactivated_region(cfg),
+            )
+            circuit_truth.update(readout=d.astype(np.float32), readout_r2=np.float64(r2))
 
     # photostimulation block after the task (all-optical): drawn first, its length extends
     # the recording
     pulses = np.zeros((0, 3))
     stim_len = 0.0
+    rs = _rng(cfg, spec, session, _STIM)
     if experiment == "all_optical" and cfg.m1.n_pulses > 0:
         m1p = cfg.m1
-        rs = _rng(cfg, spec, session, _STIM)
         isi = rs.uniform(m1p.isi_min_s, m1p.isi_max_s, m1p.n_pulses)
         offsets = m1p.gap_before_stim_s + np.concatenate([[0.0], np.cumsum(isi[:-1])])
         stim_len = offsets[-1] + isi[-1]
@@ -353,6 +494,7 @@ def simulate_session(
         light_fraction=light_fraction,
         extra_s=stim_len,
         effects=fx,
+        perturb=perturb,
     )
     if len(pulses):
         pulses[:, 0] += beh.task_end
@@ -397,25 +539,35 @@ def simulate_session(
     imaging = None
     stimulation = None
 
+    # the latents of the session on the frame clock (the measurement's rate for behaviour-only
+    # sessions): the executed motor latent (shared) and the mouse's private latents
+    fr = mp.frame_rate_hz
+    times = np.arange(int(np.floor(beh.duration * fr))) / fr
+    zeta = private_latents(_rng(cfg, spec, session, _LATENT), len(times), lp, fr)
+    latent = latent_on_clock(beh.movements, times, cfg.behavior.motor.n_latents)
+    latents = dict(times=times, shared=latent, private=zeta)
+
     if experiment == "inactivation":
         ip = cfg.inactivation
-        w = beh.light_windows
+        wdw = beh.light_windows
         stimulation = Stimulation(
             pd.DataFrame(
                 {
-                    "start_time": w[:, 0],
-                    "duration": w[:, 1] - w[:, 0],
-                    "power": np.full(len(w), ip.power_mw),
-                    "target": "MTh axons in M1, inactivation",
+                    "start_time": wdw[:, 0],
+                    "duration": wdw[:, 1] - wdw[:, 0],
+                    "power": np.full(len(wdw), ip.power_mw),
+                    "target": f"{inactivated_region(cfg)} axons in M1, inactivation",
                 }
             ),
             wavelength_nm=ip.wavelength_nm,
-            site_description="MTh axons in M1 (cranial window)",
+            site_description=f"{inactivated_region(cfg)} axons in M1 (cranial window)",
             device="inactivation laser",
         )
+        session_row.update(
+            silenced_fraction=behavior_state(cfg, p, fx)["inactivation_loss"],
+            readout_r2=float(circuit_truth["readout_r2"]),
+        )
     else:
-        fr = mp.frame_rate_hz
-        times = np.arange(int(np.floor(beh.duration * fr))) / fr
         rn = _rng(cfg, spec, session, _NEURAL)
         field = mouse_field(cfg, spec)
         ind = Indicator(mp.indicator)
@@ -423,10 +575,11 @@ def simulate_session(
         oof_dff = np.zeros((len(times), 0), dtype=np.float32)
         shaft_dff = np.zeros((len(times), 0), dtype=np.float32)
         light = None
+        y = None
         if experiment == "axon_imaging":
             pop = mouse_axons(cfg, spec)
             props = axon_properties(pop, cfg, p, fx)
-            axon_counts = axon_spikes(rn, pop, props, cfg, times, beh.movements, burn)
+            axon_counts = axon_spikes(rn, pop, props, cfg, times, beh.movements, zeta, burn)
             spikes = bouton_spikes(rn, axon_counts, pop, cfg)
             b_axon = pop.bouton_axon
             dff = ind.dff(spikes, fr, pop.bouton_gain, pop.axon_decay[b_axon])[burn:]
@@ -437,6 +590,8 @@ def simulate_session(
                 axon_counts[:, axons_in_field], fr, None, pop.axon_decay[axons_in_field]
             )[burn:]
             n_rois = len(b_axon)
+            load = shared_loadings(pop.units, props)[b_axon]
+            priv = lp.private_sd * pop.units.private[b_axon]
             rois = pd.DataFrame(
                 {
                     "roi_index": np.arange(n_rois),
@@ -454,6 +609,8 @@ def simulate_session(
                     "silent": pop.rates["silent"][b_axon],
                     "isolated_rate_hz": pop.rates["isolated_hz"][b_axon],
                     "burst_rate_hz": pop.rates["burst_hz"][b_axon],
+                    **_loading_columns("loading_shared", load),
+                    **_loading_columns("loading_private", priv),
                 }
             )
             session_row.update(
@@ -463,49 +620,62 @@ def simulate_session(
                 axon_movement_fraction=float(props["movement_related"].mean()),
             )
         else:
-            pop = mouse_m1(cfg, spec)
             # nuclear-filled (unhealthy) cells of the field fire half as much
             scale = np.where(field.filled, 0.5, 1.0)
-            pop = replace(
-                pop,
-                rates={k: (v * scale if k != "silent" else v) for k, v in pop.rates.items()},
-            )
-            props = m1_properties(pop, cfg, p, fx)
-            counts = m1_spikes(rn, pop, props, cfg, times, beh.movements, pulses, spec.opsin, burn)
-            dff = ind.dff(counts, fr, pop.calcium_amplitude, pop.calcium_decay)[burn:]
+            rates = {k: (v * scale if k != "silent" else v) for k, v in circ.rates.items()}
+            inp = input_activity(rn, circ, cfg, p, fx, times, beh.movements)
+            thal_props = inp.thalamic_props
+            a = inp.thalamic
+            if spec.opsin and len(pulses):
+                a = a + photostim_drive(rs, circ, cfg, times, pulses)
+            y = output(net_input(circ, cfg, w, a, inp.cortical), cfg)
+            gain = private_gain(zeta, circ.private, lp.private_sd)
+            iso, bur, size = m1_rates(circ, cfg, y, gain, rates)
+            counts = spike_counts(rn, iso, bur, size, cfg.m1.spiking, fr, burn)
+            del iso, bur, size, gain
+            dff = ind.dff(counts, fr, circ.calcium_amplitude, circ.calcium_decay)[burn:]
             spikes = counts[burn:]
             oof_counts = background_spikes(
                 rn, cfg.m1.spiking, field.n_oof, times, beh.movements, fr, burn_in=burn
             )
             amp, dec = ind.cell_factors(rn, field.n_oof)
             oof_dff = ind.dff(oof_counts, fr, amp, dec)[burn:]
-            n_rois = pop.n_neurons
-            expected = props["expected_response"] if spec.opsin else np.full(n_rois, "none")
+            n_rois = circ.n_neurons
+            cued = beh.truth_trials["movement_onset"].to_numpy()
+            mod = movement_modulation(y, times, cued)
+            thr = cfg.m1.encoding_threshold
+            moving = moving_mask(beh.movements, times)
+            load = effective_loadings(y, latent / s_press, moving)
             rois = pd.DataFrame(
                 {
                     "roi_index": np.arange(n_rois),
                     "roi_name": [f"cell{j:04d}" for j in range(n_rois)],
                     "roi_type": "soma",
                     "axon_id": -1,
-                    "movement_related": props["movement_related"],
-                    "quiescence_related": props["quiescence_related"],
-                    "lag_s": props["lag_s"],
-                    "reliability": props["reliability"],
-                    "encoding": props["encoding"],
-                    "thalamic_weight": props["thalamic_weight"],
-                    "expected_response": expected.astype(object),
+                    "movement_related": mod >= thr,
+                    "quiescence_related": mod <= -thr,
+                    "lag_s": np.nan,
+                    "reliability": np.nan,
+                    "encoding": mod,
+                    "thalamic_weight": net_thalamic_weight(circ, cfg, w),
+                    "thalamic_input": w.sum(axis=1),
+                    "thalamic_input_naive": circ.w_naive.sum(axis=1),
+                    "expected_response": "none",
+                    "expected_effect_z": np.nan,
                     "opsin": spec.opsin,
-                    "silent": pop.rates["silent"],
+                    "silent": circ.rates["silent"],
                     "filled": field.filled,
-                    "isolated_rate_hz": pop.rates["isolated_hz"],
-                    "burst_rate_hz": pop.rates["burst_hz"],
+                    "isolated_rate_hz": rates["isolated_hz"],
+                    "burst_rate_hz": rates["burst_hz"],
+                    **_loading_columns("loading_shared", load),
+                    **_loading_columns("loading_private", lp.private_sd * circ.private),
+                    **{f"cortical_weight_{r}": k for r, k in circ.kappa.items()},
                 }
             )
             session_row.update(
                 n_neurons=n_rois,
-                fraction_encoding=float(props["movement_related"].mean()),
-                fraction_expected_activated=float(np.mean(expected == "activated")),
-                fraction_expected_suppressed=float(np.mean(expected == "suppressed")),
+                fraction_encoding=float(np.mean(mod >= thr)),
+                thalamic_movement_fraction=float(thal_props["movement_related"].mean()),
             )
             light = np.stack([pulses[:, 0], pulses[:, 0] + pulses[:, 1]], axis=1)
             m1p = cfg.m1
@@ -515,12 +685,18 @@ def simulate_session(
                         "start_time": pulses[:, 0],
                         "duration": pulses[:, 1],
                         "power": pulses[:, 2],
-                        "target": "MTh axons in M1, photostimulation",
+                        "target": f"{cfg.circuit.thalamic_region} axons in M1, photostimulation",
                     }
                 ),
                 wavelength_nm=m1p.wavelength_nm,
-                site_description="MTh axons in the imaged M1 field",
+                site_description=f"{cfg.circuit.thalamic_region} axons in the imaged M1 field",
                 device="photostimulation laser",
+            )
+            circuit_truth.update(
+                thalamic_movement_related=thal_props["movement_related"],
+                thalamic_lag_s=thal_props["lag_s"],
+                thalamic_reliability=thal_props["reliability"],
+                thalamic_encoding=thal_props["encoding"],
             )
         rm = _rng(cfg, spec, session, _MEASURE)
         moving = moving_mask(beh.movements, times)
@@ -563,6 +739,27 @@ def simulate_session(
             centroid_x=ft["centroid_x"].to_numpy(),
             n_pixels=ft["n_pixels"].to_numpy(),
         )
+        if experiment == "all_optical" and spec.opsin and len(pulses):
+            # expected pulse response relative to the frame noise (spiking + shot/read noise)
+            resp, sd_rest = expected_pulse_response(
+                _rng(cfg, spec, session, _TRUTH), circ, cfg, w, cfg.m1.power_mw, rates
+            )
+            w2 = np.asarray(field.roi_weights.multiply(field.roi_weights).sum(axis=1)).ravel()
+            quiet = ~meas["artefact"]
+            f_mean = meas["F"][quiet].mean(axis=0).astype(np.float64)
+            shot = np.sqrt((f_mean + mp.read_noise_photons**2) * w2) / np.maximum(meas["F0"], 1e-9)
+            z = resp / np.sqrt(sd_rest**2 + shot**2)
+            ez = cfg.m1.expected_effect_z
+            rois["expected_effect_z"] = z
+            rois["expected_response"] = np.where(
+                z >= ez, "activated", np.where(z <= -ez, "suppressed", "none")
+            ).astype(object)
+        if experiment == "all_optical":
+            expected = rois["expected_response"].to_numpy()
+            session_row.update(
+                fraction_expected_activated=float(np.mean(expected == "activated")),
+                fraction_expected_suppressed=float(np.mean(expected == "suppressed")),
+            )
         session_row.update(
             n_artefact_frames=int(meas["artefact"].sum()),
             neuropil_photons_px=scene.neuropil_photons,
@@ -573,9 +770,11 @@ def simulate_session(
             traces = dict(
                 dff=dff.astype(np.float32),
                 spikes=spikes.astype(np.float32),
-                latent=latent_on_clock(beh.movements, times, cfg.behavior.motor.n_latents),
+                latent=latent,
                 artefact=meas["artefact"],
             )
+            if y is not None:
+                traces["circuit_output"] = y.astype(np.float32)
 
     if len(rois):
         rois.insert(0, "mouse", spec.mouse)
@@ -619,12 +818,17 @@ def simulate_session(
                 "light",
                 "n_submovements",
                 "peak",
+                "lever_deviation",
+                "m1_loss",
             ]
         ],
         submovements=truth_sub,
         sessions=pd.DataFrame([session_row]),
         templates=template_table(cfg, spec),
+        latents=latents,
     )
+    if circuit_truth:
+        truth["circuit"] = circuit_truth
     if traces is not None:
         truth["traces"] = traces
         truth["scene"] = scene
@@ -635,7 +839,8 @@ def simulate_session(
 def _simulate_and_write(
     cfg: SimulationConfig, spec: MouseSpec, session: int, out_dir: Path
 ) -> dict[str, pd.DataFrame]:
-    """Simulate one session, write its NWB file (and true traces) atomically, return truth."""
+    """Simulate one session, write its NWB file, latents, circuit (and true traces) atomically,
+    return the truth tables."""
     from thalamocortex.data.layout import session_path
     from thalamocortex.data.nwb import write_session
 
@@ -646,10 +851,35 @@ def _simulate_and_write(
     path.parent.mkdir(parents=True, exist_ok=True)
     write_session(sess, path, overwrite=True)  # itself atomic (temporary name, then rename)
     truth.pop("scene", None)
+    gt = out_dir / "ground_truth"
+    write_arrays(gt / "latents" / f"{sess.id}.npz", **truth.pop("latents"))
+    if "circuit" in truth:
+        write_arrays(gt / "circuits" / f"{sess.id}.npz", **truth.pop("circuit"))
     if "traces" in truth:
-        tr = truth.pop("traces")
-        write_arrays(out_dir / "ground_truth" / "traces" / f"{sess.id}.npz", **tr)
+        write_arrays(gt / "traces" / f"{sess.id}.npz", **truth.pop("traces"))
     return truth
+
+
+def _load_npz(path: Path, what: str) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no {what} (simulate the cohort with simulate_cohort)")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def load_latents(out_dir: str | Path, session_id: str) -> dict[str, np.ndarray]:
+    """The latents of one simulated session (``ground_truth/latents/<session_id>.npz``):
+    ``times`` (n,) s, ``shared`` (n, D) the executed motor latent (mm; dim 0 is the lever's),
+    ``private`` (n, n_private) the mouse's private latents."""
+    return _load_npz(Path(out_dir) / "ground_truth" / "latents" / f"{session_id}.npz", "latents")
+
+
+def load_circuit(out_dir: str | Path, session_id: str) -> dict[str, np.ndarray]:
+    """The M1 circuit of one simulated all-optical or inactivation session
+    (``ground_truth/circuits/<session_id>.npz``): ``W`` (N_M, N_T) the session's thalamic
+    weights, ``W_naive``, ``iota``, ``kappa_<region>``, the thalamic axons' ``thalamic_*``
+    properties and, for inactivation, the motor ``readout`` (D, N_M) and ``readout_r2``."""
+    return _load_npz(Path(out_dir) / "ground_truth" / "circuits" / f"{session_id}.npz", "circuit")
 
 
 def simulate_cohort(
@@ -666,9 +896,16 @@ def simulate_cohort(
     renamed) and ``out_dir/ground_truth/`` with ``rois``, ``trials``, ``movements``,
     ``submovements`` (what each movement was made of), ``sessions``, ``templates`` and
     ``mice`` (each mouse's own learning-related changes, :func:`mouse_truth`; Parquet),
-    ``cohort.yaml`` (config, seed, package version) and, when ``cfg.save_true_traces``,
-    ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``, frames x ROIs float32, the
-    motor ``latent`` on the frame clock, frames x dims, and the ``artefact`` frame mask).
+    ``cohort.yaml`` (config, seed, package version), ``latents/<session_id>.npz`` (the
+    session's ``times``, ``shared``: the executed motor latent in mm, frames x D, and
+    ``private``: the mouse's private latents, frames x n_private; :func:`load_latents`),
+    ``circuits/<session_id>.npz`` for all-optical and inactivation sessions (``W``,
+    ``W_naive``, the thalamic axons' properties, cortical weights, the readout) and, when
+    ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
+    frames x ROIs float32, the motor ``latent`` on the frame clock, frames x dims, the
+    circuit's ``circuit_output`` and the ``artefact`` frame mask). Every unit's loadings on
+    the shared and private latents are columns of ``rois`` (``loading_shared<d>``,
+    ``loading_private<d>``).
 
     Parameters
     ----------
@@ -694,8 +931,8 @@ def simulate_cohort(
     out_dir = Path(out_dir)
     gt = out_dir / "ground_truth"
     gt.mkdir(parents=True, exist_ok=True)
-    if cfg.save_true_traces:
-        (gt / "traces").mkdir(exist_ok=True)
+    for sub in ("latents", "circuits") + (("traces",) if cfg.save_true_traces else ()):
+        (gt / sub).mkdir(exist_ok=True)
     mice = cohort_design(cfg, experiments)
     jobs = [(m, s) for m in mice for s in m.sessions]
     bar = tqdm(total=len(jobs), desc="simulating sessions", disable=not progress, unit="session")

@@ -9,7 +9,8 @@ value
 in a session of mouse ``m`` at learning progress ``p``, where ``expert - naive`` is the
 configured population change and ``k[m, e]`` the mouse's multiplier of effect ``e``:
 
-* switch on:  ``k = effect_scale * (1 + effect_mouse_sd * z[m, e])``
+* switch on:  ``k = scale(switch) * (1 + effect_mouse_sd * z[m, e])``, ``scale = effect_scale
+  x effect_scales[switch]``
   (the population change, scaled per mouse around its mean; ``effect_mouse_sd = 0`` gives
   every mouse exactly the population change);
 * switch off: ``k = null_mouse_change_sd * z[m, e]``
@@ -20,7 +21,9 @@ configured population change and ``k[m, e]`` the mouse's multiplier of effect ``
 ``z[m, e] ~ N(0, 1)`` is drawn from its own generator, seeded by the root seed, the mouse and a
 hash of the effect name, so adding an effect or a mouse never changes the others' draws.
 Inactivation is handled the same way with ``naive = 0`` and ``expert = efficacy``: the mouse's
-fraction of thalamic drive removed by light.
+fraction of thalamic axons silenced by light. The refinement of the thalamic weights
+(``m1.refinement``) scales the strength of the plasticity rule: the mouse's rule strength is
+``refinement_rate x k`` (m1.py), so its weights change by what the rule makes of it.
 """
 
 from __future__ import annotations
@@ -40,10 +43,9 @@ EFFECTS: dict[str, str] = {
     "behavior.engagement": "behavior_learning",
     "behavior.spontaneous_rate": "behavior_learning",
     "input.movement_fraction": "input_learning",
-    "input.lag": "input_learning",
+    "input.lag": "input_lead_shift",
     "input.reliability": "input_learning",
     "input.encoding": "input_learning",
-    "m1.encoding": "m1_encoding",
     "m1.refinement": "m1_refinement",
     "inactivation.efficacy": "inactivation",
 }
@@ -84,7 +86,7 @@ class MouseEffects:
             z[e] = effect_z(cfg.seed, experiment_index, mouse_index, e)
             on = bool(getattr(cfg.effects, sw))
             if on:
-                k[e] = cfg.effect_scale * (1.0 + cfg.effect_mouse_sd * z[e])
+                k[e] = cfg.scale(sw) * (1.0 + cfg.effect_mouse_sd * z[e])
             else:
                 k[e] = cfg.null_mouse_change_sd * z[e]
         return cls(k, z)

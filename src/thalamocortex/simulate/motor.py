@@ -12,14 +12,16 @@ the lever position (mm); dimensions 1.. are motor dimensions the lever does not 
 press-equivalent). Overlapping sub-movements give the multi-peaked velocity profiles of real
 presses; holds and releases vary from movement to movement.
 
-**Plans and learning.** A :class:`MotorPlan` holds the mean sub-movement sequence (log
-durations, log press amplitude, correction and latent steps). Naive mice share a generic plan
-(slower, smaller press, longer hold, more corrections); every mouse has its own learned plan,
-the population plan perturbed by ``mouse_idiosyncrasy``. At learning stage ``q`` the mouse's
-current plan interpolates the two (:func:`plan_at`); each movement draws its parameters around
-that plan with a variability scale ``v`` that shrinks with learning (naive ~1, expert ~0.3)
-and may add extra corrective sub-movements (Poisson, mean ``v x extra_submovements``). Expert
-stereotypy therefore *emerges* from the variability of the motor process; nothing in the
+**Plans and learning.** A :class:`MotorPlan` holds the mean sub-movement sequence (log durations,
+log press amplitude, correction and latent steps). Naive mice share a generic plan (slower, smaller
+press, longer hold, more corrections); every mouse has its own learned plan, the population plan
+(:func:`population_plan`, one per cohort seed) made idiosyncratic: its timing by
+``mouse_idiosyncrasy``, its path through the latent space by ``1 - shared_fraction`` (so the motor
+latent of the learned movement is shared across mice up to that idiosyncrasy). At learning stage
+``q`` the mouse's current plan interpolates the two (:func:`plan_at`); each movement draws its
+parameters around that plan with a variability scale ``v`` that shrinks with learning (naive ~1,
+expert ~0.3) and may add extra corrective sub-movements (Poisson, mean ``v x extra_submovements``).
+Expert stereotypy therefore *emerges* from the variability of the motor process; nothing in the
 simulation is a template weight.
 
 Every movement keeps what it was made of (:attr:`Movement.submovements`: onset, duration, kind,
@@ -103,36 +105,71 @@ def naive_plan(mp: MotorParams) -> MotorPlan:
     )
 
 
-def learned_plan(rng: np.random.Generator, mp: MotorParams) -> MotorPlan:
-    """A mouse's learned plan: the population plan perturbed by ``mouse_idiosyncrasy``.
-
-    Durations and amplitude are log-normal around the population values; the plan's
-    corrections (``plan_corrections`` of the slots) get lever steps of SD ``correction_mm``
-    and every sub-movement gets latent steps of SD ``latent_step_sd x press peak`` (the
-    population's mean latent steps are 0: each mouse finds its own way through the latent
-    space, scaled by ``mouse_idiosyncrasy`` relative to an idiosyncrasy of 1).
-    """
-    p = mp
-    k = _slots(p)
-    sd = p.mouse_idiosyncrasy
-    peak = p.press_peak_mm * np.exp(sd * 0.3 * rng.standard_normal())
+def population_plan(mp: MotorParams, seed: int = 0) -> MotorPlan:
+    """The population's learned plan: the parameters' durations and press, corrective lever
+    steps of SD ``correction_mm`` in the plan's correction slots, latent steps of SD
+    ``latent_step_sd x press_peak_mm`` along dims 1.. for the press and each correction (the
+    way through the latent space that mice share), drawn from ``seed`` (the cohort's seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7919, 1)))
+    k = _slots(mp)
+    n_c = min(mp.plan_corrections, k)
     corr = np.zeros(k)
-    n_c = min(p.plan_corrections, k)
-    corr[:n_c] = p.correction_mm * rng.standard_normal(n_c)
-    lat = np.zeros((k + 1, p.n_latents - 1))
+    corr[:n_c] = mp.correction_mm * rng.standard_normal(n_c)
+    lat = np.zeros((k + 1, mp.n_latents - 1))
     active = np.r_[True, np.arange(k) < n_c]
-    lat[active] = (p.latent_step_sd * peak) * rng.standard_normal(
-        (int(active.sum()), p.n_latents - 1)
+    lat[active] = (mp.latent_step_sd * mp.press_peak_mm) * rng.standard_normal(
+        (int(active.sum()), mp.n_latents - 1)
     )
     return MotorPlan(
-        log_press_duration=float(np.log(p.press_duration_s) + sd * rng.standard_normal()),
-        log_hold=float(np.log(max(p.hold_s, 1e-3)) + sd * rng.standard_normal()),
-        log_release_duration=float(np.log(p.release_duration_s) + sd * rng.standard_normal()),
-        log_press_peak=float(np.log(peak)),
+        log_press_duration=float(np.log(mp.press_duration_s)),
+        log_hold=float(np.log(max(mp.hold_s, 1e-3))),
+        log_release_duration=float(np.log(mp.release_duration_s)),
+        log_press_peak=float(np.log(mp.press_peak_mm)),
         correction_steps=corr,
         correction_phase=np.sort(rng.uniform(0.0, 1.0, k)),
         latent_steps=lat,
-        log_correction_duration=float(np.log(p.correction_duration_s) + sd * rng.standard_normal()),
+        log_correction_duration=float(np.log(mp.correction_duration_s)),
+    )
+
+
+def learned_plan(
+    rng: np.random.Generator, mp: MotorParams, population: MotorPlan | None = None
+) -> MotorPlan:
+    """A mouse's learned plan: the population plan (:func:`population_plan`, default seed 0)
+    made idiosyncratic.
+
+    Durations and the press are log-normal around the population's (SD
+    ``mouse_idiosyncrasy``); the corrective lever steps and the latent steps (the trajectory
+    through the latent space) are ``sqrt(f) x`` the population's ``+ sqrt(1 - f) x`` the
+    mouse's own draw of the same SD, ``f = shared_fraction``, scaled to the mouse's press;
+    correction timings move by ``0.25 x sqrt(1 - f)`` of the hold (SD).
+    """
+    p = mp
+    pop = population if population is not None else population_plan(mp)
+    k = _slots(p)
+    sd = p.mouse_idiosyncrasy
+    f = p.shared_fraction
+    a, b = np.sqrt(f), np.sqrt(1.0 - f)
+    peak = p.press_peak_mm * np.exp(sd * 0.3 * rng.standard_normal())
+    n_c = min(p.plan_corrections, k)
+    own_corr = np.zeros(k)
+    own_corr[:n_c] = p.correction_mm * rng.standard_normal(n_c)
+    lat_own = np.zeros((k + 1, p.n_latents - 1))
+    active = np.r_[True, np.arange(k) < n_c]
+    lat_own[active] = (p.latent_step_sd * p.press_peak_mm) * rng.standard_normal(
+        (int(active.sum()), p.n_latents - 1)
+    )
+    ratio = peak / p.press_peak_mm
+    phase = np.clip(pop.correction_phase + 0.25 * b * rng.standard_normal(k), 0.0, 1.0)
+    return MotorPlan(
+        log_press_duration=float(pop.log_press_duration + sd * rng.standard_normal()),
+        log_hold=float(pop.log_hold + sd * rng.standard_normal()),
+        log_release_duration=float(pop.log_release_duration + sd * rng.standard_normal()),
+        log_press_peak=float(np.log(peak)),
+        correction_steps=a * pop.correction_steps + b * own_corr,
+        correction_phase=np.sort(phase),
+        latent_steps=ratio * (a * pop.latent_steps + b * lat_own),
+        log_correction_duration=float(pop.log_correction_duration + sd * rng.standard_normal()),
     )
 
 
@@ -294,9 +331,12 @@ def draw_movement(
 class Movement:
     """One simulated movement, cued or spontaneous.
 
-    ``samples`` is the noise-free lever displacement (mm) from ``onset`` at the lever rate
-    (exactly 0 at onset and at the end); ``sub`` its sub-movements; ``variability`` and
-    ``plan_stage`` the motor state it was drawn from.
+    ``samples`` is the lever displacement (mm) from ``onset`` at the lever rate (exactly 0 at
+    onset and at the end); ``sub`` its sub-movements (the plan); ``deviation`` (n_samples, D),
+    when set, the change of the executed motor latent from the plan on the same clock (an
+    inactivation trial, m1.py) and ``m1_loss`` the fraction of M1's representation of the
+    movement the light removed; ``variability`` and ``plan_stage`` the motor state it was
+    drawn from.
     """
 
     kind: str
@@ -308,6 +348,8 @@ class Movement:
     variability: float = np.nan
     plan_stage: float = np.nan
     light: bool = False
+    deviation: np.ndarray | None = None
+    m1_loss: float = np.nan
 
     @property
     def offset(self) -> float:
@@ -323,10 +365,16 @@ class Movement:
         return np.interp(tau, t, self.samples, left=0.0, right=0.0)
 
     def latent(self, tau: np.ndarray) -> np.ndarray:
-        """Motor latent (len(tau), D) at ``tau`` s after onset (0 outside the movement)."""
+        """Executed motor latent (len(tau), D) at ``tau`` s after onset (0 outside the
+        movement): the plan's sub-movements plus ``deviation``."""
         tau = np.asarray(tau, dtype=np.float64)
-        out = self.sub.latent(tau.ravel())
-        out[(tau.ravel() < 0) | (tau.ravel() > self.duration)] = 0.0
+        flat = tau.ravel()
+        out = self.sub.latent(flat)
+        if self.deviation is not None:
+            t = np.arange(len(self.deviation)) / self.rate
+            for d in range(out.shape[1]):
+                out[:, d] += np.interp(flat, t, self.deviation[:, d], left=0.0, right=0.0)
+        out[(flat < 0) | (flat > self.duration)] = 0.0
         return out.reshape(*tau.shape, -1)
 
 
@@ -345,17 +393,30 @@ def movement_from(
     rate: float,
     mp: MotorParams,
     rng: np.random.Generator | None = None,
+    executed: Submovements | None = None,
     **info,
 ) -> Movement:
     """A :class:`Movement` sampling ``sub``'s lever readout at ``rate`` from ``onset``.
 
-    With ``rng``, physiological tremor is added during the movement: OU noise (``tremor_tau_s``)
-    of SD ``tremor_mm + tremor_fraction x position``, tapered to 0 at both ends (execution
-    noise of the limb: part of the lever, not of the motor latent).
+    ``executed`` (optional) are the sub-movements actually executed when they differ from the
+    plan ``sub`` (an inactivation trial, m1.py): the lever reads out their latent, the movement
+    lasts until the later of the two ends, and :attr:`Movement.deviation` keeps the change of
+    the executed latent from the plan. With ``rng``, physiological tremor is added during the
+    movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm + tremor_fraction x position``,
+    tapered to 0 at both ends (execution noise of the limb: part of the lever, not of the
+    motor latent).
     """
-    n = int(np.ceil(sub.end * rate)) + 1
+    end = sub.end if executed is None else max(sub.end, executed.end)
+    n = int(np.ceil(end * rate)) + 1
     tau = np.arange(n) / rate
-    x = lever_readout(sub.latent(tau)[:, 0], mp)
+    dev = None
+    if executed is None:
+        z0 = sub.latent(tau)[:, 0]
+    else:
+        z = executed.latent(tau)
+        dev = z - sub.latent(tau)
+        z0 = z[:, 0]
+    x = lever_readout(z0, mp)
     if rng is not None and n > 2 and (mp.tremor_mm > 0 or mp.tremor_fraction > 0):
         from scipy.signal import lfilter
 
@@ -365,7 +426,21 @@ def movement_from(
         x = x + e * (mp.tremor_mm + mp.tremor_fraction * np.abs(x)) * taper
     x[0] = 0.0
     x[-1] = 0.0
-    return Movement(kind=kind, onset=onset, samples=x, rate=rate, sub=sub, **info)
+    return Movement(kind=kind, onset=onset, samples=x, rate=rate, sub=sub, deviation=dev, **info)
+
+
+def blend(a: Submovements, b: Submovements, weight: float) -> Submovements:
+    """Sub-movements whose latent is ``(1 - weight) a + weight b`` (both sets, steps scaled;
+    in onset order). The latent is linear in the steps, so the blend starts and ends at rest."""
+    w = float(weight)
+    onset = np.r_[a.onset, b.onset]
+    order = np.argsort(onset, kind="stable")
+    return Submovements(
+        kind=np.r_[a.kind, b.kind][order],
+        onset=onset[order],
+        duration=np.r_[a.duration, b.duration][order],
+        steps=np.vstack([(1.0 - w) * a.steps, w * b.steps])[order],
+    )
 
 
 @dataclass

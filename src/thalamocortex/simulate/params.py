@@ -37,19 +37,29 @@ VARIED_NULL_MOUSE_CHANGE_SD = 0.5
 
 
 class EffectSwitches(ParamGroup):
-    """Independent on/off switches of every learning-related change."""
+    """Independent on/off switches of every learning-related change (each one's size is
+    ``effect_scale x effect_scales[switch]``)."""
 
     behavior_learning: bool = param(
-        True, "", "behaviour changes with learning (template weight, RT, engagement, spont. rate)"
+        True,
+        "",
+        "behaviour changes with learning (motor plan, variability, RT, engagement, spont. rate)",
     )
     input_learning: bool = param(
-        True, "", "input-region properties (fraction, lag, reliability, encoding) change"
+        True, "", "input-region properties (movement fraction, reliability, encoding) change"
     )
-    m1_encoding: bool = param(True, "", "M1 L2/3 movement encoding develops with learning")
+    input_lead_shift: bool = param(
+        True, "", "input regions' response lag shifts with learning (MTh: lagging -> leading)"
+    )
     m1_refinement: bool = param(
-        True, "", "thalamic weights onto M1 neurons refine (align to encoding, suppress others)"
+        True,
+        "",
+        "the reward-gated covariance rule refines the thalamic weights W onto M1 neurons "
+        "(circuit.refinement_rate x the mouse's multiplier; off = W stays naive)",
     )
-    inactivation: bool = param(True, "", "thalamic inactivation degrades the learned movement")
+    inactivation: bool = param(
+        True, "", "light removes thalamic (or circuit.inactivation region) input to M1"
+    )
 
 
 class RegionState(ParamGroup):
@@ -67,8 +77,9 @@ class RegionState(ParamGroup):
     encoding: float = param(
         0.3,
         "",
-        "weight of the movement-latent-following component in the movement drive (0 = a "
-        "generic burst around each movement; circuits.py)",
+        "weight e of the motor-latent-following part of a movement-related unit's drive, "
+        "(1 - e) B(t) + e (|z| + l.z) / 2s: cosine tuning to the motor latent (0 = only the "
+        "condition-invariant movement burst B; circuits.py)",
         ge=0,
         le=1,
     )
@@ -190,8 +201,18 @@ class MotorParams(ParamGroup):
         0.35,
         "",
         "SD of a mouse's learned plan around the population plan (log units for durations and "
-        "amplitudes, relative units for latent steps)",
+        "amplitude; relative to correction_mm for the plan's corrective lever steps)",
         ge=0,
+    )
+    shared_fraction: float = param(
+        0.85,
+        "",
+        "shared-latent fraction: a mouse's learned latent steps (dims 1..) are sqrt(f) x the "
+        "population's + sqrt(1 - f) x its own (same SD), so the motor latent trajectory of the "
+        "learned movement is shared across mice up to this idiosyncrasy (1 = identical plans, "
+        "0 = every mouse its own latent path)",
+        ge=0,
+        le=1,
     )
     variability_naive: float = param(
         1.0, "", "trial-to-trial variability scale in naive mice (multiplies the SDs below)", ge=0
@@ -657,8 +678,30 @@ class AxonImagingParams(ParamGroup):
     )
 
 
+class LatentParams(ParamGroup):
+    """Private latents: each mouse's own, behaviour-unrelated state (circuits.py).
+
+    Every mouse has ``n_private`` latents ``zeta(t)``, independent stationary OU processes (unit
+    variance, time constant ``private_tau_s``) that run through the whole session independently
+    of the task. Every unit ``j`` of the mouse (input axons, thalamic and cortical inputs of the
+    circuit, M1 neurons) has a random loading ``q_j ~ N(0, I / n_private)`` on them and its
+    rates are gain-modulated, ``rate x exp(private_sd q_j.zeta(t) - private_sd^2 |q_j|^2 / 2)``
+    (a log-rate latent, as in latent-variable models of population activity, with the mean
+    rate unchanged). ``private_sd = 0`` switches them off.
+    """
+
+    n_private: int = param(2, "", "private latent dimensions per mouse", ge=1, le=16)
+    private_sd: float = param(
+        0.5, "log units", "SD of the private latents' log-rate modulation of every unit", ge=0
+    )
+    private_tau_s: float = param(2.0, "s", "time constant of the private latents (OU)", gt=0)
+
+
 class M1Params(ParamGroup):
-    """All-optical cohort: M1 L2/3 neurons, thalamic weights and photostimulation."""
+    """All-optical cohort: M1 L2/3 neurons imaged during the task, then photostimulation of the
+    thalamic axons in the field. The neurons' activity comes from the circuit
+    (:class:`CircuitParams`, m1.py); these parameters set the cohort, the spiking regime, the
+    light and the ground-truth labels."""
 
     n_opsin_mice: int = param(1, "mice", "mice expressing the opsin in motor thalamus", ge=0)
     n_no_opsin_mice: int = param(1, "mice", "no-opsin control mice", ge=0)
@@ -667,47 +710,22 @@ class M1Params(ParamGroup):
     )
     n_neurons: int = param(150, "neurons", "M1 L2/3 neurons (same neurons every session)", ge=1)
     spiking: SpikingParams = Field(default_factory=SpikingParams)
-    encoding_fraction_naive: float = param(
-        0.15, "", "fraction of movement-encoding neurons, naive", ge=0, le=1
-    )
-    encoding_fraction_expert: float = param(
-        0.35, "", "fraction of movement-encoding neurons, expert", ge=0, le=1
-    )
-    encoding_overlap: float = param(
-        0.3, "", "rank correlation of naive and expert encoding latents (overlap)", ge=-1, le=1
-    )
     response_bursts: float = param(
-        0.7, "bursts", "expected bursts of a responding neuron per movement at encoding 1", ge=0
+        0.7,
+        "bursts",
+        "bursts added per movement-long drive of 1 (burst rate + drive x 2 x response_bursts / "
+        "response_width_s)",
+        ge=0,
     )
     response_size_gain: float = param(
-        0.5, "", "relative increase of the burst size at full movement drive", ge=0
+        0.5, "", "relative increase of the burst size per unit of positive drive", ge=0
     )
     response_rate_gain: float = param(
-        2.0, "", "relative increase of the isolated-spike rate at full movement drive", ge=0
+        2.0, "", "relative increase of the isolated-spike rate per unit of positive drive", ge=0
     )
-    lag_mean_s: float = param(0.0, "s", "mean response onset re movement onset", ge=-2, le=2)
-    lag_sd_s: float = param(0.2, "s", "SD of response lags across neurons", ge=0)
-    reliability: float = param(0.7, "", "probability of responding on a movement", ge=0, le=1)
-    response_width_s: float = param(0.8, "s", "width of the generic movement response", gt=0)
-    amplitude_jitter_sd: float = param(
-        0.3, "log units", "movement-to-movement jitter of a neuron's drive", ge=0
+    response_width_s: float = param(
+        0.8, "s", "time scale converting drive into added bursts (see response_bursts)", gt=0
     )
-    weight_naive_mean: float = param(0.5, "", "mean thalamic weight, naive (broad)")
-    weight_naive_sd: float = param(0.3, "", "SD of thalamic weights, naive", ge=0)
-    weight_expert_encoding_gain: float = param(
-        1.2, "", "expert weight per unit encoding (encoding neurons strongly driven)"
-    )
-    weight_expert_offset: float = param(
-        0.3, "", "expert weight of encoding neurons at zero strength"
-    )
-    weight_expert_unrelated: float = param(
-        -0.35, "", "expert mean weight of non-encoding neurons (net feed-forward inhibition)"
-    )
-    weight_expert_sd: float = param(0.12, "", "SD of expert weights", ge=0)
-    activated_threshold: float = param(
-        0.4, "", "weights above this are expected 'activated' by photostimulation"
-    )
-    suppressed_threshold: float = param(-0.2, "", "weights below this are expected 'suppressed'")
     n_pulses: int = param(40, "pulses", "photostimulation pulses after the task", ge=0)
     pulse_duration_s: float = param(1.0, "s", "duration of one pulse", gt=0)
     isi_min_s: float = param(10.0, "s", "minimum inter-pulse interval", gt=0)
@@ -715,40 +733,206 @@ class M1Params(ParamGroup):
     power_mw: float = param(5.0, "mW", "light power of a pulse", ge=0)
     wavelength_nm: float = param(635.0, "nm", "photostimulation wavelength (red-shifted opsin)")
     opsin: str = param("ChrimsonR", "", "red-shifted opsin expressed in motor thalamus")
-    gain_hz_per_mw: float = param(
-        1.2,
-        "Hz/mW",
-        "isolated-spike rate change per mW per unit thalamic weight during a pulse (negative "
-        "weights suppress: the rate cannot fall below 0)",
+    opsin_fraction: float = param(
+        0.8, "", "fraction of the thalamic axons in the field that express the opsin", ge=0, le=1
+    )
+    stim_drive: float = param(
+        2.0,
+        "",
+        "drive added to a recruited thalamic axon during a pulse (relative rate increase; "
+        "circuits' drive units)",
         ge=0,
     )
-    stim_bursts_per_hz: float = param(
-        0.1, "bursts/s per Hz", "burst-rate change per Hz of photostimulation drive", ge=0
+    recruit_max: float = param(
+        0.9,
+        "",
+        "probability that an opsin axon is recruited by a pulse at saturating power",
+        ge=0,
+        le=1,
     )
-    response_decay_s: float = param(0.5, "s", "decay of the rate change after the pulse", gt=0)
-    pulse_jitter_sd: float = param(0.3, "", "pulse-to-pulse SD of the relative response", ge=0)
+    recruit_half_mw: float = param(
+        2.0,
+        "mW",
+        "power recruiting half of recruit_max: P(recruited) = recruit_max x P / (P + this); the "
+        "rest are failures, drawn per axon and pulse",
+        gt=0,
+    )
+    response_decay_s: float = param(0.5, "s", "decay of the thalamic drive after the pulse", gt=0)
     gap_before_stim_s: float = param(10.0, "s", "pause between task and stimulation block", ge=0)
+    expected_effect_z: float = param(
+        0.5,
+        "noise SD",
+        "ground truth: a neuron is 'expected activated' ('suppressed') when the circuit's "
+        "expected pulse response (mean dF/F in the window after the pulse minus the window "
+        "before) is >= this (<= -this) x the neuron's frame noise SD (spiking + shot/read "
+        "noise); the same scale as the opto analysis' min_effect_z",
+        gt=0,
+    )
+    truth_pulses: int = param(
+        100,
+        "pulses",
+        "virtual pulses simulated (own random stream) to estimate each neuron's expected "
+        "response for the ground truth",
+        ge=10,
+    )
+    truth_window_s: float = param(
+        1.0, "s", "pre- and post-pulse windows of the ground-truth response", gt=0
+    )
+    encoding_threshold: float = param(
+        0.1,
+        "",
+        "ground truth: a neuron is movement-related when its noise-free circuit output averaged "
+        "0-1.5 s after the session's cued movement onsets is >= this (drive units; <= -this: "
+        "quiescence-related)",
+        gt=0,
+    )
+
+
+class CircuitParams(ParamGroup):
+    """The M1 L2/3 circuit of all-optical and inactivation mice (m1.py).
+
+    M1 neuron ``i``'s net input (drive units, 0 = rest) is
+
+        x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t) + sum_r kappa_ir c_ir(t)
+
+    with ``a_j`` the drives of ``n_thalamic`` thalamic axons (the ``thalamic_region``'s
+    population model at the mouse's learning stage), feed-forward inhibition driven by the
+    pooled thalamic activity (``g_I = ffi_ratio x weight_mean``; strong thalamic drive
+    suppresses weakly connected neurons) and one input unit ``c_ir`` of every other region
+    ``r`` of ``axon_imaging.regions``. The output is rectified and saturating, ``y_i =
+    max(x_i, -1)`` below 0 (-1 = silent), ``output_max tanh(x_i / output_max)`` above, and sets
+    the neuron's sparse bursty spiking. Learning refines ``W`` by a
+    reward-gated covariance rule with presynaptic normalisation (see m1.py). The learned part of
+    the movement depends on M1 (``m1_motor_weight``), so inactivation degrades it (m1.py).
+    """
+
+    thalamic_region: str = param(
+        "MTh", "", "the region of axon_imaging.regions whose population drives M1 through W"
+    )
+    n_thalamic: int = param(80, "axons", "thalamic axons converging on the M1 field", ge=1)
+    weight_mean: float = param(
+        1.6, "", "mean total thalamic weight onto an M1 neuron (row sum of naive W)", gt=0
+    )
+    weight_row_sd: float = param(
+        0.25,
+        "log units",
+        "spread of naive row sums across M1 neurons (thalamic innervation; broad, unrelated to "
+        "movement)",
+        ge=0,
+    )
+    weight_synapse_sd: float = param(
+        0.8, "log units", "spread of individual naive weights within a row", ge=0
+    )
+    ffi_ratio: float = param(
+        0.65,
+        "",
+        "feed-forward inhibition per unit pooled thalamic drive, relative to weight_mean "
+        "(g_I = ffi_ratio x weight_mean): neurons with a row sum below ~this x the mean are "
+        "net suppressed by thalamic activation",
+        ge=0,
+    )
+    ffi_sd: float = param(
+        0.15, "log units", "spread of the feed-forward inhibition across M1 neurons", ge=0
+    )
+    cortical_connection: float = param(
+        0.35,
+        "",
+        "probability that an M1 neuron receives a strong input from a given cortical region",
+        ge=0,
+        le=1,
+    )
+    cortical_weight: float = param(
+        0.9, "", "median weight kappa of a strong cortical input (log-normal)", ge=0
+    )
+    cortical_weight_sd: float = param(0.5, "log units", "spread of cortical weights", ge=0)
+    cortical_weak_weight: float = param(
+        0.1, "", "weight of the cortical inputs that are not strong", ge=0
+    )
+    output_max: float = param(
+        1.5,
+        "",
+        "saturation of an M1 neuron's output: y = output_max x tanh(x / output_max) for x > 0 "
+        "(rates and bursts saturate; an unbounded output lets refined neurons fire at GCaMP "
+        "saturation for whole movements)",
+        gt=0,
+    )
+    refinement_rate: float = param(
+        6.0,
+        "",
+        "strength eta of the reward-gated covariance rule (x the mouse's multiplier of "
+        "m1.refinement; 0 = no refinement): per training day W += eta x (weight_mean / "
+        "n_thalamic) x Cov_rewarded(y_i, a_j) / 0.01",
+        ge=0,
+    )
+    weight_max: float = param(
+        12.0,
+        "",
+        "cap on one synapse, relative to the mean naive synapse weight_mean / n_thalamic",
+        gt=1,
+    )
+    train_movements: int = param(
+        24,
+        "movements",
+        "cued movements per training day in the plasticity computation (the expected drives of "
+        "each, on a 20 Hz grid from -0.5 to 3 s around onset)",
+        ge=2,
+    )
+    m1_motor_weight: float = param(
+        0.7,
+        "",
+        "share of the learned part of the movement (plan minus its naive twin) that depends on "
+        "M1 (the other pathways make the naive twin): a light trial that removes the fraction "
+        "phi of M1's readout of the movement executes plan - m1_motor_weight x phi x (plan - "
+        "naive twin); 0 = inactivation cannot change the lever",
+        ge=0,
+        le=1,
+    )
+    readout_ridge: float = param(
+        0.05,
+        "",
+        "ridge penalty of the readout D, relative to the mean eigenvalue of the M1 activity "
+        "covariance",
+        gt=0,
+    )
 
 
 class InactivationParams(ParamGroup):
-    """Expert mice with thalamic axons in M1 silenced on a random subset of trials."""
+    """Expert mice whose thalamic axons in M1 (or ``region``'s) are silenced on a random subset
+    of trials; the light's effect on the lever follows from the circuit (m1.py)."""
 
     n_mice: int = param(1, "mice", "mice of the inactivation cohort", ge=0)
     sessions: list[int] = Field(
         default_factory=lambda: [14], description="sessions with inactivation (experts)"
     )
-    light_fraction: float = param(0.3, "", "fraction of trials with light on", ge=0, le=1)
-    efficacy: float = param(0.8, "", "fraction of thalamic drive removed by light", ge=0, le=1)
-    thalamic_dependence: float = param(
-        0.7,
+    region: str = param(
         "",
-        "fraction of the learning (plan stage and variability) undone at full loss of thalamic "
-        "drive, on light trials",
+        "",
+        "region whose input to M1 is silenced (default '': circuit.thalamic_region); another "
+        "region of axon_imaging.regions silences that region's cortical input",
+    )
+    light_fraction: float = param(0.3, "", "fraction of trials with light on", ge=0, le=1)
+    efficacy: float = param(
+        0.8,
+        "",
+        "fraction of the region's axons silenced at efficacy_power_mw (each axon silenced with "
+        "the fraction at power_mw as probability, per light trial)",
         ge=0,
         le=1,
     )
+    efficacy_power_mw: float = param(10.0, "mW", "light power at which efficacy holds", gt=0)
+    power_half_mw: float = param(
+        2.5,
+        "mW",
+        "power dependence: the silenced fraction at power P is min(1, efficacy x h(P) / "
+        "h(efficacy_power_mw)), h(P) = P / (P + power_half_mw)",
+        gt=0,
+    )
     rt_increase: float = param(
-        0.5, "", "fractional RT increase at full loss of thalamic drive", ge=0
+        0.5,
+        "",
+        "fractional RT increase at full loss of the input (phenomenological: the circuit has no "
+        "cue pathway)",
+        ge=0,
     )
     light_pre_s: float = param(0.5, "s", "light starts this long before the cue", ge=0)
     light_duration_s: float = param(4.0, "s", "light duration", gt=0)
@@ -783,6 +967,11 @@ class SimulationConfig(ParamGroup):
         ge=0,
     )
     effects: EffectSwitches = Field(default_factory=EffectSwitches)
+    effect_scales: dict[str, float] = Field(
+        default_factory=dict,
+        description="per-switch multiplier of the effect size (switch name -> factor, default 1): "
+        "the change of a switched-on effect is effect_scale x effect_scales[switch]",
+    )
     experiments: list[str] = Field(
         default_factory=lambda: list(SIM_EXPERIMENTS), description="experiments to simulate"
     )
@@ -793,6 +982,8 @@ class SimulationConfig(ParamGroup):
     axon_imaging: AxonImagingParams = Field(default_factory=AxonImagingParams)
     m1: M1Params = Field(default_factory=M1Params)
     inactivation: InactivationParams = Field(default_factory=InactivationParams)
+    latents: LatentParams = Field(default_factory=LatentParams)
+    circuit: CircuitParams = Field(default_factory=CircuitParams)
     save_true_traces: bool = param(
         False,
         "",
@@ -812,11 +1003,34 @@ class SimulationConfig(ParamGroup):
         ):
             if any(s < 1 or s > self.learning.n_days for s in sessions):
                 raise ValueError(f"{name}: sessions must lie in 1..learning.n_days, got {sessions}")
+        unknown = sorted(set(self.effect_scales) - set(EffectSwitches.model_fields))
+        if unknown:
+            raise ValueError(
+                f"effect_scales: unknown switch {unknown}; expected "
+                f"{sorted(EffectSwitches.model_fields)}"
+            )
+        if any(v < 0 for v in self.effect_scales.values()):
+            raise ValueError("effect_scales: factors must be >= 0")
+        if {"all_optical", "inactivation"} & set(self.experiments):
+            regions = self.axon_imaging.regions
+            if self.circuit.thalamic_region not in regions:
+                raise ValueError(
+                    f"circuit.thalamic_region {self.circuit.thalamic_region!r} is not in "
+                    f"axon_imaging.regions {sorted(regions)}"
+                )
+            if self.inactivation.region and self.inactivation.region not in regions:
+                raise ValueError(
+                    f"inactivation.region {self.inactivation.region!r} is not in "
+                    f"axon_imaging.regions {sorted(regions)}"
+                )
         return self
 
     def scale(self, effect: str) -> float:
-        """Multiplier of naive->expert differences of ``effect`` (a switch name)."""
-        return float(self.effect_scale) if getattr(self.effects, effect) else 0.0
+        """Multiplier of naive->expert differences of ``effect`` (a switch name):
+        ``effect_scale x effect_scales.get(effect, 1)`` when the switch is on, else 0."""
+        if not getattr(self.effects, effect):
+            return 0.0
+        return float(self.effect_scale) * float(self.effect_scales.get(effect, 1.0))
 
     def with_overrides(self, overrides: dict, source: str = "<overrides>") -> SimulationConfig:
         """A validated copy with ``overrides`` (a nested dict, e.g. from YAML) deep-merged in.

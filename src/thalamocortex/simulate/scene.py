@@ -34,23 +34,9 @@ import numpy as np
 from scipy import sparse
 from scipy.signal import lfilter
 
+from thalamocortex.simulate.activity import ou_process  # noqa: F401 (re-exported)
 from thalamocortex.simulate.fov import Field
 from thalamocortex.simulate.params import MeasurementParams
-
-
-def ou_process(
-    rng: np.random.Generator, n: int, k: int, sd: float, tau_frames: float
-) -> np.ndarray:
-    """Stationary Ornstein-Uhlenbeck noise, array (n, k) float32, SD ``sd``, time constant in
-    frames (starts in the stationary distribution: no transient)."""
-    a = np.exp(-1.0 / max(tau_frames, 1e-9))
-    x = rng.standard_normal((n, k), dtype=np.float32)
-    if n == 0:
-        return x
-    x[0] /= np.float32(np.sqrt(1 - a * a))
-    x = lfilter(np.array([1.0], np.float32), np.array([1.0, -a], np.float32), x, axis=0)
-    x *= np.float32(sd * np.sqrt(1 - a * a))
-    return x.astype(np.float32)
 
 
 @dataclass
