@@ -153,21 +153,29 @@ def test_validate_cli_rejects_an_unknown_moved_region(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_calibration_targets_of_issue_11():
-    """>= 200 table-level and >= 40 whole-pipeline null cohorts per null kind: every primary
-    test's false-positive rate has a 95 % CI containing 0.05 and a point estimate <= 0.07.
+    """Issue 11's targets: >= 200 table-level and >= 40 whole-pipeline null cohorts per null kind
+    (zero and varied; the whole pipeline on the reduced demo of ``calibration_design``): every
+    primary test's false-positive rate is at most 0.07 and its 95 % Clopper-Pearson interval
+    contains 0.05.
 
-    Hours on 2 cores; set THALAMOCORTEX_VALIDATION_DIR to resume an interrupted run.
+    Cost: 80 pipeline cohorts x ~50 s CPU plus ~1,000 table cohorts: ~45 min on 2 idle cores
+    (hours on a loaded machine); set THALAMOCORTEX_VALIDATION_DIR to keep the cohorts and resume
+    an interrupted run. Power is not asserted here (docs/statistics.md: banks at the demo size).
     """
     out = Path(os.environ.get("THALAMOCORTEX_VALIDATION_DIR", "validation_slow"))
-    plan = ValidationPlan(table_cohorts=200, pipeline_cohorts=40, effect_cohorts=40)
+    plan = ValidationPlan(
+        table_cohorts=200, pipeline_cohorts=40, effect_cohorts=0, moved_region="", moved_cohorts=0
+    )
     run_validation(out, plan, progress=False)
     fpr = pd.read_parquet(out / "false_positive_rates.parquet")
     assert set(fpr["kind"]) == {"zero", "varied"}
+    assert set(fpr["test"]) == PRIMARY_CLAIMS
+    assert set(fpr["level"]) == {"table", "pipeline"}
     assert (fpr.loc[fpr["level"] == "table", "n_cohorts"] >= 200).all()
     assert (fpr.loc[fpr["level"] == "pipeline", "n_cohorts"] >= 40).all()
+    assert (fpr["rate"] <= 0.07).all(), fpr[fpr["rate"] > 0.07]
     bad = fpr[~fpr["passes"]]
     assert bad.empty, bad
-    assert np.all(fpr["rate"] <= 0.07)
 
 
 def _synthetic_bank(mice: int = 5) -> dict:
@@ -208,6 +216,32 @@ def test_bank_subsets_recompute_every_primary_test():
     assert fm["n_mice"] == 3
     with pytest.raises(ValueError, match="fewer than 6 mice"):
         subsample_decisions(bank, 6, 1)
+
+
+def test_disjoint_bank_cohorts_share_no_mouse():
+    from thalamocortex.validate.bank import disjoint_decisions, subset_tests
+
+    bank = _synthetic_bank(mice=6)
+    dec = disjoint_decisions(bank, 3, seed=2)
+    assert set(dec["seed"]) == {0, 1} and set(dec["test"]) == set(EXPECTED)
+    # cohort 0 and cohort 1 together hold every inactivation mouse once: their per-claim
+    # estimates are those of the two halves
+    mice = sorted(bank["inactivation"]["mouse"].unique())
+    halves = []
+    for j in (0, 1):
+        d = dec[(dec["seed"] == j) & (dec["test"] == "inactivation:learned_movement")]
+        halves.append(d[d["subject"] != "any"]["estimate"].iloc[0])
+    whole = subset_tests(bank, set(mice))
+    whole = whole[
+        (whole["claim"] == "inactivation:learned_movement") & (whole["role"] == "primary")
+    ]
+    assert np.mean(halves) == pytest.approx(whole["estimate"].iloc[0])
+    with pytest.raises(ValueError, match="fewer than 8 mice"):
+        disjoint_decisions(bank, 8)
+    # a bank of one experiment: the other stages wrote empty tables without columns
+    only_opto = {k: (v if k == "opto" else pd.DataFrame()) for k, v in bank.items()}
+    one = disjoint_decisions(only_opto, 3)
+    assert set(one["test"]) == {"opto:expert_enrichment", "opto:drive_refinement"}
 
 
 def test_response_onset_is_the_first_bout_after_the_cue():

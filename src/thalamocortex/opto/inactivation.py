@@ -273,6 +273,7 @@ def template_similarity(trajectories: np.ndarray, template: np.ndarray) -> np.nd
 
 #: Similarity measures of a trajectory to the learned template (``InactivationParams.similarity``).
 SIMILARITY_MEASURES = ("pearson", "concordance")
+_SIMILARITY_NAMES = {"pearson": "Pearson r", "concordance": "Lin's concordance correlation"}
 
 
 @dataclass(frozen=True)
@@ -796,7 +797,12 @@ def light_effects(
                 "subject": "light on - off",
                 "measure": m,
                 **mean_test(pm["difference"].to_numpy(), st.ci_level),
-                "test": "per-mouse light-on - light-off mean, one-sample t-test across mice",
+                "test": (
+                    f"per-mouse light-on - light-off mean ({_SIMILARITY_NAMES[params.similarity]} "
+                    "to the leave-one-out learned template), one-sample t-test across mice"
+                    if primary
+                    else "per-mouse light-on - light-off mean, one-sample t-test across mice"
+                ),
                 "p_randomisation": rt["p"],
                 "p_sign_flip": sf["p"],
                 "mixed_coef": coef,

@@ -71,6 +71,9 @@ def subset_tests(
     from thalamocortex.stats.primary import collect_tests
 
     st = stats or StatsParams()
+    # a stage with nothing to analyse writes an empty table without columns (e.g. inactivation
+    # in a bank of the all-optical experiment alone)
+    bank = {k: v if "mouse" in v.columns else v.iloc[0:0].assign(mouse=[]) for k, v in bank.items()}
     tables: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StageWindowWarning)
@@ -132,4 +135,43 @@ def subsample_decisions(
         # the all-optical controls and any mouse outside the groups stay out
         dec = cohort_decisions(subset_tests(bank, chosen, stats))
         parts.append(dec.assign(seed=draw, mice=mice_per_group, level="bank", kind="effect"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def disjoint_decisions(
+    bank: dict[str, pd.DataFrame],
+    mice_per_group: int,
+    stats: StatsParams | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Decisions of *independent* cohorts: the bank's mice split into disjoint subsets.
+
+    Each group's mice are shuffled (``seed``) and cut into consecutive blocks of
+    ``mice_per_group``; cohort ``j`` takes block ``j`` of every group, so there are as many
+    cohorts as the smallest group has whole blocks. The simulator draws every mouse from its own
+    seeds (and, for the ``varied`` null, its own change), so disjoint subsets are independent
+    cohorts of that size — a whole-pipeline calibration at the cost of one pipeline run per bank
+    instead of one per cohort (the few cohort-level couplings named in the module docstring
+    aside). Unlike :func:`subsample_decisions`, binomial intervals over these cohorts are exact.
+
+    Returns
+    -------
+    DataFrame of :func:`~thalamocortex.validate.decisions.cohort_decisions` rows with ``seed``
+    (the cohort index), ``mice`` and ``level = "bank"``.
+    """
+    g = groups(bank)
+    if not g:
+        raise ValueError("bank: no group of mice (empty tables)")
+    rng = np.random.default_rng(seed)
+    blocks = {k: rng.permutation(v) for k, v in g.items()}
+    n = min(len(v) for v in blocks.values()) // mice_per_group
+    if n == 0:
+        raise ValueError(f"bank: fewer than {mice_per_group} mice in some group of {list(g)}")
+    parts = []
+    for j in range(n):
+        chosen: set[str] = set()
+        for members in blocks.values():
+            chosen.update(members[j * mice_per_group : (j + 1) * mice_per_group].tolist())
+        dec = cohort_decisions(subset_tests(bank, chosen, stats))
+        parts.append(dec.assign(seed=j, mice=mice_per_group, level="bank"))
     return pd.concat(parts, ignore_index=True)

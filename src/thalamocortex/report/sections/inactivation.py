@@ -129,7 +129,9 @@ def render(results_dir: Path, fig_dir: Path) -> str:
     parts = [
         f"<p>{int(tests['n_mice'].max())} mice, {int(tests['n_sessions'].max())} sessions. "
         + "Primary: similarity to the learned movement (each trial against a template of the "
-        "mouse's light-off rewarded trials that excludes it), per-mouse light-on − light-off "
+        "mouse's light-off rewarded trials that excludes it; Lin's concordance correlation by "
+        "default, which sees a smaller press as well as a different shape, see the table's test "
+        "column), per-mouse light-on − light-off "
         "difference, t-test across mice. Secondary measures: the same test, Holm-adjusted "
         "among themselves. " + (f"{html.escape(crit)}." if crit else "") + "</p>",
         _tests_table(tests),
