@@ -8,18 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from thalamocortex.realism.compare import STATISTIC_NAMES, Measurement
+from thalamocortex.realism.compare import ROI_STATISTICS, STATISTIC_NAMES, Measurement
 
-HIST_STATISTICS = (
-    "noise_sd",
-    "skewness",
-    "fraction_active",
-    "events_per_min",
-    "event_peak",
-    "fneu_over_f",
-    "area_px",
-    "eccentricity",
-)
+#: one histogram per statistic of the side-by-side table
+HIST_STATISTICS = ROI_STATISTICS
 
 
 def example_rois(m: Measurement, n: int = 3) -> tuple[str, list[int]]:
