@@ -104,8 +104,23 @@ def mixed_model(
     )
 
 
+def _multitest(p, alpha: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """statsmodels' ``multipletests`` over the finite entries of ``p`` (NaN: adjusted NaN, not
+    rejected); ``reject`` is adjusted p <= ``alpha``."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p, dtype=np.float64)
+    adj = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        adj[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+    reject = np.zeros(p.shape, dtype=bool)
+    reject[ok] = adj[ok] <= alpha
+    return reject, adj
+
+
 def fdr_bh(p: Sequence[float] | np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Benjamini–Hochberg false-discovery-rate control.
+    """Benjamini–Hochberg false-discovery-rate control (statsmodels ``fdr_bh``).
 
     Parameters
     ----------
@@ -119,36 +134,10 @@ def fdr_bh(p: Sequence[float] | np.ndarray, alpha: float = 0.05) -> tuple[np.nda
     reject : array (n,) bool
     q : array (n,) float — BH-adjusted p-values (monotone, capped at 1).
     """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    pv = p[ok]
-    m = len(pv)
-    if m:
-        order = np.argsort(pv)
-        ranked = pv[order] * m / np.arange(1, m + 1)
-        adj = np.minimum.accumulate(ranked[::-1])[::-1]
-        out = np.empty(m)
-        out[order] = np.minimum(adj, 1.0)
-        q[ok] = out
-    reject = np.zeros(p.shape, dtype=bool)
-    reject[ok] = q[ok] <= alpha
-    return reject, q
+    return _multitest(p, alpha, "fdr_bh")
 
 
 def holm(p: Sequence[float] | np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Holm–Bonferroni family-wise error control; returns ``(reject, adjusted p)``."""
-    p = np.asarray(p, dtype=np.float64)
-    adj = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    pv = p[ok]
-    m = len(pv)
-    if m:
-        order = np.argsort(pv)
-        stepped = np.maximum.accumulate(pv[order] * (m - np.arange(m)))
-        out = np.empty(m)
-        out[order] = np.minimum(stepped, 1.0)
-        adj[ok] = out
-    reject = np.zeros(p.shape, dtype=bool)
-    reject[ok] = adj[ok] <= alpha
-    return reject, adj
+    """Holm–Bonferroni family-wise error control (statsmodels ``holm``); returns ``(reject,
+    adjusted p)``, NaN entries ignored as in :func:`fdr_bh`."""
+    return _multitest(p, alpha, "holm")
