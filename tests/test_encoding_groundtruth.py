@@ -172,6 +172,51 @@ def test_effect_moved_to_another_region_is_found_there():
     assert _largest(summ, "frac_movement")["largest_increase"] == "M2"
 
 
+def _lead_shift_in_m2():
+    """Regions MTh and M2 with the lead shift (switch ``input_lead_shift``) moved from motor
+    thalamus to M2: MTh keeps its naive lag (+0.1 s) and its other learning changes; M2's lag
+    goes from +0.15 s (naive) to its default -0.05 s (expert), MTh's default shift of -0.2 s."""
+    regions = default_regions()
+    mth, m2 = regions["MTh"], regions["M2"]
+    mth.expert.lag_s = mth.naive.lag_s
+    m2.naive.lag_s = m2.expert.lag_s + 0.2
+    return {"MTh": mth, "M2": m2}
+
+
+def test_lead_shift_moved_to_another_region_moves_the_timing_finding():
+    """ISSUE 12: moving only the lead shift from motor thalamus to M2 moves the timing finding
+    (the region with the largest decrease of the population onset latency) to M2, while MTh
+    keeps the largest rise of the movement fraction and decoding. Measured (seed 0, tiny, 60
+    trials, 40 axons, 1 mouse per region, sessions 1 and 14): population onset latency change
+    M2 -0.202 s, MTh +0.166 s; decode R2 change MTh +0.41, M2 +0.13; movement fraction change
+    MTh +0.19, M2 +0.03. The primary tests at 4 mice per region: the slow test below."""
+    summ = _cohort_summaries(_cfg(regions=_lead_shift_in_m2()))
+    assert _largest(summ, "population_onset_latency")["largest_decrease"] == "M2"
+    assert _largest(summ, "decode_r2")["largest_increase"] == "MTh"
+    assert _largest(summ, "frac_movement")["largest_increase"] == "MTh"
+    reg = region_comparison(
+        summ, StatsParams(n_permutations=200), metrics=("population_onset_latency",)
+    ).set_index("region")["change"]
+    assert reg["M2"] < -0.1 and reg["M2"] < reg["MTh"] - 0.1, reg
+
+
+@pytest.mark.slow
+def test_lead_shift_moved_to_another_region_primary_tests():
+    """ISSUE 12 / 11 ("moving the effect moves the finding"), for the timing shift alone: 4 mice
+    per region (tiny, 60 trials, 40 axons, sessions 1 and 14; ~70 s CPU), the landed primary
+    region x learning tests. Measured (seed 0): population onset latency M2 -0.207 s (p 0.016,
+    rejected), MTh -0.053 s (p 0.43); movement fraction MTh +0.26 (p 0.0007, rejected), M2
+    +0.07 (p 0.16)."""
+    summ = _cohort_summaries(_cfg(regions=_lead_shift_in_m2(), mice_per_region=4))
+    learn = learning_contrasts(summ, StatsParams(n_bootstrap=200, n_permutations=2000))
+    prim = learn[learn["role"] == "primary"].set_index(["region", "metric"])
+    m2_lat = prim.loc[("M2", "population_onset_latency")]
+    assert m2_lat["reject"] and m2_lat["estimate"] < -0.1, m2_lat
+    assert not prim.loc[("MTh", "population_onset_latency"), "reject"]
+    assert prim.loc[("MTh", "frac_movement"), "reject"]
+    assert not prim.loc[("M2", "frac_movement"), "reject"]
+
+
 def _null_rejections(seed: int, mice_per_region: int) -> pd.DataFrame:
     cfg = _cfg(mice_per_region=mice_per_region, seed=seed).null()
     summ = _cohort_summaries(cfg)

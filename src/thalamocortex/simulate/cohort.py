@@ -723,11 +723,9 @@ def simulate_session(
             neuropil_photons=mp.neuropil_photons(fr)
             * (mp.axon_field_photon_scale if experiment == "axon_imaging" else 1.0),
             light_windows=np.zeros((0, 2)) if light is None else light,
-            artefact_photons_px=mp.artefact_photons_px,
-            shot_noise=mp.shot_noise,
-            read_noise_photons=mp.read_noise_photons,
+            measurement=mp,
         )
-        meas = measure_traces(rm, scene, mp)
+        meas = measure_traces(rm, scene)
         imaging = Imaging(
             rois=pd.DataFrame(
                 {"roi_name": rois["roi_name"], "roi_type": rois["roi_type"], "region": spec.region}
