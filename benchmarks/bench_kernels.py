@@ -19,17 +19,22 @@ Run: ``.venv/bin/python benchmarks/bench_kernels.py`` (or ``make bench``).
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse
-from scipy import ndimage
 
 import thalamocortex.config  # noqa: F401
 from thalamocortex.behavior.parse import min_jerk, min_jerk_onset
 from thalamocortex.encoding.movement_related import block_shuffle_operator, epochs_of_mask
 from thalamocortex.preprocess.dff import percentile_baseline
 from thalamocortex.preprocess.events import resting_mode
+
+# the direct reference algorithms the tests assert equality with (one copy for both)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _references import min_jerk_onset_direct, resting_mode_histogram  # noqa: E402
 
 
 def _cpu(func, repeats: int = 3) -> tuple[float, object]:
@@ -41,7 +46,7 @@ def _cpu(func, repeats: int = 3) -> tuple[float, object]:
     return best, out
 
 
-# --- references: the direct algorithms --------------------------------------------------------
+# --- references: the direct algorithms (the others are in tests/_references.py) -------------
 
 
 def _percentile_baseline_ref(x, rate, window_s=60.0, q=8.0, step_s=2.0):
@@ -61,45 +66,6 @@ def _percentile_baseline_ref(x, rate, window_s=60.0, q=8.0, step_s=2.0):
         vals[i] = part[lo] * (1 - (pos - lo)) + part[hi] * (pos - lo)
     t = np.arange(n)
     return np.stack([np.interp(t, centres, vals[:, j]) for j in range(x.shape[1])], axis=1)
-
-
-def _resting_mode_ref(x, n_bins=200):
-    out = np.full(x.shape[1], np.nan)
-    for j in range(x.shape[1]):
-        v = x[:, j].astype(np.float64)
-        v = v[np.isfinite(v)]
-        lo, hi = np.percentile(v, [1, 99])
-        counts, edges = np.histogram(v, bins=n_bins, range=(lo, hi))
-        k = int(np.argmax(ndimage.gaussian_filter1d(counts.astype(float), 2.0, mode="constant")))
-        out[j] = 0.5 * (edges[k] + edges[k + 1])
-    return out
-
-
-def _min_jerk_onset_ref(x, rest, on, stop, earliest, top, pre=20):
-    dev = x[on:stop] - rest
-    sign = 1.0 if dev[int(np.argmax(np.abs(dev)))] > 0 else -1.0
-    over = np.flatnonzero(sign * dev >= top)
-    end = on + (int(over[0]) if len(over) else len(dev))
-    lo = max(earliest - pre, 0)
-
-    def best(t0s, frac, step):
-        idx = np.arange(lo, end, step)
-        y = sign * (x[idx] - rest)
-        d = (end - t0s)[:, None] / frac[None, :]
-        prof = min_jerk((idx[None, None, :] - t0s[:, None, None]) / d[:, :, None])
-        py = prof @ y
-        gain = np.where(py > 0, py * py / np.einsum("ijk,ijk->ij", prof, prof), -np.inf)
-        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-        return gain[i, j], int(t0s[i]), frac[j]
-
-    fraction = np.linspace(0.1, 0.8, 15)
-    g, t0, f = best(np.arange(on, earliest - 1, -4)[::-1], fraction, 2)
-    if not np.isfinite(g):
-        return on
-    df = fraction[1] - fraction[0]
-    t0s = np.arange(max(earliest, t0 - 4), min(on, t0 + 4) + 1)
-    g, t0, _ = best(t0s, np.linspace(max(f - df, 0.05), min(f + df, 1.0), 9), 1)
-    return on if not np.isfinite(g) or t0 <= earliest else t0
 
 
 def _block_shuffle_operator_ref(mask, n_resamples, rng):
@@ -139,7 +105,7 @@ def main() -> None:
     dff = (rng.standard_normal((n, r)) ** 2).astype(np.float32)
     dff[fc[:, 0] != fc[:, 0]] = np.nan
     t_new, a = _cpu(lambda: resting_mode(dff))
-    t_ref, b = _cpu(lambda: _resting_mode_ref(dff))
+    t_ref, b = _cpu(lambda: [resting_mode_histogram(dff[:, j]) for j in range(r)])
     assert np.array_equal(a, b), "resting mode differs from the reference"
     _report("resting mode", t_new, t_ref)
 
@@ -152,7 +118,7 @@ def main() -> None:
         on = int(np.argmax(np.abs(x - 0.3) > 0.2))
         presses.append((x, 0.3, on, on + 700, max(0, on - 200), 0.6))
     t_new, a = _cpu(lambda: [min_jerk_onset(*p) for p in presses])
-    t_ref, b = _cpu(lambda: [_min_jerk_onset_ref(*p) for p in presses])
+    t_ref, b = _cpu(lambda: [min_jerk_onset_direct(*p) for p in presses])
     assert a == b, "min-jerk onsets differ from the reference"
     _report("min-jerk onset fit (40 presses)", t_new, t_ref)
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _references import min_jerk_onset_direct
 from thalamocortex.behavior.params import BehaviorParams
 from thalamocortex.behavior.parse import absolute_threshold, detect_movements, parse_lever, runs
 from thalamocortex.behavior.reference import reference_movements
@@ -192,37 +193,6 @@ def test_parser_never_returns_inconsistent_bouts(seed, onsets, noise):
     assert np.all((on > 0) & (off < 20.0))
 
 
-def _min_jerk_onset_direct(x, rest, on, stop, earliest, top, first=0, pre=20):
-    """The grid search of ``min_jerk_onset`` with the profile evaluated at every
-    (t0, window-end fraction, sample) -- the definition the moment form must reproduce."""
-    from thalamocortex.behavior.parse import min_jerk
-
-    dev = x[on:stop] - rest
-    sign = 1.0 if dev[int(np.argmax(np.abs(dev)))] > 0 else -1.0
-    over = np.flatnonzero(sign * dev >= top)
-    end = on + (int(over[0]) if len(over) else len(dev))
-    lo = max(earliest - pre, first, 0)
-
-    def best(t0s, frac, step):
-        idx = np.arange(lo, end, step)
-        y = sign * (x[idx] - rest)
-        d = (end - t0s)[:, None] / frac[None, :]
-        prof = min_jerk((idx[None, None, :] - t0s[:, None, None]) / d[:, :, None])
-        py = prof @ y
-        gain = np.where(py > 0, py * py / np.einsum("ijk,ijk->ij", prof, prof), -np.inf)
-        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-        return gain[i, j], int(t0s[i]), frac[j]
-
-    fraction = np.linspace(0.1, 0.8, 15)
-    g, t0, f = best(np.arange(on, earliest - 1, -4)[::-1], fraction, 2)
-    if not np.isfinite(g):
-        return on
-    df = fraction[1] - fraction[0]
-    t0s = np.arange(max(earliest, t0 - 4), min(on, t0 + 4) + 1)
-    g, t0, _ = best(t0s, np.linspace(max(f - df, 0.05), min(f + df, 1.0), 9), 1)
-    return on if not np.isfinite(g) or t0 <= earliest else t0
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_min_jerk_onset_moments_equal_direct_profile_fit(seed):
     """The fit combines power moments of the time axis instead of evaluating the profile on
@@ -241,6 +211,9 @@ def test_min_jerk_onset_moments_equal_direct_profile_fit(seed):
         on = int(np.argmax(np.abs(x - 0.3) > 0.2))  # a late threshold onset
         args = (x, 0.3, on, on + 700, max(0, on - 200), 0.3 * 2.0)
         got = min_jerk_onset(*args)
-        assert got == _min_jerk_onset_direct(*args)
+        assert got == min_jerk_onset_direct(*args)
         moved += got < on
+        # a previous movement ending inside the fit's lead-in (``first``) shortens the window
+        first = max(0, on - 200) - int(rng.integers(0, 20))
+        assert min_jerk_onset(*args, first) == min_jerk_onset_direct(*args, first)
     assert moved >= 15  # the fit moved most onsets back (the rest: fit rejected, kept)

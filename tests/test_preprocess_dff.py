@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
+from _references import resting_mode_histogram
 from thalamocortex.data.errors import DataError
 from thalamocortex.data.model import Imaging, Session, SessionInfo, Stimulation
 from thalamocortex.preprocess.dff import (
@@ -298,21 +299,6 @@ def test_session_dff_prefers_file_dff():
     assert np.isfinite(s.imaging.dff).all()
 
 
-def _resting_mode_reference(v: np.ndarray, n_bins: int = 200) -> float:
-    """The definition: np.histogram over the 1-99th percentile range, 2-bin Gaussian."""
-    from scipy import ndimage
-
-    v = v[np.isfinite(v)].astype(np.float64)
-    if v.size == 0:
-        return np.nan
-    lo, hi = np.percentile(v, [1, 99])
-    if not hi > lo:
-        return float(np.median(v))
-    counts, edges = np.histogram(v, bins=n_bins, range=(lo, hi))
-    k = int(np.argmax(ndimage.gaussian_filter1d(counts.astype(float), 2.0, mode="constant")))
-    return 0.5 * (edges[k] + edges[k + 1])
-
-
 @pytest.mark.parametrize("seed", range(4))
 def test_resting_mode_equals_histogram_definition(seed):
     """Sorted values + searchsorted counts give exactly np.histogram's mode, whatever the NaN
@@ -329,6 +315,6 @@ def test_resting_mode_equals_histogram_definition(seed):
     for arr in (x, x.astype(np.float64), np.asfortranarray(x), x[:, :1]):
         before = arr.copy()
         got = resting_mode(arr)
-        want = [_resting_mode_reference(arr[:, j]) for j in range(arr.shape[1])]
+        want = [resting_mode_histogram(arr[:, j]) for j in range(arr.shape[1])]
         np.testing.assert_array_equal(got, want)
         np.testing.assert_array_equal(arr, before)  # the input is left as it was

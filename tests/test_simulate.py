@@ -1002,37 +1002,94 @@ def _ridge_cv_r2(x: np.ndarray, z: np.ndarray, n_folds: int = 5) -> float:
     return float(1 - ((z - pred) ** 2).sum() / ((z - z.mean(0)) ** 2).sum())
 
 
-def test_shared_latent_recoverable_from_one_mouse_population(tiny):
-    """The executed motor latent is linearly decodable from one expert mouse's measured
-    population (neuropil-corrected dF/F at lags -0.4..0.8 s, cross-validated ridge), less so
-    from the noise-free circuit in naive mice, whose inputs barely follow the latent.
+def _recovery(activity: np.ndarray, z: np.ndarray, frame_rate: float) -> float:
+    """Pooled cross-validated R^2 of the latent ``z`` from ``activity`` (frames x units) at
+    lags -0.4..0.8 s (every second frame): the within-mouse recovery regression."""
+    lags = list(range(-int(0.4 * frame_rate), int(0.8 * frame_rate) + 1, 2))
+    x = np.asarray(activity, dtype=np.float64)
+    return _ridge_cv_r2(_lagged(x[:, x.std(axis=0) > 0], lags), z)
 
-    Issue 12 asks for R^2 >= 0.8 at default noise; measured (tiny preset, 20 trials, seed 0):
-    expert M1 (60 neurons) 0.32 (OASIS-denoised 0.33; per latent dim 0.54 / 0.36 / -0.07),
-    expert MTh boutons (38) 0.41; naive M1 -0.01 (before the output saturation: 0.37, 0.42,
-    noise-free M1 circuit output 0.64). Not met: every input responds to a movement all-or-none
-    (reliability), each M1 neuron has one private cortical input unit, and latent dim 2 has
-    little variance (R^2 ~0). Recorded as an open item (docs, sim2.md)."""
+
+def test_shared_latent_recoverable_from_one_mouse_population(tiny):
+    """Issue 12 asks that the shared latents be recoverable from any single mouse's population
+    by regression with R^2 >= 0.8 at default noise: NOT MET (figures below; docs/circuit.md).
+    Recovery regression: ridge of the executed motor latent (3 dims pooled) on the population
+    at lags -0.4..0.8 s, cross-validated over contiguous blocks of the task period. The R^2
+    budget, stage by stage (tiny preset: 20 trials, 10 Hz, mouse 0; seed 0 [seeds 0-4]):
+
+    =========================  =========================  ======  ==========  ================
+    expert population          noise-free input           spikes  true dF/F   measured dF/F
+    =========================  =========================  ======  ==========  ================
+    MTh boutons (38, 20 axons) axon drive 0.83 [0.26-0.83] 0.47    0.39        0.41 [0.03-0.47]
+    M1 (60 neurons)            output 0.69 [0.50-0.80]     0.40    0.32        0.32 [0.27-0.57]
+    =========================  =========================  ======  ==========  ================
+
+    Naive M1 measured -0.01 [-0.04-0.05]. The axons' drive averaged over the movements'
+    response draws carries the latent (0.99, seed 0): what is lost before the spikes is each
+    movement's all-or-none response draw of the few movement-related axons (6-18 of 20 across
+    seeds, encoding 0.41-0.64, reliability 0.56-1.0); the rest is the sparse spiking of issue
+    10's realism-calibrated regime. R^2 grows with the population and the trials (100 axons:
+    drive 0.92, spikes 0.61, true dF/F 0.52; demo preset, 50 trials, 15 Hz, seed 0 mouse 0:
+    boutons 0.58, M1 0.41, naive M1 0.02). The analysis is not the limit: OASIS-denoised dF/F,
+    0.2-0.3 s boxcar bins, every lag or lags -0.8..1.2 s move the measured R^2 by <= 0.03.
+    Expert M1's loadings are nearly collinear (the covariance rule potentiates the same
+    thalamic axons onto every movement neuron: mean |cos| 0.98 between neurons, latent dim 2
+    not carried even by the circuit output; plasticity off: 0.74, output R^2 0.81 instead of
+    0.64 on a pulse-free session). Asserted at seed 0's measured levels with margin."""
     r2 = {}
     for exp, s in (("all_optical", 14), ("axon_imaging", 14), ("all_optical", 1)):
-        sess, truth = simulate_session(tiny, exp, 0, s)
+        sess, truth = simulate_session(tiny, exp, 0, s, return_traces=True)
         im = sess.imaging
         fr = im.frame_rate
         task = im.times < truth["trials"]["movement_onset"].max() + 5.0  # not the pulses
         f = (im.f - 0.7 * im.fneu)[task]
         f0 = np.percentile(f, 10, axis=0)
         dff = (f - f0) / np.abs(f0)
-        lags = list(range(-int(0.4 * fr), int(0.8 * fr) + 1, 2))
         z = truth["latents"]["shared"][task].astype(np.float64)
-        r2[exp, s] = _ridge_cv_r2(_lagged(dff, lags), z)
+        tr = truth["traces"]
+        clean = tr["axon_drive"] if exp == "axon_imaging" else tr["circuit_output"]
+        r2[exp, s] = _recovery(dff, z, fr)
+        r2[exp, s, "noise-free"] = _recovery(clean[task], z, fr)
+    print(r2)
+    assert r2["axon_imaging", 14, "noise-free"] >= 0.75, r2
+    assert r2["all_optical", 14, "noise-free"] >= 0.55, r2
     assert r2["all_optical", 14] > 0.25 and r2["axon_imaging", 14] > 0.3, r2
-    assert r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
+    assert r2["all_optical", 1] < 0.1 and r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
+
+
+def test_saved_loadings_are_what_the_units_carry(tiny):
+    """``rois.loading_shared<d>`` of a bouton is the least-squares loading of its axon's
+    noise-free drive on the latent: the realised drive's own least-squares loadings point the
+    same way (cosine, movement-related axons). Before issue 12's recoverability item the saved
+    loading was the generative ``A e r l / 2`` alone, which missed the latent-following part of
+    the condition-invariant response (cosine median 0.52 with the expected drive's loadings)."""
+    sess, truth = simulate_session(tiny, "axon_imaging", 0, 14, return_traces=True)
+    lat = truth["latents"]
+    z = lat["shared"].astype(np.float64) / tiny.behavior.motor.press_peak_mm
+    moving = np.abs(z).sum(axis=1) > 0
+    rois = truth["rois"]
+    cols = [f"loading_shared{d}" for d in range(z.shape[1])]
+    per_axon = rois.groupby("axon_id")[cols + ["movement_related"]].first()
+    drive = truth["traces"]["axon_drive"][:, per_axon.index.to_numpy()].astype(np.float64)
+    design = np.column_stack([z[moving], np.ones(int(moving.sum()))])
+    fitted = np.linalg.lstsq(design, drive[moving], rcond=None)[0][:-1].T
+    saved = per_axon[cols].to_numpy()
+    mov = per_axon["movement_related"].to_numpy(bool)
+    a, b = fitted[mov], saved[mov]
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    print(np.round(cos, 2))  # observed (seed 0): median 0.99, min 0.92
+    assert mov.sum() >= 5 and np.median(cos) >= 0.9, cos
+    # units that do not follow movements carry (almost) nothing of the latent
+    assert np.abs(saved[~mov]).max() < 0.5 * np.abs(saved[mov]).max()
 
 
 def test_latents_shared_across_mice_and_private_latents_unrelated_to_the_lever():
     """Mice's mean expert latent trajectories (dims 1.., 0-1.5 s after onset) correlate as
     much as ``shared_fraction`` says. Observed (6 mice, tiny): median between-mouse r 0.80 at
-    the default 0.85, 0.91 at 1, ~0 at 0; private latents vs lever |r| < 0.1."""
+    the default 0.85, 0.91 at 1, ~0 at 0. Private latents vs the lever (issue 12: uncorrelated):
+    |r| mean 0.057, max 0.205 over 3 mice x sessions 1 and 14 x 2 latents (vs the shared latent
+    dims: mean 0.066, max 0.198), chance correlations of independent slow processes (OU,
+    2 s) over ~150 s sessions."""
 
     def trajectories(cfg):
         out, private_r = [], []

@@ -438,6 +438,20 @@ def _rewarded(trials: pd.DataFrame) -> pd.Series:
     )
 
 
+def enough_trials(light: np.ndarray, params: InactivationParams) -> bool:
+    """Whether a session can enter the light-on vs light-off contrasts: at least
+    ``params.min_trials_per_condition`` light-on and as many light-off trials.
+
+    Parameters
+    ----------
+    light : array (n_trials,) bool
+        Light on per usable trial of the session.
+    params : InactivationParams
+    """
+    light = np.asarray(light, dtype=bool)
+    return min(int(light.sum()), int((~light).sum())) >= params.min_trials_per_condition
+
+
 def _loo_session_differences(
     gram: _Gram,
     candidates: np.ndarray,
@@ -452,11 +466,8 @@ def _loo_session_differences(
     total, k = 0.0, 0
     for i in np.unique(sess):
         m = (sess == i) & np.isfinite(sim)
-        on, off = m & light, m & ~light
-        if on.sum() >= params.min_trials_per_condition and off.sum() >= (
-            params.min_trials_per_condition
-        ):
-            total += sim[on].mean() - sim[off].mean()
+        if enough_trials(light[m], params):
+            total += sim[m & light].mean() - sim[m & ~light].mean()
             k += 1
     return total, k
 
@@ -601,9 +612,7 @@ def _usable_sessions(trials: pd.DataFrame, measure: str, params: InactivationPar
         lab = sub["light"].to_numpy(bool)
         ok = np.isfinite(v)
         v, lab = v[ok], lab[ok]
-        if lab.sum() >= params.min_trials_per_condition and (~lab).sum() >= (
-            params.min_trials_per_condition
-        ):
+        if enough_trials(lab, params):
             out.append((key, v, lab))
     return out
 
@@ -850,9 +859,7 @@ def stereotypy_effects(
     nulls = []
     for i, ((mouse, session), (traj, light)) in enumerate(sorted(trajectories_by_session.items())):
         lab = np.asarray(light, dtype=bool)
-        if lab.sum() < params.min_trials_per_condition or (~lab).sum() < (
-            params.min_trials_per_condition
-        ):
+        if not enough_trials(lab, params):
             continue
         res = stereotypy_contrast(traj, lab, params.n_permutations, params.seed + i)
         null = res.pop("null")

@@ -272,30 +272,34 @@ def inactivation_trials(behaviour_trials: pd.DataFrame, sessions: pd.DataFrame) 
     return t.reset_index(drop=True)
 
 
-def _skip_short_sessions(ctx, inact, trials, moved, k: int) -> None:
+def _skip_short_sessions(ctx, inact, trials, moved, params: InactivationParams) -> None:
     """List every inactivation session that cannot enter the light-on vs light-off contrasts
-    (fewer than ``k`` light-on or light-off trials; ``opto.inactivation.min_trials_per_condition``)
-    as skipped, with its counts, instead of dropping it silently. A session with enough trials
-    but too few with a response movement is listed too: it enters the secondary measures
+    (``opto.inactivation.enough_trials``: ``min_trials_per_condition`` light-on and light-off
+    trials) as skipped, with its counts, instead of dropping it silently. A session with enough
+    trials but too few with a response movement is listed too: it enters the secondary measures
     (success, reaction time) but not the primary learned-movement similarity."""
+    from thalamocortex.opto.inactivation import enough_trials
+
+    k = params.min_trials_per_condition
+    need = f"the inactivation contrasts need >= {k} per condition (opto.inactivation."
+    need += "min_trials_per_condition)"
     for _, row in inact.iterrows():
-        counts = []
-        for table in (trials, moved):
-            sel = table[(table["mouse"] == row["mouse"]) & (table["session"] == row["session"])]
-            light = sel["light"].to_numpy(bool)
-            counts.append((int(light.sum()), int((~light).sum())))
-        (on, off), (mon, moff) = counts
-        need = f"the inactivation contrasts need >= {k} per condition (opto.inactivation."
-        need += "min_trials_per_condition)"
-        if min(on, off) < k:
+        light, mlight = (
+            t.loc[
+                (t["mouse"] == row["mouse"]) & (t["session"] == row["session"]), "light"
+            ].to_numpy(bool)
+            for t in (trials, moved)
+        )
+        if enough_trials(mlight, params):
+            continue
+        on, off, mon, moff = light.sum(), (~light).sum(), mlight.sum(), (~mlight).sum()
+        if not enough_trials(light, params):
             reason = f"{on} light-on and {off} light-off trials in the behaviour table; {need}"
-        elif min(mon, moff) < k:
+        else:
             reason = (
                 f"{mon} light-on and {moff} light-off trials with a response movement (of {on} "
                 f"and {off}): left out of the learned-movement similarity (primary) only; {need}"
             )
-        else:
-            continue
         ctx.exclude(
             row["path"], reason, kind="skipped", mouse=row["mouse"], session=int(row["session"])
         )
@@ -333,7 +337,7 @@ def run_inactivation(ctx) -> None:
     trials["response_onset"] = response_onsets(trials, movements)
     moved = trials[np.isfinite(trials["response_onset"].to_numpy(np.float64))]
     inact = sessions[sessions["experiment"] == "inactivation"]
-    _skip_short_sessions(ctx, inact, trials, moved, params.min_trials_per_condition)
+    _skip_short_sessions(ctx, inact, trials, moved, params)
     items = []
     for _, row in inact.iterrows():
         sel = moved[(moved["mouse"] == row["mouse"]) & (moved["session"] == row["session"])]

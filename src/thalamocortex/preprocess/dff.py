@@ -29,7 +29,9 @@ from thalamocortex.data.errors import DataError
 from thalamocortex.preprocess.params import PreprocessParams
 
 
-def _as_2d(x, name: str) -> np.ndarray:
+def as_frames_by_rois(x, name: str) -> np.ndarray:
+    """``x`` as a float64 (n_frames, n_rois) array (a 1-D trace becomes one column); a
+    :class:`~thalamocortex.data.errors.DataError` naming ``name`` for any other shape."""
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -142,8 +144,8 @@ def fit_neuropil_coefficients(F, Fneu, params: PreprocessParams | None = None) -
     array (n_rois,) float64
     """
     p = params or PreprocessParams()
-    F = _as_2d(F, "F")
-    Fneu = _as_2d(Fneu, "Fneu")
+    F = as_frames_by_rois(F, "F")
+    Fneu = as_frames_by_rois(Fneu, "Fneu")
     valid = np.isfinite(F) & np.isfinite(Fneu)
     use = valid.copy()
     r = np.full(F.shape[1], p.neuropil_coefficient)
@@ -182,10 +184,10 @@ def neuropil_corrected(
     r : array (n_rois,) float64
     """
     p = params or PreprocessParams()
-    F = _as_2d(F, "F")
+    F = as_frames_by_rois(F, "F")
     if Fneu is None:
         return F.copy(), np.zeros(F.shape[1])
-    Fneu = _as_2d(Fneu, "Fneu")
+    Fneu = as_frames_by_rois(Fneu, "Fneu")
     if Fneu.shape != F.shape:
         raise DataError(f"shape {Fneu.shape} does not match F {F.shape}", field="Fneu")
     r = np.full(F.shape[1], p.neuropil_coefficient)
@@ -251,7 +253,7 @@ def maximin_baseline(x, frame_rate: float, window_s: float = 60.0, sigma_s: floa
     -------
     array (n_frames, n_rois) float64; NaN only for an ROI with no valid frame.
     """
-    x = _as_2d(x, "F")
+    x = as_frames_by_rois(x, "F")
     win = max(1, int(round(window_s * frame_rate)))
     s = _nan_gaussian(x, sigma_s * frame_rate)
     lo = ndimage.minimum_filter1d(np.where(np.isfinite(s), s, np.inf), win, axis=0, mode="nearest")
@@ -336,7 +338,7 @@ def percentile_baseline(
     -------
     array (n_frames, n_rois) float64
     """
-    x = _as_2d(x, "F")
+    x = as_frames_by_rois(x, "F")
     n = x.shape[0]
     half = max(1, int(round(window_s * frame_rate / 2)))
     step = max(1, int(round(step_s * frame_rate)))
@@ -406,9 +408,9 @@ def compute_dff(
         raise DataError(
             f"expected a positive frame rate in Hz, got {frame_rate}", field="frame_rate"
         )
-    F = _as_2d(F, "F")
+    F = as_frames_by_rois(F, "F")
     if Fneu is not None:
-        Fneu = _as_2d(Fneu, "Fneu").copy()
+        Fneu = as_frames_by_rois(Fneu, "Fneu").copy()
         if Fneu.shape != F.shape:
             raise DataError(f"shape {Fneu.shape} does not match F {F.shape}", field="Fneu")
     if blank_mask is not None:

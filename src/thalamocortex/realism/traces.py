@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import ndimage, stats
 
 from thalamocortex.data.errors import DataError
-from thalamocortex.preprocess.dff import compute_dff
+from thalamocortex.preprocess.dff import as_frames_by_rois, compute_dff
 from thalamocortex.preprocess.events import event_mask
 from thalamocortex.preprocess.params import PreprocessParams
 from thalamocortex.realism.params import RealismParams
@@ -60,15 +60,6 @@ TRACE_COLUMNS: dict[str, str] = {
     "n_events": "number of events",
     "duration_s": "duration of finite (not blanked) frames (s)",
 }
-
-
-def _as_2d(x, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise DataError(f"expected a frames x ROIs array, got shape {arr.shape}", field=name)
-    return arr
 
 
 def _check_rate(frame_rate: float) -> float:
@@ -94,7 +85,7 @@ def robust_noise_sd(dff) -> np.ndarray:
     -------
     array (n_rois,) float64; NaN for an ROI with fewer than two consecutive finite frames.
     """
-    x = _as_2d(dff, "dff")
+    x = as_frames_by_rois(dff, "dff")
     d = np.abs(np.diff(x, axis=0))
     out = np.full(x.shape[1], np.nan)
     ok = np.isfinite(d).any(axis=0)
@@ -135,7 +126,7 @@ def dff_statistics(dff, frame_rate: float, params: RealismParams | None = None) 
     """
     p = params or RealismParams()
     fr = _check_rate(frame_rate)
-    x = _as_2d(dff, "dff")
+    x = as_frames_by_rois(dff, "dff")
     finite = np.isfinite(x)
     n_finite = finite.sum(axis=0)
     with np.errstate(all="ignore"):
@@ -187,7 +178,7 @@ def realism_dff(F, Fneu, frame_rate: float, neuropil_coef: float = 0.7, blank_ma
     """
     dff_params = PreprocessParams(neuropil_mode="fixed", neuropil_coefficient=float(neuropil_coef))
     return compute_dff(
-        _as_2d(F, "F"), Fneu, _check_rate(frame_rate), dff_params, blank_mask=blank_mask
+        as_frames_by_rois(F, "F"), Fneu, _check_rate(frame_rate), dff_params, blank_mask=blank_mask
     )
 
 
@@ -229,7 +220,7 @@ def trace_statistics(
     """
     p = params or RealismParams()
     fr = _check_rate(frame_rate)
-    F = _as_2d(F, "F")
+    F = as_frames_by_rois(F, "F")
     coef = p.neuropil_coefficient if neuropil_coef is None else float(neuropil_coef)
     dff = realism_dff(F, Fneu, fr, coef, blank_mask)
     table = dff_statistics(dff, fr, p)
@@ -239,7 +230,7 @@ def trace_statistics(
         if Fneu is None:
             ratio = np.full(F.shape[1], np.nan)
         else:
-            ratio = np.nanmedian(_as_2d(Fneu, "Fneu")[keep], axis=0) / f_med
+            ratio = np.nanmedian(as_frames_by_rois(Fneu, "Fneu")[keep], axis=0) / f_med
     table.insert(5, "fneu_over_f", ratio)
     table.insert(6, "f_median", f_med)
     return (table, dff) if return_dff else table

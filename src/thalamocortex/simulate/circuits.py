@@ -331,20 +331,6 @@ def input_drive(
     return drive
 
 
-def shared_loadings(units: InputUnits, props: dict) -> np.ndarray:
-    """Effective loadings (n, n_latents) of input units on ``z / s`` in a session: ``A_j e_j
-    r_j l_j / 2`` for movement-related units (r: reliability), 0 for the others (the linear
-    part of the cosine tuning; ground truth)."""
-    w = (
-        units.drive_amplitude
-        * props["encoding"]
-        * props["reliability"]
-        * props["movement_related"]
-        / 2.0
-    )
-    return units.loadings * w[:, None]
-
-
 # ----------------------------------------------------------------------------- input axons
 @dataclass
 class AxonPopulation:
@@ -407,12 +393,16 @@ def axon_spikes(
     movements: list[Movement],
     zeta: np.ndarray | None = None,
     burn_in: int = 0,
+    drives: dict | None = None,
 ) -> np.ndarray:
     """Spike counts of every axon, array (burn_in + n_frames, n_axons) float32 (``zeta``: the
-    mouse's private latents on the frame clock)."""
+    mouse's private latents on the frame clock; ``drives``, if given, receives the realised
+    drive (frames, n_axons) under ``"drive"``: the noise-free input of the spiking)."""
     ap = cfg.axon_imaging
     fr = cfg.measurement.frame_rate_hz
     drive = input_drive(rng, pop.units, props, cfg, times, movements)
+    if drives is not None:
+        drives["drive"] = drive
     q = props["quiescence_related"]
     base = {
         k: np.where(q, ap.quiescence_rate_gain, 1.0) * pop.rates[k]

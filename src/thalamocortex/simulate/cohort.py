@@ -49,10 +49,10 @@ from thalamocortex.simulate.circuits import (
     background_spikes,
     bouton_spikes,
     draw_axon_population,
+    input_drive,
     private_gain,
     private_latents,
     region_state,
-    shared_loadings,
 )
 from thalamocortex.simulate.effects import EFFECTS, MouseEffects
 from thalamocortex.simulate.fov import Field, draw_field
@@ -402,9 +402,10 @@ def simulate_session(
         Training session number (1-based; need not be in the config's session list).
     return_traces : bool
         Also return, under ``truth["traces"]``, the noise-free dF/F, spike counts, the motor
-        latent on the frame clock, the M1 circuit's output (all-optical) and the artefact
-        mask (arrays ``dff``, ``spikes``, ``latent``, ``circuit_output``, ``artefact``), and
-        under ``truth["scene"]`` the session's :class:`~.scene.Scene` (what raw movies render).
+        latent on the frame clock, the M1 circuit's output (all-optical), the axons' realised
+        drive (axon imaging, frames x axons) and the artefact mask (arrays ``dff``,
+        ``spikes``, ``latent``, ``circuit_output``, ``axon_drive``, ``artefact``), and under
+        ``truth["scene"]`` the session's :class:`~.scene.Scene` (what raw movies render).
 
     Returns
     -------
@@ -576,10 +577,13 @@ def simulate_session(
         shaft_dff = np.zeros((len(times), 0), dtype=np.float32)
         light = None
         y = None
+        axon_drive = None
         if experiment == "axon_imaging":
             pop = mouse_axons(cfg, spec)
             props = axon_properties(pop, cfg, p, fx)
-            axon_counts = axon_spikes(rn, pop, props, cfg, times, beh.movements, zeta, burn)
+            drives: dict = {}
+            axon_counts = axon_spikes(rn, pop, props, cfg, times, beh.movements, zeta, burn, drives)
+            axon_drive = drives.pop("drive")
             spikes = bouton_spikes(rn, axon_counts, pop, cfg)
             b_axon = pop.bouton_axon
             dff = ind.dff(spikes, fr, pop.bouton_gain, pop.axon_decay[b_axon])[burn:]
@@ -590,7 +594,13 @@ def simulate_session(
                 axon_counts[:, axons_in_field], fr, None, pop.axon_decay[axons_in_field]
             )[burn:]
             n_rois = len(b_axon)
-            load = shared_loadings(pop.units, props)[b_axon]
+            # what each axon carries: least-squares loadings of its expected (noise-free) drive
+            # on z / s during movements, like the M1 neurons' (the generative loading l_j alone
+            # misses the part of the condition-invariant response that follows z)
+            drive = input_drive(None, pop.units, props, cfg, times, beh.movements)
+            moving_f = moving_mask(beh.movements, times)
+            load = effective_loadings(drive, latent / s_press, moving_f)[b_axon]
+            del drive
             priv = lp.private_sd * pop.units.private[b_axon]
             rois = pd.DataFrame(
                 {
@@ -713,11 +723,9 @@ def simulate_session(
             neuropil_photons=mp.neuropil_photons(fr)
             * (mp.axon_field_photon_scale if experiment == "axon_imaging" else 1.0),
             light_windows=np.zeros((0, 2)) if light is None else light,
-            artefact_photons_px=mp.artefact_photons_px,
-            shot_noise=mp.shot_noise,
-            read_noise_photons=mp.read_noise_photons,
+            measurement=mp,
         )
-        meas = measure_traces(rm, scene, mp)
+        meas = measure_traces(rm, scene)
         imaging = Imaging(
             rois=pd.DataFrame(
                 {"roi_name": rois["roi_name"], "roi_type": rois["roi_type"], "region": spec.region}
@@ -775,6 +783,8 @@ def simulate_session(
             )
             if y is not None:
                 traces["circuit_output"] = y.astype(np.float32)
+            if axon_drive is not None:
+                traces["axon_drive"] = axon_drive.astype(np.float32)
 
     if len(rois):
         rois.insert(0, "mouse", spec.mouse)
@@ -903,9 +913,10 @@ def simulate_cohort(
     ``W_naive``, the thalamic axons' properties, cortical weights, the readout) and, when
     ``cfg.save_true_traces``, ``traces/<session_id>.npz`` (noise-free ``dff`` and ``spikes``,
     frames x ROIs float32, the motor ``latent`` on the frame clock, frames x dims, the
-    circuit's ``circuit_output`` and the ``artefact`` frame mask). Every unit's loadings on
-    the shared and private latents are columns of ``rois`` (``loading_shared<d>``,
-    ``loading_private<d>``).
+    circuit's ``circuit_output``, the axons' ``axon_drive`` and the ``artefact`` frame mask).
+    Every unit's loadings on the shared and private latents are columns of ``rois``
+    (``loading_shared<d>``: least-squares loadings of the unit's noise-free activity on
+    ``z / s`` during movements, ``loading_private<d>``).
 
     Parameters
     ----------

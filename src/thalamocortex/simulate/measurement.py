@@ -55,8 +55,9 @@ def _noisy(rng, x: np.ndarray, sum_w2: np.ndarray, mp: MeasurementParams) -> np.
     return y
 
 
-def measure_traces(rng: np.random.Generator, scene: Scene, mp: MeasurementParams) -> dict:
-    """F and Fneu of every ROI of ``scene`` (see the module docstring).
+def measure_traces(rng: np.random.Generator, scene: Scene) -> dict:
+    """F and Fneu of every ROI of ``scene`` (see the module docstring), with the noise of
+    ``scene.measurement``.
 
     Returns
     -------
@@ -71,8 +72,8 @@ def measure_traces(rng: np.random.Generator, scene: Scene, mp: MeasurementParams
     art = np.zeros(scene.n_frames, dtype=bool)
     if scene.light_windows is not None and len(scene.light_windows):
         art = artefact_frames(scene.frame_times, scene.frame_rate, scene.light_windows)
-        F[art] += np.float32(scene.artefact_photons_px)
-        Fneu[art] += np.float32(scene.artefact_photons_px)
+        F[art] += np.float32(scene.measurement.artefact_photons_px)
+        Fneu[art] += np.float32(scene.measurement.artefact_photons_px)
     w2_roi = np.asarray(f.roi_weights.multiply(f.roi_weights).sum(axis=1)).ravel()
     w2_neu = np.asarray(f.neuropil_weights.multiply(f.neuropil_weights).sum(axis=1)).ravel()
     # ground truth: own label and neuropil light in the ROI's weights and in its mask
@@ -82,8 +83,8 @@ def measure_traces(rng: np.random.Generator, scene: Scene, mp: MeasurementParams
     neu_mask = np.asarray(f.neuropil_weights @ dense[0])
     g0 = float(scene.gain[0]) if scene.n_frames else 1.0
     out = dict(
-        F=_noisy(rng, F, w2_roi, mp),
-        Fneu=_noisy(rng, Fneu, w2_neu, mp),
+        F=_noisy(rng, F, w2_roi, scene.measurement),
+        Fneu=_noisy(rng, Fneu, w2_neu, scene.measurement),
         F0=scene.neuropil_photons * g0 * own,
         Fneu0=scene.neuropil_photons * g0 * neu_mask,
         neuropil_coef=neu_roi / np.maximum(neu_mask, 1e-12),

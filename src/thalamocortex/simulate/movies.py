@@ -13,8 +13,8 @@ adds what only raw frames have:
 * **stimulation light** on the lines scanned while it is on (a raster scan takes one frame
   period from the top row to the bottom row, so partially exposed frames get bright bands);
 * **photon noise**: Poisson counts of the expected photons, Gaussian read noise (the scene's
-  ``shot_noise`` / ``read_noise_photons``, i.e. the session's :class:`~.params.MeasurementParams`,
-  the same settings as its trace-level F / Fneu).
+  ``measurement.shot_noise`` / ``read_noise_photons``: the session's
+  :class:`~.params.MeasurementParams`, the same settings as its trace-level F / Fneu).
 
 The trace-level F / Fneu of the same session are the weighted means of the *motion-free*
 expected scene (a perfectly registered movie); movies and traces share footprints, brightness,
@@ -212,6 +212,7 @@ def render(
     """
     H, W = scene.field.shape
     n = scene.n_frames
+    mp = scene.measurement
     movie = np.empty((n, H, W), dtype=np.float32)
     light_rows = _line_artefacts(scene.frame_times, scene.frame_rate, H, scene.light_windows)
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -230,15 +231,15 @@ def render(
             frame = ndimage.map_coordinates(
                 frames[k], [yy - dy - ny, xx - dx - nx], order=1, mode="reflect"
             )
-            frame[light_rows[t]] += scene.artefact_photons_px
+            frame[light_rows[t]] += mp.artefact_photons_px
             movie[t] = frame
-    if noise and scene.shot_noise:
+    if noise and mp.shot_noise:
         for c0 in range(0, n, chunk):
             movie[c0 : c0 + chunk] = rng.poisson(np.maximum(movie[c0 : c0 + chunk], 0))
-    if noise and scene.read_noise_photons > 0:
+    if noise and mp.read_noise_photons > 0:
         for c0 in range(0, n, chunk):
             block = movie[c0 : c0 + chunk]
-            block += np.float32(scene.read_noise_photons) * rng.standard_normal(
+            block += np.float32(mp.read_noise_photons) * rng.standard_normal(
                 block.shape, dtype=np.float32
             )
     return movie, light_rows.any(axis=1)
@@ -374,9 +375,7 @@ def simulate_movie(
         gain=gain,
         neuropil_photons=mp.neuropil_photons(frame_rate),
         light_windows=np.zeros((0, 2)) if light_windows is None else np.asarray(light_windows),
-        artefact_photons_px=mp.artefact_photons_px,
-        shot_noise=mp.shot_noise,
-        read_noise_photons=mp.read_noise_photons,
+        measurement=mp,
     )
     shifts = rigid_shifts(rng, frame_times, p) + np.asarray(field_offset, dtype=np.float64)
     movie, artefact = render(rng, scene, p, shifts)

@@ -53,10 +53,10 @@ class Scene:
     gain : (n_frames,) float32, bleaching x drift (1 at the start, no ramp)
     neuropil_photons : float, photons per pixel per frame of the mean neuropil
     light_windows : (n_windows, 2) s, stimulation light (start, stop)
-    artefact_photons_px : float, photons per pixel added while the light is on
-    shot_noise : bool, read_noise_photons : float (photons/px/frame)
-        The measurement's noise (:class:`~.params.MeasurementParams`), applied alike to the
-        trace-level F / Fneu and to rendered movies.
+    measurement : MeasurementParams
+        The session's measurement settings, the one carrier of its noise (``shot_noise``,
+        ``read_noise_photons``) and light artefact (``artefact_photons_px``): trace-level F /
+        Fneu (:mod:`.measurement`) and rendered movies (:mod:`.movies`) read them here alike.
     """
 
     field: Field
@@ -69,9 +69,7 @@ class Scene:
     gain: np.ndarray
     neuropil_photons: float
     light_windows: np.ndarray
-    artefact_photons_px: float
-    shot_noise: bool
-    read_noise_photons: float
+    measurement: MeasurementParams
 
     @property
     def n_frames(self) -> int:
