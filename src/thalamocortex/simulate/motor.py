@@ -105,12 +105,11 @@ def naive_plan(mp: MotorParams) -> MotorPlan:
     )
 
 
-def population_plan(mp: MotorParams, seed: int = 0) -> MotorPlan:
-    """The population's learned plan: the parameters' durations and press, corrective lever
-    steps of SD ``correction_mm`` in the plan's correction slots, latent steps of SD
-    ``latent_step_sd x press_peak_mm`` along dims 1.. for the press and each correction (the
-    way through the latent space that mice share), drawn from ``seed`` (the cohort's seed)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7919, 1)))
+def _draw_steps(rng: np.random.Generator, mp: MotorParams) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of a plan's corrective lever steps (``(slots,)``, SD ``correction_mm`` in the
+    first ``plan_corrections`` slots, mm) and latent steps (``(slots + 1, n_latents - 1)``, SD
+    ``latent_step_sd x press_peak_mm`` for the press and each active correction, 0 elsewhere),
+    in that order from ``rng``: the population's plan and each mouse's own part."""
     k = _slots(mp)
     n_c = min(mp.plan_corrections, k)
     corr = np.zeros(k)
@@ -120,6 +119,17 @@ def population_plan(mp: MotorParams, seed: int = 0) -> MotorPlan:
     lat[active] = (mp.latent_step_sd * mp.press_peak_mm) * rng.standard_normal(
         (int(active.sum()), mp.n_latents - 1)
     )
+    return corr, lat
+
+
+def population_plan(mp: MotorParams, seed: int = 0) -> MotorPlan:
+    """The population's learned plan: the parameters' durations and press, corrective lever
+    steps of SD ``correction_mm`` in the plan's correction slots, latent steps of SD
+    ``latent_step_sd x press_peak_mm`` along dims 1.. for the press and each correction (the
+    way through the latent space that mice share), drawn from ``seed`` (the cohort's seed)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7919, 1)))
+    k = _slots(mp)
+    corr, lat = _draw_steps(rng, mp)
     return MotorPlan(
         log_press_duration=float(np.log(mp.press_duration_s)),
         log_hold=float(np.log(max(mp.hold_s, 1e-3))),
@@ -151,14 +161,7 @@ def learned_plan(
     f = p.shared_fraction
     a, b = np.sqrt(f), np.sqrt(1.0 - f)
     peak = p.press_peak_mm * np.exp(sd * 0.3 * rng.standard_normal())
-    n_c = min(p.plan_corrections, k)
-    own_corr = np.zeros(k)
-    own_corr[:n_c] = p.correction_mm * rng.standard_normal(n_c)
-    lat_own = np.zeros((k + 1, p.n_latents - 1))
-    active = np.r_[True, np.arange(k) < n_c]
-    lat_own[active] = (p.latent_step_sd * p.press_peak_mm) * rng.standard_normal(
-        (int(active.sum()), p.n_latents - 1)
-    )
+    own_corr, lat_own = _draw_steps(rng, p)
     ratio = peak / p.press_peak_mm
     phase = np.clip(pop.correction_phase + 0.25 * b * rng.standard_normal(k), 0.0, 1.0)
     return MotorPlan(
