@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,41 @@ def test_power_curves_table_level(tmp_path):
     assert (table["test"] == "inactivation:learned_movement").all()
     assert t.loc[8, "power"] >= t.loc[3, "power"] and t.loc[8, "power"] >= 0.5
     assert (tmp_path / "power_curves.png").is_file() and (tmp_path / "power.html").is_file()
+
+
+def test_power_pipeline_level_runs_one_resumable_task_per_cohort(tmp_path, monkeypatch):
+    """Pipeline-level power: one file per cohort (parallel tasks; a larger or interrupted run
+    reuses the cohorts already written), each cohort simulated at the cell's design."""
+    import thalamocortex.validate.power as power
+    from thalamocortex.cli import _calibration_sim
+
+    calls = []
+
+    def fake_cohort(seed, kind, sim, config, workdir):
+        calls.append((seed, sim.axon_imaging.mice_per_region, tuple(sim.experiments)))
+        return cohort_decisions(_tests(True, seed % 2 == 0)), None
+
+    monkeypatch.setattr(power, "pipeline_cohort", fake_cohort)
+    demo = _calibration_sim(None, "demo")
+    assert demo.axon_imaging.sessions == [1, 2, 3, 7, 12, 13, 14]
+    run = partial(
+        power_curves,
+        "input_learning",
+        [1.0],
+        [4],
+        level="pipeline",
+        sim=demo,
+        scheduler="sync",
+        progress=False,
+    )
+    table = run(cohorts=2, out=tmp_path).set_index("test")
+    assert calls == [(0, 4, ("axon_imaging",)), (1, 4, ("axon_imaging",))]
+    assert len(list((tmp_path / "cells").glob("pipeline-*-s*.parquet"))) == 2
+    assert table.loc["learning:frac_movement", "power"] == 0.5
+    assert table.loc["region_comparison:frac_movement", "n_cohorts"] == 2
+    table = run(cohorts=4, out=tmp_path).set_index("test")
+    assert [c[0] for c in calls] == [0, 1, 2, 3]  # seeds 0 and 1 reused
+    assert table.loc["learning:frac_movement", "n_cohorts"] == 4
 
 
 def test_power_cli_rejects_an_effect_without_primary_test(tmp_path, capsys):
