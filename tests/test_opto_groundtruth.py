@@ -110,6 +110,10 @@ def test_no_opsin_control_fraction_responsive_at_most_alpha(tiny):
 
 
 def test_enrichment_in_expert_not_in_naive_or_null(tiny):
+    """Balanced feed-forward inhibition (issue 12): a naive or null volley excites some neurons
+    a little and suppresses others, so at tiny's 20 pulses the classifier finds few activated
+    neurons (naive 3 of 60, null expert none: the enrichment is then undefined, p NaN, which
+    is no rejection); expert p 0.002."""
     expert, _, enc_e = _classified(tiny, 0, 14)
     naive, _, enc_n = _classified(tiny, 0, 1)
     null_e, _, enc_0 = _classified(tiny.null(), 0, 14)
@@ -122,7 +126,7 @@ def test_enrichment_in_expert_not_in_naive_or_null(tiny):
         merged = merge_drive_encoding(tab, enc, FAST)
         p[name] = enrichment(merged, params=FAST, bootstrap=False)["p_perm"]
     assert p["expert"] < 0.01, p
-    assert p["naive"] > 0.05 and p["null"] > 0.05, p
+    assert not (p["naive"] <= 0.05) and not (p["null"] <= 0.05), p  # NaN: nothing to test
 
 
 def _inactivation_trials(cfg, mouse_index, session, trajectories=None, movements=None):
@@ -272,20 +276,18 @@ def _demo_mouse_level_tests(cfg) -> pd.DataFrame:
 def test_demo_enrichment_over_seeds_and_the_input_change_confound():
     """ISSUE 12: demo-size all-optical cohort (5 opsin mice, 150 neurons, 40 pulses, 15 Hz,
     sessions 1 and 14), the landed primary mouse-level tests, 10 seeds (~30 s CPU per cohort;
-    25 cohorts). Measured (seeds 0-9): expert enrichment (per-mouse log OR, t-test) significant
-    in 10/10 effect cohorts (estimates 2.46-3.41, p <= 0.0037), the naive enrichment row in
-    0/10, drive refinement in 10/10; zero null: expert enrichment in 0/10 (estimates -0.33 to
-    0.51), drive refinement in 1/10.
+    30 cohorts). Measured (seeds 0-9, balanced feed-forward inhibition and the cortically
+    gated rule): expert enrichment (per-mouse log OR, t-test) significant in 10/10 effect
+    cohorts (estimates 2.20-3.87, p <= 0.018), the naive enrichment row in 1/10, drive
+    refinement in 9/10 (p 0.064 in seed 0); zero null: see docs/circuit.md.
 
-    Plasticity rule off (``m1_refinement``), everything else on: the expert enrichment is still
-    significant (10/10, estimates 0.90-1.73; truth enrichment 0.29 vs 0.79): the expert
-    thalamus carries more movement signal, so neurons with more thalamic input (which
-    photostimulation also drives most) become more movement-related without any rewiring
-    (docs/circuit.md, "Rule off").
-    The paired naive-vs-expert drive refinement of the same neurons separates the two: it
-    rejects in 0/10 rule-off cohorts. With the rule off and no input change either, the
-    enrichment is gone (0/5). Asserted on seeds 0-4 of the rule off. Old target (issue 12):
-    rule off removes the enrichment -- not met, a genuine confound (docs/circuit.md)."""
+    Plasticity rule off (``m1_refinement``), everything else on: expert enrichment significant
+    in 1/10 (estimates -0.04 to 0.68; p 0.013 in seed 4, 0.053 and 0.056 in seeds 0 and 5),
+    drive refinement in 1/10. Issue 12's target -- rule off removes the enrichment (<= 10 % of
+    seeds) -- is met since the thalamic feed-forward inhibition is balanced per neuron: with the
+    former pooled inhibition the better-innervated neurons got more of both the expert
+    thalamus's movement drive and the photostimulation (10/10 significant, estimates
+    0.90-1.73; docs/circuit.md "Rule off")."""
     base = preset("demo")
     hit = {"expert": [], "naive": [], "refine": [], "null": [], "off_refine": [], "off_enr": []}
     for seed in range(10):
@@ -300,16 +302,15 @@ def test_demo_enrichment_over_seeds_and_the_input_change_confound():
         hit["null"].append(
             _demo_mouse_level_tests(cfg.null()).loc["opto:expert_enrichment", "p"] <= 0.05
         )
-        if seed < 5:
-            off = _demo_mouse_level_tests(cfg.with_overrides({"effects": {"m1_refinement": False}}))
-            hit["off_refine"].append(off.loc["opto:drive_refinement", "p"] <= 0.05)
-            hit["off_enr"].append(
-                off.loc["opto:expert_enrichment", "estimate"]
-                < t.loc["opto:expert_enrichment", "estimate"]
-            )
+        off = _demo_mouse_level_tests(cfg.with_overrides({"effects": {"m1_refinement": False}}))
+        hit["off_refine"].append(off.loc["opto:drive_refinement", "p"] <= 0.05)
+        hit["off_enr"].append(
+            off.loc["opto:expert_enrichment", "estimate"] > 0
+            and off.loc["opto:expert_enrichment", "p"] <= 0.05
+        )
     assert np.mean(hit["expert"]) >= 0.8 and np.mean(hit["refine"]) >= 0.8, hit
     assert np.mean(hit["null"]) <= 0.1 and np.mean(hit["naive"]) <= 0.2, hit
-    assert not any(hit["off_refine"]) and all(hit["off_enr"]), hit
+    assert np.mean(hit["off_enr"]) <= 0.1 and np.mean(hit["off_refine"]) <= 0.2, hit
 
 
 @pytest.mark.slow
