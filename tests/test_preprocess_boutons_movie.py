@@ -210,8 +210,9 @@ def test_bouton_detection_default_settings_30s(mouse):
     # old target P, R >= 0.9 (old simulator: mouse 0 P 1.00 / R 0.97, mouse 1 P 1.00 / R 0.98).
     # Realistic simulator, puncta threshold 4 robust SD: 0.91/0.79 and 0.89/0.81; at the new
     # default 2.5: 0.85/0.87 and 0.82/0.85 (30 s: dim boutons of rarely active axons barely
-    # show in the mean image; false ROIs mostly non-bouton puncta). Measured level asserted.
-    assert sc["precision"] >= 0.8 and sc["recall"] >= 0.83, sc
+    # show in the mean image; false ROIs mostly non-bouton puncta). On the circuit (main
+    # fef7666): 0.88/0.831 and 0.84/0.84. Measured levels asserted with a margin of ~0.03.
+    assert sc["precision"] >= 0.8 and sc["recall"] >= 0.8, sc
     # suite2p alone (same settings, no refinement) is what the refinement fixes: observed on
     # the old simulator P 0.14-0.17 at threshold_scaling 0.5 (asserted < 0.5); on the
     # realistic one (dimmer field) suite2p alone misses most puncta: mouse 1 P 0.73 / R 0.09
