@@ -410,10 +410,10 @@ def movement_from(
     ``REST_TOLERANCE x press_peak_mm`` of rest (a blend with a small weight on a longer naive
     twin is the plan up to a negligible tail: its length must not change the movement's
     duration, tremor taper and the session's later draws), and :attr:`Movement.deviation`
-    keeps the change of the executed latent from the plan. With ``rng``, physiological tremor is added during the
-    movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm + tremor_fraction x position``,
-    tapered to 0 at both ends (execution noise of the limb: part of the lever, not of the
-    motor latent).
+    keeps the change of the executed latent from the plan. With ``rng``, physiological tremor
+    is added during the movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm +
+    tremor_fraction x position``, tapered to 0 at both ends (execution noise of the limb: part
+    of the lever, not of the motor latent).
     """
     end = sub.end
     if executed is not None and executed.end > end:
