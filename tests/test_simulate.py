@@ -242,10 +242,12 @@ def _template_similarity(sess, truth) -> tuple[np.ndarray, np.ndarray]:
 def test_inactivation_degrades_the_movement_through_the_circuit():
     """Light silences thalamic axons in M1; the learned part of the movement moves towards its
     naive twin by m1_motor_weight x the fraction of M1's readout of the movement the light
-    removes (m1.py), not by a rewritten plan. Observed (seed 0, m1_motor_weight 1): template r
-    0.81 without light, -0.13 with it (0-2 s: the naive twin is slower and longer); M1 loss 0.92
-    (0.58-1.0); RMS lever deviation 1.48 mm on light trials (0 without). With weight 0.7: r
-    0.34, deviation 0.92 mm."""
+    removes (m1.py), not by a rewritten plan. Observed (seed 0, m1_motor_weight 1, balanced
+    inhibition): template r 0.81 without light, 0.53 with it (0-2 s: the naive twin is slower
+    and longer; light-trial r ranges -0.7..0.96, so the median moves with the session's draws:
+    seeds 1-3 0.70 / 0.58, 0.81 / 0.78, 0.85 / 0.15); M1 loss 0.94 (0.73-1.0); RMS lever
+    deviation 1.35 mm on light trials (0 without). Before the balanced inhibition: r -0.13,
+    loss 0.92, 1.48 mm; with weight 0.7: r 0.34, deviation 0.92 mm."""
     cfg = _inactivation_cfg()
     sess, truth = simulate_session(cfg, "inactivation", 0, 14)
     tr = truth["trials"][truth["trials"]["engaged"]]
@@ -1029,7 +1031,8 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
     expert population          noise-free input           spikes  true dF/F   measured dF/F
     =========================  =========================  ======  ==========  ================
     MTh boutons (38, 20 axons) axon drive 0.83 [0.26-0.83] 0.47    0.39        0.41 [0.03-0.47]
-    M1 (60 neurons)            output 0.69 [0.50-0.80]     0.40    0.32        0.32 [0.27-0.57]
+    M1 (60 neurons)            output 0.76                 0.37    --          0.32
+    M1, output-Hebbian rule    output 0.69 [0.50-0.80]     0.40    0.32        0.32 [0.27-0.57]
     =========================  =========================  ======  ==========  ================
 
     Naive M1 measured -0.01 [-0.04-0.05]. The axons' drive averaged over the movements'
@@ -1038,12 +1041,13 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
     seeds, encoding 0.41-0.64, reliability 0.56-1.0); the rest is the sparse spiking of issue
     10's realism-calibrated regime. R^2 grows with the population and the trials (100 axons:
     drive 0.92, spikes 0.61, true dF/F 0.52; demo preset, 50 trials, 15 Hz, seed 0 mouse 0:
-    boutons 0.58, M1 0.41, naive M1 0.02). The analysis is not the limit: OASIS-denoised dF/F,
-    0.2-0.3 s boxcar bins, every lag or lags -0.8..1.2 s move the measured R^2 by <= 0.03.
-    Expert M1's loadings are nearly collinear (the covariance rule potentiates the same
-    thalamic axons onto every movement neuron: mean |cos| 0.98 between neurons, latent dim 2
-    not carried even by the circuit output; plasticity off: 0.74, output R^2 0.81 instead of
-    0.64 on a pulse-free session). Asserted at seed 0's measured levels with margin."""
+    boutons 0.58; M1 0.41 with the output-Hebbian rule). The analysis is not the limit:
+    OASIS-denoised dF/F, 0.2-0.3 s boxcar bins, every lag or lags -0.8..1.2 s move the
+    measured R^2 by <= 0.03.
+    Expert M1's loadings: with the output-Hebbian rule nearly collinear (every movement neuron
+    potentiated the same thalamic axons: mean |cos| 0.985, latent dim 2 not carried even by the
+    circuit output); with the cortically gated rule 0.89 (output 0.76), but spiking keeps the
+    measured level at 0.32. Asserted at seed 0's measured levels with margin."""
     r2 = {}
     for exp, s in (("all_optical", 14), ("axon_imaging", 14), ("all_optical", 1)):
         sess, truth = simulate_session(tiny, exp, 0, s, return_traces=True)
@@ -1060,7 +1064,7 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
         r2[exp, s, "noise-free"] = _recovery(clean[task], z, fr)
     print(r2)
     assert r2["axon_imaging", 14, "noise-free"] >= 0.75, r2
-    assert r2["all_optical", 14, "noise-free"] >= 0.55, r2
+    assert r2["all_optical", 14, "noise-free"] >= 0.65, r2  # 0.69 with the old rule
     assert r2["all_optical", 14] > 0.25 and r2["axon_imaging", 14] > 0.3, r2
     assert r2["all_optical", 1] < 0.1 and r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
 
