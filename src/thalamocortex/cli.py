@@ -204,9 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sim-config",
         type=Path,
         default=None,
-        help="YAML overrides of the simulated design (default: a reduced demo — the demo's "
-        "groups at 3 mice each, sessions 1 and 14, 30 trials, 20 axons, 80 M1 neurons)",
+        help="YAML overrides of the simulated design (--design)",
     )
+    _add_design(p)
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--seed", type=int, default=0, help="first cohort seed (default 0)")
     p.add_argument("--scheduler", default="local", help="Dask scheduler: local | sync | address")
@@ -247,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="--level bank: mice per group of each bank (default: largest --mice + 4)",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (resumed if present)")
-    p.add_argument("--sim-config", type=Path, default=None, help="YAML simulated-design overrides")
+    p.add_argument(
+        "--sim-config", type=Path, default=None, help="YAML overrides of the simulated design"
+    )
+    _add_design(p)
     p.add_argument("--config", type=Path, default=None, help="YAML analysis parameters")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scheduler", default="local", help="Dask scheduler: local | sync | address")
@@ -522,12 +525,23 @@ def cmd_report(args) -> int:
     return 0
 
 
-def _calibration_sim(path: Path | None):
+def _add_design(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--design",
+        choices=("reduced", "demo"),
+        default="reduced",
+        help="simulated design of the whole-pipeline cohorts, before --sim-config: 'reduced' "
+        "(the demo's groups at 3 mice each, sessions 1 and 14, 30 trials, 20 axons, 80 M1 "
+        "neurons; default) or 'demo' (the demo preset itself: its power at its own size)",
+    )
+
+
+def _calibration_sim(path: Path | None, design: str = "reduced"):
     from thalamocortex.config import load_yaml
-    from thalamocortex.simulate.params import SimulationConfig
+    from thalamocortex.simulate.params import SimulationConfig, preset
     from thalamocortex.validate.run import calibration_design
 
-    cfg = calibration_design()
+    cfg = preset("demo") if design == "demo" else calibration_design()
     if path is not None:
         over = load_yaml(SimulationConfig, path)
         cfg = cfg.with_overrides(over.model_dump(exclude_unset=True), str(path))
@@ -550,7 +564,7 @@ def cmd_validate(args) -> int:
     page = run_validation(
         args.out,
         plan,
-        sim=_calibration_sim(args.sim_config),
+        sim=_calibration_sim(args.sim_config, args.design),
         config=load_config(args.config),
         scheduler=args.scheduler,
         n_workers=args.workers,
@@ -586,7 +600,7 @@ def cmd_power(args) -> int:
         args.cohorts,
         args.out,
         level=args.level,
-        sim=_calibration_sim(args.sim_config),
+        sim=_calibration_sim(args.sim_config, args.design),
         config=load_config(args.config),
         scheduler=args.scheduler,
         n_workers=args.workers,

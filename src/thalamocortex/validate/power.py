@@ -8,7 +8,8 @@ primary test of that effect finds it (right region and sign,
 * ``level="table"``: synthetic tables (:mod:`thalamocortex.stats.synthetic`), the effect scaled
   by ``size`` and the others untouched — seconds per cell;
 * ``level="pipeline"``: independent simulated experiments through every stage (only the
-  experiment the effect acts in is simulated) — exact, one pipeline run per cohort;
+  experiment the effect acts in is simulated) — exact, one pipeline run (one task, one file
+  ``OUT/cells/pipeline-...-mice<n>-s<seed>.parquet``) per cohort;
 * ``level="bank"``: per size one simulated cohort of ``bank_mice`` mice per group analysed
   through every stage, re-tested on random subsets of ``n`` mice per group
   (:mod:`thalamocortex.validate.bank`) — one pipeline run per size.
@@ -249,28 +250,35 @@ def power_curves(
                 )
             continue
         for m in mice:
-            path = _cell_path(cells, level, effect, size, f"mice{m}-n{cohorts}", seed)
-            files.append(path)
-            if path.is_file():
-                continue
-            task = {
-                "effect": effect,
-                "size": float(size),
-                "mice": int(m),
-                "level": level,
-                "seeds": list(range(seed, seed + cohorts)),
-                "path": str(path),
-                "stats": stats,
-            }
+            # table level: one task per cell; pipeline level: one task (and file) per cohort,
+            # so that cohorts run in parallel and an interrupted or larger run reuses them
             if level == "table":
-                task["design"] = table_design(effect, size, m)
+                chunks = [(f"mice{m}-n{cohorts}", seed, list(range(seed, seed + cohorts)))]
             else:
-                task.update(
-                    sim=pipeline_design(effect, size, m, sim),
-                    config=config,
-                    workdir=str(out / "work"),
-                )
-            tasks.append(task)
+                chunks = [(f"mice{m}", s, [s]) for s in range(seed, seed + cohorts)]
+            for tag, first, seeds in chunks:
+                path = _cell_path(cells, level, effect, size, tag, first)
+                files.append(path)
+                if path.is_file():
+                    continue
+                task = {
+                    "effect": effect,
+                    "size": float(size),
+                    "mice": int(m),
+                    "level": level,
+                    "seeds": seeds,
+                    "path": str(path),
+                    "stats": stats,
+                }
+                if level == "table":
+                    task["design"] = table_design(effect, size, m)
+                else:
+                    task.update(
+                        sim=pipeline_design(effect, size, m, sim),
+                        config=config,
+                        workdir=str(out / "work"),
+                    )
+                tasks.append(task)
     if tasks:
         worker = _bank_cell if level == "bank" else _cell
         with Executor(scheduler, n_workers=n_workers, progress=progress) as ex:
