@@ -709,7 +709,8 @@ def test_varied_null_light_barely_changes_the_movement():
     whose plan moved towards its learned one and whose efficacy draw is positive (M1's loss is
     clipped at 0, so the effect cannot average out over mice); measured negligible: mean square
     change of the executed lever 0.0048 mm^2 (varied) vs 0.98 mm^2 (default effect) in 60 mice
-    each; here 3 mice, session 14: 0.0011 vs 0.65). The primary test's false-positive
+    each, main fef7666; here 3 mice, session 14: 0.0011 vs 0.65 there, 0.00008 vs 0.92 with the
+    balanced-inhibition circuit of e16ed98). The primary test's false-positive
     rate under this null: docs/statistics.md (0.045, 200 disjoint groups of 3)."""
     from thalamocortex.validate.run import calibration_design
 
