@@ -33,8 +33,11 @@ def test_opto_session_worker_tables(expert_file, tmp_path):
     assert (neurons["condition"] == "opsin").all() and (neurons["stage"] == "expert").all()
     assert neurons["roi_name"].tolist() == truth["rois"]["roi_name"].tolist()
     fr = out["fractions"].set_index("null")
-    # real pulses drive most neurons in the expert; the pseudo-pulse null stays near alpha
-    assert fr.loc["pulses", "responsive"] > 0.5
+    # real pulses drive many neurons in the expert (0.42: with balanced feed-forward inhibition
+    # the neurons that lost thalamic weight are inhibited, mostly below detection; it was > 0.5
+    # when the pooled thalamic drive excited nearly every neuron); the pseudo-pulse null stays
+    # near alpha
+    assert fr.loc["pulses", "responsive"] > 0.3
     assert fr.loc["pseudo", "responsive"] <= params.fdr_alpha
     peri = out["peri"]
     blank = peri.groupby("time_s")["dff"].apply(lambda x: x.isna().all())
@@ -163,8 +166,10 @@ def test_opto_stage_uses_the_tracking_table(renamed_dataset, tmp_path):
     assert len(paired) == nve["n_tracked"].iloc[0]
     rho = _expert_drive_vs_true_weight(paired, weights, "cell")
     # tracking pairs each naive ROI with the same neuron's expert ROI: its expert drive follows
-    # that neuron's true thalamic weight (observed rho 0.83, 0.87)
-    assert min(rho.values()) > 0.6
+    # that neuron's true thalamic weight (observed rho 0.58, 0.54; 0.83, 0.87 before issue 12's
+    # balanced inhibition: the many net-inhibited neurons now sit at the noise floor of the
+    # measured drive, suppression of sparse cells being mostly invisible)
+    assert min(rho.values()) > 0.4
     # without the table: roi_name, which pairs unrelated neurons (observed rho 0.12, -0.14)
     u = _run_opto(data, tmp_path / "by_name", encoding)
     assert (u["naive_vs_expert_identity"]["identity"] == "roi_name").all()

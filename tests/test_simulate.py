@@ -242,10 +242,12 @@ def _template_similarity(sess, truth) -> tuple[np.ndarray, np.ndarray]:
 def test_inactivation_degrades_the_movement_through_the_circuit():
     """Light silences thalamic axons in M1; the learned part of the movement moves towards its
     naive twin by m1_motor_weight x the fraction of M1's readout of the movement the light
-    removes (m1.py), not by a rewritten plan. Observed (seed 0, m1_motor_weight 1): template r
-    0.81 without light, -0.13 with it (0-2 s: the naive twin is slower and longer); M1 loss 0.92
-    (0.58-1.0); RMS lever deviation 1.48 mm on light trials (0 without). With weight 0.7: r
-    0.34, deviation 0.92 mm."""
+    removes (m1.py), not by a rewritten plan. Observed (seed 0, m1_motor_weight 1, balanced
+    inhibition): template r 0.81 without light, 0.53 with it (0-2 s: the naive twin is slower
+    and longer; light-trial r ranges -0.7..0.96, so the median moves with the session's draws:
+    seeds 1-3 0.70 / 0.58, 0.81 / 0.78, 0.85 / 0.15); M1 loss 0.94 (0.73-1.0); RMS lever
+    deviation 1.35 mm on light trials (0 without). Before the balanced inhibition: r -0.13,
+    loss 0.92, 1.48 mm; with weight 0.7: r 0.34, deviation 0.92 mm."""
     cfg = _inactivation_cfg()
     sess, truth = simulate_session(cfg, "inactivation", 0, 14)
     tr = truth["trials"][truth["trials"]["engaged"]]
@@ -282,8 +284,11 @@ def test_inactivation_degrades_the_movement_through_the_circuit():
 
 def test_inactivating_a_region_without_movement_signal_leaves_the_lever():
     """Silencing a cortical input that carries no movement signal shifts M1 tonically (removed
-    from the command) and barely changes the lever. Observed (m1_motor_weight 1): M1 loss 0.093
-    vs 0.87, RMS deviation 0.14 mm vs 1.21 mm for the thalamus (40 trials). Through the
+    from the command) and barely changes the lever. Observed (m1_motor_weight 1, balanced
+    cortical inhibition): M1 loss 0.02 (0-0.08) vs 0.85, RMS deviation 0.04 mm vs 1.16 mm for
+    the thalamus (40 trials). Without the cortical inhibition (cortical_ffi 0) silencing the
+    movement-free M2 pushed its strongly connected neurons below threshold (-kappa, up to -2)
+    and removed their movement responses: loss 0.3-0.45, deviation 0.39-0.44 mm. Through the
     analysis on 8 mice: test_opto_groundtruth.py."""
     regions = {k: v.model_dump() for k, v in default_regions().items()}
     for stage in ("naive", "expert"):
@@ -386,16 +391,17 @@ def test_mth_leads_movement_in_experts(tiny):
 # ----------------------------------------------------------------------------- M1
 def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
     """M1 encoding comes from the circuit: in experts the neurons the thalamus drives are the
-    movement-encoding ones (the reward-gated covariance rule moved W onto them); in naive
-    mice, the null, or with the rule off, W is broad. Observed (400 neurons, seed 0): Spearman
-    rho(net thalamic weight, encoding) naive -0.18, expert 0.75, null -0.18, rule off 0.31
-    (the expert thalamus carries more movement, so better-innervated neurons encode a little
-    more even without refinement); net-suppressed unrelated neurons naive 0.10, expert 0.42;
-    truth enrichment (movement-related fraction of expected-activated neurons minus the
-    others') naive -0.04, expert 0.66, null -0.02, rule off 0.24. Issue 12 asks the rule-off
-    enrichment to vanish: it cannot while one W carries both the photostimulation and the
-    movement drive -- better-innervated neurons get more of both once the thalamus carries
-    more movement (an input change, not rewiring); asserted: rule off < expert - 0.2."""
+    movement-encoding ones (the cortically gated covariance rule moved W onto them); in naive
+    mice, the null, or with the rule off, W is broad. Observed (400 neurons, seed 0; balanced
+    feed-forward inhibition, issue 12's rule-off item): Spearman rho(net thalamic weight,
+    encoding) naive -0.10, expert 0.54, null -0.10, rule off 0.07; neurons with a negative net
+    thalamic drive (a volley of the opsin axons suppresses them): naive 0.51 of all, unrelated
+    neurons naive 0.51, expert 0.79; truth enrichment (movement-related fraction of
+    expected-activated neurons minus the others') naive -0.02, expert 0.53, null 0.02, rule off
+    0.04. Before the balanced inhibition (pooled inhibition 0.65 x the mean row sum): rho rule
+    off 0.31, enrichment rule off 0.24, every naive neuron but 10 % net excited -- the common
+    thalamic movement drive of better-innervated neurons made them movement-related without
+    any rewiring. Issue 12's target: rule off removes the enrichment (asserted |.| < 0.12)."""
     cfg = SimulationConfig(
         experiments=["all_optical"],
         behavior={"n_trials": 5, "lever_rate_hz": 500.0},
@@ -406,7 +412,7 @@ def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
         update={"effects": cfg.effects.model_copy(update={"m1_refinement": False})}
     )
     zero_rate = cfg.with_overrides({"circuit": {"refinement_rate": 0.0}})
-    rho, unrelated_suppressed, w, enrichment = {}, {}, {}, {}
+    rho, unrelated_suppressed, w, enrichment, net_suppressed = {}, {}, {}, {}, {}
     for name, c, s in (
         ("naive", cfg, 1),
         ("expert", cfg, 14),
@@ -418,17 +424,21 @@ def test_refinement_aligns_thalamic_drive_with_encoding_in_experts_only():
         r = truth["rois"]
         rho[name] = spearmanr(r.thalamic_weight, r.encoding)[0]
         unrelated_suppressed[name] = (r.thalamic_weight[~r.movement_related] < 0).mean()
+        net_suppressed[name] = (r.thalamic_weight < 0).mean()
         act = r.expected_response.eq("activated").to_numpy()
         rel = r.movement_related.to_numpy()
         enrichment[name] = rel[act].mean() - (rel[~act].mean() if (~act).any() else 0.0)
         w[name] = (truth["circuit"]["W"], truth["circuit"]["W_naive"])
         np.testing.assert_allclose(r.thalamic_input, truth["circuit"]["W"].sum(axis=1), rtol=1e-5)
     assert abs(rho["naive"]) < 0.3 and abs(rho["null"]) < 0.3, rho
-    assert rho["expert"] > 0.5 and rho["expert"] > rho["off"] + 0.25, rho
+    assert rho["expert"] > 0.4 and rho["expert"] > rho["off"] + 0.25, rho
     assert unrelated_suppressed["expert"] > unrelated_suppressed["naive"] + 0.15
     # truth enrichment: movement-related fraction of expected-activated minus the others'
     assert enrichment["expert"] > 0.4 and abs(enrichment["naive"]) < 0.15, enrichment
-    assert enrichment["off"] < enrichment["expert"] - 0.2, enrichment
+    assert enrichment["off"] < enrichment["expert"] - 0.3, enrichment
+    assert abs(enrichment["off"]) < 0.12 and abs(enrichment["null"]) < 0.12, enrichment
+    # broad naive influence: a thalamic volley excites some neurons and suppresses others
+    assert 0.3 < net_suppressed["naive"] < 0.7, net_suppressed
     # no refinement without the rule: W stays naive (switch off, or rule strength 0, or null)
     for name in ("naive", "null", "off", "rate 0"):
         np.testing.assert_array_equal(*w[name])
@@ -692,6 +702,30 @@ def test_varied_null_mice_differ_in_simulated_sessions():
             ]
             diffs.append(frac[1] - frac[0])
         assert check(np.array(diffs)), (kind, diffs)
+
+
+def test_varied_null_light_barely_changes_the_movement():
+    """Issue 11 (session 5): in the varied null the light still changes the movement of a mouse
+    whose plan moved towards its learned one and whose efficacy draw is positive (M1's loss is
+    clipped at 0, so the effect cannot average out over mice); measured negligible: mean square
+    change of the executed lever 0.0048 mm^2 (varied) vs 0.98 mm^2 (default effect) in 60 mice
+    each, main fef7666; here 3 mice, session 14: 0.0011 vs 0.65 there, 0.00008 vs 0.92 with the
+    balanced-inhibition circuit of e16ed98). The primary test's false-positive
+    rate under this null: docs/statistics.md (0.045, 200 disjoint groups of 3)."""
+    from thalamocortex.validate.run import calibration_design
+
+    base = calibration_design().model_copy(update={"experiments": ["inactivation"]})
+
+    def light_msd(cfg):
+        dev = []
+        for m in range(3):
+            mv = simulate_session(cfg, "inactivation", m, 14)[1]["movements"]
+            dev.append(mv.loc[mv["light"] & (mv["kind"] == "cued"), "lever_deviation"])
+        return float(np.mean(np.concatenate(dev) ** 2))
+
+    varied, effect = light_msd(base.null("varied")), light_msd(base)
+    assert effect > 0.2, effect
+    assert varied < 0.02 * effect, (varied, effect)
 
 
 def test_cli_null_kind(tmp_path):
@@ -1021,7 +1055,8 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
     expert population          noise-free input           spikes  true dF/F   measured dF/F
     =========================  =========================  ======  ==========  ================
     MTh boutons (38, 20 axons) axon drive 0.83 [0.26-0.83] 0.47    0.39        0.41 [0.03-0.47]
-    M1 (60 neurons)            output 0.69 [0.50-0.80]     0.40    0.32        0.32 [0.27-0.57]
+    M1 (60 neurons)            output 0.76                 0.37    --          0.32
+    M1, output-Hebbian rule    output 0.69 [0.50-0.80]     0.40    0.32        0.32 [0.27-0.57]
     =========================  =========================  ======  ==========  ================
 
     Naive M1 measured -0.01 [-0.04-0.05]. The axons' drive averaged over the movements'
@@ -1030,12 +1065,13 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
     seeds, encoding 0.41-0.64, reliability 0.56-1.0); the rest is the sparse spiking of issue
     10's realism-calibrated regime. R^2 grows with the population and the trials (100 axons:
     drive 0.92, spikes 0.61, true dF/F 0.52; demo preset, 50 trials, 15 Hz, seed 0 mouse 0:
-    boutons 0.58, M1 0.41, naive M1 0.02). The analysis is not the limit: OASIS-denoised dF/F,
-    0.2-0.3 s boxcar bins, every lag or lags -0.8..1.2 s move the measured R^2 by <= 0.03.
-    Expert M1's loadings are nearly collinear (the covariance rule potentiates the same
-    thalamic axons onto every movement neuron: mean |cos| 0.98 between neurons, latent dim 2
-    not carried even by the circuit output; plasticity off: 0.74, output R^2 0.81 instead of
-    0.64 on a pulse-free session). Asserted at seed 0's measured levels with margin."""
+    boutons 0.58; M1 0.41 with the output-Hebbian rule). The analysis is not the limit:
+    OASIS-denoised dF/F, 0.2-0.3 s boxcar bins, every lag or lags -0.8..1.2 s move the
+    measured R^2 by <= 0.03.
+    Expert M1's loadings: with the output-Hebbian rule nearly collinear (every movement neuron
+    potentiated the same thalamic axons: mean |cos| 0.985, latent dim 2 not carried even by the
+    circuit output); with the cortically gated rule 0.89 (output 0.76), but spiking keeps the
+    measured level at 0.32. Asserted at seed 0's measured levels with margin."""
     r2 = {}
     for exp, s in (("all_optical", 14), ("axon_imaging", 14), ("all_optical", 1)):
         sess, truth = simulate_session(tiny, exp, 0, s, return_traces=True)
@@ -1052,7 +1088,7 @@ def test_shared_latent_recoverable_from_one_mouse_population(tiny):
         r2[exp, s, "noise-free"] = _recovery(clean[task], z, fr)
     print(r2)
     assert r2["axon_imaging", 14, "noise-free"] >= 0.75, r2
-    assert r2["all_optical", 14, "noise-free"] >= 0.55, r2
+    assert r2["all_optical", 14, "noise-free"] >= 0.65, r2  # 0.69 with the old rule
     assert r2["all_optical", 14] > 0.25 and r2["axon_imaging", 14] > 0.3, r2
     assert r2["all_optical", 1] < 0.1 and r2["all_optical", 1] < r2["all_optical", 14] - 0.2, r2
 

@@ -21,7 +21,11 @@ configured population change and ``k[m, e]`` the mouse's multiplier of effect ``
 ``z[m, e] ~ N(0, 1)`` is drawn from its own generator, seeded by the root seed, the mouse and a
 hash of the effect name, so adding an effect or a mouse never changes the others' draws.
 Inactivation is handled the same way with ``naive = 0`` and ``expert = efficacy``: the mouse's
-fraction of thalamic axons silenced by light. The refinement of the thalamic weights
+fraction of thalamic axons silenced by light (in a varied null a negative draw strengthens the
+axons instead, which takes nothing from M1's readout of the movement, so the light's change of
+the movement there is one-signed; measured negligible -- mean square lever change 1/200 of the
+default effect's -- and the primary test's null false-positive rate is unaffected:
+docs/statistics.md). The refinement of the thalamic weights
 (``m1.refinement``) scales the strength of the plasticity rule: the mouse's rule strength is
 ``refinement_rate x k`` (m1.py), so its weights change by what the rule makes of it.
 """

@@ -11,14 +11,24 @@ every other region ``r`` of ``axon_imaging.regions`` per M1 neuron, with weight 
 
 **M1 neuron i**::
 
-    x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t) + sum_r kappa_ir c_ir(t)
+    x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t)
+             + sum_r kappa_ir (c_ir(t) - beta_c mean_units c_r(t))
     y_i(t) = max(x_i(t), -1)  for x_i <= 0,   y_max tanh(x_i(t) / y_max)  above
 
-``g_I = ffi_ratio x weight_mean``: inhibitory interneurons driven by the pooled thalamic
-activity (feed-forward inhibition), so a thalamic volley excites neurons whose row sum
-``sum_j W_ij`` exceeds ``iota_i g_I`` and suppresses the weakly connected ones. The rectified,
-saturating output ``y_i`` (``y_max = circuit.output_max``) sets the neuron's sparse bursty
-spiking (:func:`~.circuits.regime_rates`, -1 = silent) with its private gain. Movement
+Feed-forward inhibition is *balanced*: every long-range input drives interneurons that pool
+the input population's activity, and a neuron gets inhibition in proportion to its own
+excitation from that input. Thalamic: ``g_I = ffi_ratio x weight_mean`` and ``iota_i =
+exp(ffi_sd xi_i) (R0_i / weight_mean)^ffi_balance`` with ``R0_i = sum_j W_naive_ij`` the
+neuron's structural innervation (fixed; the refinement changes W, not the interneurons'
+targets). With the defaults (ratio 1, balance 1) a uniform thalamic volley cancels in a naive
+neuron up to its E/I spread ``ffi_sd``, so a neuron is excited or suppressed by how its weights
+fall on the active axons relative to the pooled activity -- photostimulation of a random opsin
+subset activates some naive neurons and suppresses others, and the common movement drive of a
+better-innervated neuron no longer makes it movement-related (the rule-off confound of
+docs/circuit.md). Cortical: ``beta_c = cortical_ffi``; silencing a cortical region then shifts
+its target neurons by ``kappa (fraction silenced - own unit silenced)``, not ``-kappa``. The
+rectified, saturating output ``y_i`` (``y_max = circuit.output_max``) sets the neuron's sparse
+bursty spiking (:func:`~.circuits.regime_rates`, -1 = silent) with its private gain. Movement
 encoding is therefore whatever ``W`` and the inputs make of it; nothing labels a neuron.
 
 **Naive weights** ``W_ij = (weight_mean / N_T) c_i eps_ij``, ``c_i`` log-normal (SD
@@ -28,18 +38,24 @@ log-normal of mean 1 (``weight_synapse_sd``).
 **Refinement** (training days ``d = 1 .. session - 1``; reward-gated covariance rule with
 presynaptic normalisation)::
 
-    C_ij(d) = < R_k (y_i - <y_i>) (a_j - <a_j>) >      over the day's cued movements k
+    u_i     = (1 - rho) y_i + rho sum_r kappa_ir (c_ir - beta_c mean_units c_r)
+    C_ij(d) = < R_k (u_i - <u_i>) (a_j - <a_j>) >      over the day's cued movements k
     W(d + 1) = N( clip(W(d) + eta_m (weight_mean / N_T) C(d) / 0.01, 0, W_max) )
 
-``R_k = 1`` for a rewarded movement (the mouse responded and the lever crossed the threshold),
-else 0; ``<.>`` are averages over -0.5..3 s around every movement's onset on a 20 Hz grid, with
-the *expected* drives (reliability-weighted) of the mouse's populations at that day's learning
-stage and plan; ``N`` rescales every column to its naive sum (each thalamic axon keeps its total
-synaptic strength: what one M1 neuron gains, the others lose); ``eta_m = refinement_rate x
-k[m, m1.refinement]`` (0 = no refinement; the mouse's multiplier of :mod:`.effects`). M1 neurons
-that are active with the movement (first through their cortical input) gain weight from the
-movement-related thalamic axons, so in experts the thalamus drives the neurons that encode the
-learned movement and its weights onto the others shrink below their inhibition.
+``u_i`` is the postsynaptic factor: with ``rho = rule_cortical_weight`` = 1 (default) the
+neuron's cortical (dendritic) drive gates the potentiation of its thalamic synapses, so each
+neuron's thalamic weights follow its own cortical tuning (with ``rho = 0``, the output-Hebbian
+rule, every neuron converges onto the leading component of the thalamic activity and expert
+loadings become collinear). ``R_k = 1`` for a rewarded movement (the mouse responded and the
+lever crossed the threshold), else 0; ``<.>`` are averages over -0.5..3 s around every
+movement's onset on a 20 Hz grid, with the *expected* drives (reliability-weighted) of the
+mouse's populations at that day's learning stage and plan; ``N`` rescales every column to its
+naive sum (each thalamic axon keeps its total synaptic strength: what one M1 neuron gains, the
+others lose); ``eta_m = refinement_rate x k[m, m1.refinement]`` (0 = no refinement; the
+mouse's multiplier of :mod:`.effects`). Neurons whose cortical drive follows the rewarded
+movement gain weight from the movement-related thalamic axons (more than their fixed
+inhibition), so in experts the thalamus drives the neurons that encode the learned movement,
+and the neurons that lost weight are net inhibited by a thalamic volley.
 
 **Photostimulation** of thalamic terminals: each opsin-expressing axon (``opsin_fraction``) is
 recruited by a pulse of power ``P`` with probability ``recruit_max P / (P + recruit_half_mw)``
@@ -147,7 +163,11 @@ def draw_circuit(rng: np.random.Generator, cfg: SimulationConfig) -> M1Circuit:
         cp.weight_synapse_sd * rng.standard_normal((n, nt)) - 0.5 * cp.weight_synapse_sd**2
     )
     w = (cp.weight_mean / nt) * row[:, None] * syn
-    iota = np.exp(cp.ffi_sd * rng.standard_normal(n))
+    # balanced feed-forward inhibition: in proportion to the neuron's own (structural)
+    # thalamic innervation, with a small spread of the E/I ratio
+    iota = np.exp(cp.ffi_sd * rng.standard_normal(n)) * (w.sum(axis=1) / cp.weight_mean) ** (
+        cp.ffi_balance
+    )
     cortical, kappa = {}, {}
     for r in cortical_regions(cfg):
         cortical[r] = draw_input_units(rng, cfg, r, n)
@@ -178,15 +198,18 @@ def net_input(
     a: np.ndarray,
     cortical: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``x = a W' - iota g_I mean(a) + sum_r kappa_r c_r``, array (frames, N_M) float32.
+    """``x = a W' - iota g_I mean(a) + sum_r kappa_r (c_r - beta_c mean(c_r))``, array
+    (frames, N_M) float32.
 
     ``a``: thalamic drives (frames, N_T); ``cortical``: region -> drives (frames, N_M)."""
     g = cfg.circuit.ffi_ratio * cfg.circuit.weight_mean
     a = np.asarray(a, dtype=np.float32)
     x = a @ w.T.astype(np.float32)
     x -= np.float32(g) * a.mean(axis=1, keepdims=True) * circ.iota.astype(np.float32)[None, :]
+    fc = np.float32(cfg.circuit.cortical_ffi)
     for r, c in (cortical or {}).items():
-        x += circ.kappa[r].astype(np.float32)[None, :] * c
+        k = circ.kappa[r].astype(np.float32)[None, :]
+        x += k * (c - fc * c.mean(axis=1, keepdims=True)) if fc > 0 else k * c
     return x
 
 
@@ -327,7 +350,8 @@ def training_day(
 
 
 def refine_step(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: TrainingDay, eta):
-    """One day of the reward-gated covariance rule with presynaptic normalisation."""
+    """One day of the reward-gated covariance rule with presynaptic normalisation (the
+    postsynaptic factor mixes the output and the cortical drive, ``rule_cortical_weight``)."""
     cp = cfg.circuit
     unit = cp.weight_mean / circ.n_thalamic
     if eta == 0:
@@ -335,6 +359,10 @@ def refine_step(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: Trai
     a = day.inputs.thalamic.astype(np.float64)
     y = output(net_input(circ, cfg, w, a, day.inputs.cortical), cfg).astype(np.float64)
     da = a - a.mean(axis=0)
+    wc = cp.rule_cortical_weight
+    if wc > 0:
+        xc = net_input(circ, cfg, np.zeros_like(w), np.zeros_like(a), day.inputs.cortical)
+        y = (1.0 - wc) * y + wc * xc.astype(np.float64)
     dy = (y - y.mean(axis=0)) * day.reward[:, None]
     cov = dy.T @ da / len(a)  # (N_M, N_T)
     new = np.clip(w + eta * unit * cov / COV_REFERENCE, 0.0, cp.weight_max * unit)

@@ -39,6 +39,9 @@ from thalamocortex.simulate.params import MotorParams
 
 #: sub-movement kinds, in the order a plan lists them
 SUBMOVEMENT_KINDS = ("press", "correction", "release", "extra")
+#: an executed (perturbed) movement has ended once its latent stays within this fraction of the
+#: population press of rest (a blend's weakly weighted tail is no movement)
+REST_TOLERANCE = 0.01
 
 
 def min_jerk(s: np.ndarray) -> np.ndarray:
@@ -403,13 +406,21 @@ def movement_from(
 
     ``executed`` (optional) are the sub-movements actually executed when they differ from the
     plan ``sub`` (an inactivation trial, m1.py): the lever reads out their latent, the movement
-    lasts until the later of the two ends, and :attr:`Movement.deviation` keeps the change of
-    the executed latent from the plan. With ``rng``, physiological tremor is added during the
-    movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm + tremor_fraction x position``,
-    tapered to 0 at both ends (execution noise of the limb: part of the lever, not of the
-    motor latent).
+    lasts until the plan's end or, if later, until the executed latent last leaves
+    ``REST_TOLERANCE x press_peak_mm`` of rest (a blend with a small weight on a longer naive
+    twin is the plan up to a negligible tail: its length must not change the movement's
+    duration, tremor taper and the session's later draws), and :attr:`Movement.deviation`
+    keeps the change of the executed latent from the plan. With ``rng``, physiological tremor
+    is added during the movement: OU noise (``tremor_tau_s``) of SD ``tremor_mm +
+    tremor_fraction x position``, tapered to 0 at both ends (execution noise of the limb: part
+    of the lever, not of the motor latent).
     """
-    end = sub.end if executed is None else max(sub.end, executed.end)
+    end = sub.end
+    if executed is not None and executed.end > end:
+        t = np.arange(int(np.floor(end * rate)), int(np.ceil(executed.end * rate)) + 1) / rate
+        away = np.linalg.norm(executed.latent(t), axis=1) > REST_TOLERANCE * mp.press_peak_mm
+        if away.any():
+            end = max(end, float(t[np.flatnonzero(away)[-1]]))
     n = int(np.ceil(end * rate)) + 1
     tau = np.arange(n) / rate
     dev = None

@@ -793,17 +793,20 @@ class CircuitParams(ParamGroup):
 
     M1 neuron ``i``'s net input (drive units, 0 = rest) is
 
-        x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t) + sum_r kappa_ir c_ir(t)
+        x_i(t) = sum_j W_ij a_j(t) - iota_i g_I mean_j a_j(t)
+                 + sum_r kappa_ir (c_ir(t) - cortical_ffi mean_units c_r(t))
 
     with ``a_j`` the drives of ``n_thalamic`` thalamic axons (the ``thalamic_region``'s
-    population model at the mouse's learning stage), feed-forward inhibition driven by the
-    pooled thalamic activity (``g_I = ffi_ratio x weight_mean``; strong thalamic drive
-    suppresses weakly connected neurons) and one input unit ``c_ir`` of every other region
-    ``r`` of ``axon_imaging.regions``. The output is rectified and saturating, ``y_i =
-    max(x_i, -1)`` below 0 (-1 = silent), ``output_max tanh(x_i / output_max)`` above, and sets
-    the neuron's sparse bursty spiking. Learning refines ``W`` by a
-    reward-gated covariance rule with presynaptic normalisation (see m1.py). The learned part of
-    the movement depends on M1 (``m1_motor_weight``), so inactivation degrades it (m1.py).
+    population model at the mouse's learning stage), balanced feed-forward inhibition driven by
+    the pooled thalamic activity (``g_I = ffi_ratio x weight_mean``, ``iota_i`` in proportion
+    to the neuron's naive row sum: a thalamic volley excites or suppresses a neuron by how its
+    weights fall on the active axons) and one input unit ``c_ir`` of every other region ``r``
+    of ``axon_imaging.regions``, with its own balanced inhibition. The output is rectified and
+    saturating, ``y_i = max(x_i, -1)`` below 0 (-1 = silent), ``output_max tanh(x_i /
+    output_max)`` above, and sets the neuron's sparse bursty spiking. Learning refines ``W`` by
+    a reward-gated covariance rule gated by the neuron's cortical drive, with presynaptic
+    normalisation (see m1.py). The learned part of the movement depends on M1
+    (``m1_motor_weight``), so inactivation degrades it (m1.py).
     """
 
     thalamic_region: str = param(
@@ -824,15 +827,50 @@ class CircuitParams(ParamGroup):
         0.8, "log units", "spread of individual naive weights within a row", ge=0
     )
     ffi_ratio: float = param(
-        0.65,
+        1.0,
         "",
-        "feed-forward inhibition per unit pooled thalamic drive, relative to weight_mean "
-        "(g_I = ffi_ratio x weight_mean): neurons with a row sum below ~this x the mean are "
-        "net suppressed by thalamic activation",
+        "feed-forward inhibition per unit pooled thalamic drive, relative to the neuron's "
+        "excitation (g_I = ffi_ratio x weight_mean; with ffi_balance 1 a neuron whose W still "
+        "has its naive row sum gets as much inhibition as excitation from a uniform thalamic "
+        "volley). 1 (balanced): thalamic activation excites or suppresses a naive neuron by "
+        "how its weights fall on the active axons, not by its overall innervation (E/I ratios "
+        "equalised across neurons, Xue et al. 2014 Nature; thalamus drives PV interneurons "
+        "that inhibit the same cells, Gabernet et al. 2005 Neuron, Cruikshank et al. 2007 "
+        "Nat Neurosci). < 1 lets the common thalamic drive excite every neuron in proportion "
+        "to its innervation (0.65 before issue 12's rule-off finding)",
         ge=0,
     )
     ffi_sd: float = param(
-        0.15, "log units", "spread of the feed-forward inhibition across M1 neurons", ge=0
+        0.1,
+        "log units",
+        "spread of the feed-forward inhibition (the E/I ratio) across M1 neurons; a spread "
+        "lets neurons with weaker inhibition get more of both the movement and the "
+        "photostimulation drive (0.15 gave a rule-off truth enrichment of 0.06, 0.1: 0.01)",
+        ge=0,
+    )
+    ffi_balance: float = param(
+        1.0,
+        "",
+        "how the feed-forward inhibition onto neuron i follows its own thalamic innervation: "
+        "iota_i = exp(ffi_sd z_i) x (R0_i / weight_mean)^ffi_balance, R0_i = sum_j W_naive_ij, "
+        "its structural innervation, which the refinement of W does not change (0 = the same "
+        "pooled inhibition for every neuron, the circuit before issue 12's rule-off finding; "
+        "1 = balanced: inhibition in proportion to the neuron's naive thalamic excitation)",
+        ge=0,
+    )
+    cortical_ffi: float = param(
+        1.0,
+        "",
+        "feed-forward inhibition of the cortical inputs: neuron i gets kappa_ir (c_ir - "
+        "cortical_ffi x mean_units c_r(t)), the region's pooled activity through interneurons, "
+        "in proportion to its own weight from the region. 1 (balanced, like the thalamic "
+        "input; long-range cortical inputs to L2/3 recruit feed-forward inhibition too, e.g. "
+        "Mao et al. 2011 Neuron, Kinnischtzke et al. 2014 Cereb Cortex): silencing a region "
+        "shifts its target neurons by kappa x (fraction silenced - own unit silenced) instead "
+        "of -kappa, so a region without movement signal does not push M1 neurons below "
+        "threshold (without it, silencing a movement-free M2 removed 0.3-0.45 of M1's readout "
+        "of the movement). 0 = no cortical inhibition",
+        ge=0,
     )
     cortical_connection: float = param(
         0.35,
@@ -863,6 +901,21 @@ class CircuitParams(ParamGroup):
         "m1.refinement; 0 = no refinement): per training day W += eta x (weight_mean / "
         "n_thalamic) x Cov_rewarded(y_i, a_j) / 0.01",
         ge=0,
+    )
+    rule_cortical_weight: float = param(
+        1.0,
+        "",
+        "postsynaptic factor of the covariance rule: (1 - this) x the neuron's output y_i + "
+        "this x its cortical drive sum_r kappa_ir (c_ir - cortical_ffi x mean c_r). 1 "
+        "(reconstruction): thalamic synapses are potentiated when they coincide with the "
+        "neuron's cortical (dendritic) drive, as in plateau-gated potentiation of L2/3 inputs "
+        "(Gambino et al. 2014 Nature; Williams & Holtmaat 2019 Neuron); each neuron's "
+        "thalamic weights then follow its own cortical tuning. 0 = the output-Hebbian rule "
+        "(before issue 12's diversity item): it converges every neuron onto the leading "
+        "component of the thalamic activity (Oja 1982), expert loadings collinear "
+        "(|cos| 0.99)",
+        ge=0,
+        le=1,
     )
     weight_max: float = param(
         12.0,
