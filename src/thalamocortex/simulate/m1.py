@@ -206,11 +206,18 @@ def net_input(
     a = np.asarray(a, dtype=np.float32)
     x = a @ w.T.astype(np.float32)
     x -= np.float32(g) * a.mean(axis=1, keepdims=True) * circ.iota.astype(np.float32)[None, :]
+    for term in _cortical_terms(circ, cfg, cortical):
+        x += term
+    return x
+
+
+def _cortical_terms(circ: M1Circuit, cfg: SimulationConfig, cortical):
+    """Each cortical region's term ``kappa_r (c_r - beta_c mean(c_r))`` of :func:`net_input`,
+    (frames, N_M) per region (``cortical``: region -> drives, or None)."""
     fc = np.float32(cfg.circuit.cortical_ffi)
     for r, c in (cortical or {}).items():
         k = circ.kappa[r].astype(np.float32)[None, :]
-        x += k * (c - fc * c.mean(axis=1, keepdims=True)) if fc > 0 else k * c
-    return x
+        yield k * (c - fc * c.mean(axis=1, keepdims=True)) if fc > 0 else k * c
 
 
 def output(x: np.ndarray, cfg: SimulationConfig) -> np.ndarray:
@@ -357,12 +364,19 @@ def refine_step(circ: M1Circuit, cfg: SimulationConfig, w: np.ndarray, day: Trai
     if eta == 0:
         return w
     a = day.inputs.thalamic.astype(np.float64)
-    y = output(net_input(circ, cfg, w, a, day.inputs.cortical), cfg).astype(np.float64)
     da = a - a.mean(axis=0)
     wc = cp.rule_cortical_weight
+    y = 0.0
+    if wc < 1:
+        y = (1.0 - wc) * output(net_input(circ, cfg, w, a, day.inputs.cortical), cfg).astype(
+            np.float64
+        )
     if wc > 0:
-        xc = net_input(circ, cfg, np.zeros_like(w), np.zeros_like(a), day.inputs.cortical)
-        y = (1.0 - wc) * y + wc * xc.astype(np.float64)
+        # the neuron's cortical drive alone (net_input's cortical terms, same float32 sums)
+        xc = np.zeros((len(a), len(w)), dtype=np.float32)
+        for term in _cortical_terms(circ, cfg, day.inputs.cortical):
+            xc += term
+        y = y + wc * xc.astype(np.float64)
     dy = (y - y.mean(axis=0)) * day.reward[:, None]
     cov = dy.T @ da / len(a)  # (N_M, N_T)
     new = np.clip(w + eta * unit * cov / COV_REFERENCE, 0.0, cp.weight_max * unit)
