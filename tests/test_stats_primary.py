@@ -22,6 +22,7 @@ from thalamocortex.stats.summary import (
     mean_test,
     rate_ci,
     region_contrasts,
+    weighted_group_tests,
 )
 from thalamocortex.stats.synthetic import (
     BehaviorDesign,
@@ -53,6 +54,40 @@ def test_pooled_group_tests_match_the_anova_model():
     per = group_tests(v, g, pooled=False)
     t = sps.ttest_1samp(v[:3], 0.0)
     assert per.loc["A", "p"] == pytest.approx(t.pvalue) and per.loc["A", "df"] == 2
+
+
+def test_weighted_group_tests_reduce_to_the_pooled_t_and_downweight_noisy_mice():
+    v, g = _groups(seed=1)
+    pooled = group_tests(v, g, pooled=True)
+    equal = weighted_group_tests(v, np.full(len(v), 0.3), g)
+    np.testing.assert_allclose(equal[list(pooled.columns)], pooled, rtol=1e-9)
+    # one mouse of A measured 1000x worse: A's estimate is nearly the mean of its other two
+    var = np.full(len(v), 0.01)
+    var[0] = 10.0
+    res = weighted_group_tests(v, var, g)
+    assert res.loc["A", "estimate"] == pytest.approx(v[1:3].mean(), abs=0.02)
+    assert res.loc["A", "df"] == 8 and res.loc["B", "n_mice"] == 3
+    # a non-finite variance drops that mouse
+    var[1] = np.nan
+    assert weighted_group_tests(v, var, g).loc["A", "n_mice"] == 2
+
+
+def test_weighted_group_tests_hold_alpha_where_the_pooled_t_does_not():
+    """Null per-mouse changes whose sampling noise is 3x larger in one region (a region with
+    few movement-related axons): the pooled-variance t rejects that region far above its share
+    of alpha, the precision-weighted test (given the sampling variances) does not."""
+    rng = np.random.default_rng(7)
+    g = np.repeat(["A", "B", "C", "D"], 3)
+    sd = np.where(g == "A", 0.6, 0.2)
+    tau = 0.1  # between-mouse spread of the true change, common to the regions
+    n, rej_pooled, rej_weighted = 2000, 0, 0
+    for _ in range(n):
+        v = rng.normal(0, np.sqrt(tau**2 + sd**2))
+        rej_pooled += group_tests(v, g).loc["A", "p"] <= 0.05
+        rej_weighted += weighted_group_tests(v, sd**2, g).loc["A", "p"] <= 0.05
+    lo, hi = rate_ci(rej_weighted, n)
+    assert lo <= 0.05 <= hi, rej_weighted / n
+    assert rej_pooled / n > 0.12, rej_pooled / n
 
 
 def test_mean_test_matches_scipy_and_needs_two_mice():

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
+from thalamocortex.encoding.peri import TIMING_CI_LEVEL
 from thalamocortex.stats import hierarchical_bootstrap, mixed_model, permutation_test_paired
 from thalamocortex.stats.params import StatsParams
 from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
 from thalamocortex.stats.stages import EXPERT, NAIVE, learning_stages
-from thalamocortex.stats.summary import group_tests, region_contrasts
+from thalamocortex.stats.summary import group_tests, region_contrasts, weighted_group_tests
 
 #: Session-level metrics compared across learning (columns of the region x session table).
 METRICS: tuple[str, ...] = (
@@ -68,6 +70,23 @@ def with_stages(sessions: pd.DataFrame, stats: StatsParams | None = None) -> pd.
     return d
 
 
+def session_variance(sessions: pd.DataFrame, metric: str) -> pd.Series:
+    """Sampling variance of each session's ``metric`` from its ``<metric>_ci_low`` /
+    ``<metric>_ci_high`` interval, ``(width / (2 z))²`` with ``z`` the normal quantile of
+    :data:`~thalamocortex.encoding.peri.TIMING_CI_LEVEL` (the trial-bootstrap percentile
+    interval of the encoding stage; read off the interval rather than the bootstrap SD, so a
+    few resamples without an onset do not dominate it). NaN where the table has no interval.
+    """
+    lo, hi = f"{metric}_ci_low", f"{metric}_ci_high"
+    if lo not in sessions.columns or hi not in sessions.columns:
+        return pd.Series(np.nan, index=sessions.index)
+    width = pd.to_numeric(sessions[hi], errors="coerce") - pd.to_numeric(
+        sessions[lo], errors="coerce"
+    )
+    z = float(norm.ppf(0.5 + TIMING_CI_LEVEL / 2))
+    return (width / (2 * z)) ** 2
+
+
 def per_mouse_changes(
     sessions: pd.DataFrame,
     stats: StatsParams | None = None,
@@ -84,13 +103,16 @@ def per_mouse_changes(
     Returns
     -------
     DataFrame: ``experiment``, ``region``, ``mouse``, ``metric``, ``naive``, ``expert``,
-    ``change`` (expert - naive), ``n_naive``, ``n_expert`` (sessions with a finite value).
+    ``change`` (expert - naive), ``n_naive``, ``n_expert`` (sessions with a finite value),
+    ``change_var``: the sampling variance of the change when the sessions carry a
+    ``<metric>_ci_low`` / ``<metric>_ci_high`` interval (the population timing's trial
+    bootstrap), else NaN (:func:`session_variance`).
     """
     d = sessions if "stage" in sessions.columns else with_stages(sessions, stats)
     if "experiment" not in d.columns:
         d = d.assign(experiment="")
     cols = ["experiment", "region", "mouse", "metric", "naive", "expert", "change"]
-    cols += ["n_naive", "n_expert"]
+    cols += ["n_naive", "n_expert", "change_var"]
     staged = d[d["stage"].isin([NAIVE, EXPERT])]
     parts = []
     for metric in metrics:
@@ -98,12 +120,17 @@ def per_mouse_changes(
             continue
         v = staged[["experiment", "region", "mouse", "stage", metric]].copy()
         v[metric] = pd.to_numeric(v[metric], errors="coerce")
+        v["var"] = session_variance(staged, metric)
         v = v[np.isfinite(v[metric].to_numpy(np.float64))]
         if v.empty:
             continue
-        g = v.groupby(["experiment", "region", "mouse", "stage"], observed=True)[metric]
-        mean = g.mean().unstack("stage").reindex(columns=[NAIVE, EXPERT])
+        g = v.groupby(["experiment", "region", "mouse", "stage"], observed=True)
+        mean = g[metric].mean().unstack("stage").reindex(columns=[NAIVE, EXPERT])
         count = g.size().unstack("stage").reindex(columns=[NAIVE, EXPERT]).fillna(0)
+        # variance of a mean of independent session estimates: sum of variances / n²
+        # (a session without an interval makes its stage's variance NaN)
+        var = g["var"].agg(lambda x: x.sum(min_count=len(x)) / len(x) ** 2)
+        var = var.unstack("stage").reindex(columns=[NAIVE, EXPERT])
         per = pd.DataFrame(
             {
                 "naive": mean[NAIVE],
@@ -111,6 +138,7 @@ def per_mouse_changes(
                 "change": mean[EXPERT] - mean[NAIVE],
                 "n_naive": count[NAIVE].astype(np.int64),
                 "n_expert": count[EXPERT].astype(np.int64),
+                "change_var": var[NAIVE] + var[EXPERT],
             }
         ).reset_index()
         per.insert(3, "metric", metric)
@@ -151,17 +179,10 @@ def learning_contrasts(
     if "experiment" not in d.columns:
         d = d.assign(experiment="")
     changes = per_mouse_changes(d, st, metrics)
-    pooled = st.region_variance == "pooled"
     rows = []
     for (experiment, metric), ch in changes.groupby(["experiment", "metric"], sort=True):
-        tests = group_tests(ch["change"], ch["region"], pooled=pooled, ci_level=st.ci_level)
-        n_regions = len(tests)
+        tests, var_txt = _region_tests(ch, metric, st)
         primary = experiment == INPUT_EXPERIMENT and metric in st.encoding_primary_metrics
-        var_txt = (
-            f"variance pooled over {n_regions} region{'s' if n_regions > 1 else ''}"
-            if pooled
-            else "per-region variance"
-        )
         for region, r in tests.iterrows():
             mice = ch[ch["region"] == region]
             row = {
@@ -190,6 +211,24 @@ def learning_contrasts(
     if out.empty:
         return out
     return correct_family(out, "family", st.multiple_comparisons, st.alpha)
+
+
+def _region_tests(ch: pd.DataFrame, metric: str, st: StatsParams) -> tuple[pd.DataFrame, str]:
+    """Each region's mean change tested against 0, and the words for the test used.
+
+    Pooled variance (``StatsParams.region_variance``); for the metrics of
+    ``StatsParams.precision_weighted_metrics`` whose every mouse has a sampling variance of its
+    change, precision-weighted (:func:`~thalamocortex.stats.summary.weighted_group_tests`).
+    """
+    n = ch["region"].nunique()
+    over = f"over {n} region{'s' if n > 1 else ''}"
+    if st.region_variance != "pooled":
+        return group_tests(ch["change"], ch["region"], False, st.ci_level), "per-region variance"
+    var = ch["change_var"].to_numpy(np.float64)
+    if metric in st.precision_weighted_metrics and len(var) and np.isfinite(var).all():
+        tests = weighted_group_tests(ch["change"], var, ch["region"], st.ci_level)
+        return tests, f"precision-weighted random effects {over}, Knapp-Hartung"
+    return group_tests(ch["change"], ch["region"], True, st.ci_level), f"variance pooled {over}"
 
 
 def _bootstrap(g: pd.DataFrame, metric: str, mice: pd.Series, st: StatsParams) -> dict:

@@ -210,6 +210,12 @@ def bootstrap_trial_averages(
     return avg.reshape(n_boot, *tensor.shape[1:])
 
 
+#: Level of the trial-bootstrap intervals of peak time and onset latency. The learning tests
+#: read each session's sampling variance off this interval
+#: (:func:`thalamocortex.encoding.learning.session_variance`).
+TIMING_CI_LEVEL = 0.95
+
+
 def timing_with_ci(
     tensor: np.ndarray,
     time_s: np.ndarray,
@@ -218,7 +224,7 @@ def timing_with_ci(
     onset_method: str = "tangent",
     decay_s: float = 0.0,
     n_boot: int = 500,
-    ci_level: float = 0.95,
+    ci_level: float = TIMING_CI_LEVEL,
     seed: int = 0,
     roi_chunk: int = 128,
 ) -> dict[str, np.ndarray]:

@@ -30,6 +30,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
+
+from thalamocortex.encoding.peri import TIMING_CI_LEVEL
+
+#: Half-width of the timing interval in units of the onset's sampling SD.
+TIMING_Z = float(norm.ppf(0.5 + TIMING_CI_LEVEL / 2))
 
 NULL_KINDS: tuple[str, ...] = ("zero", "varied")
 KINDS: tuple[str, ...] = (*NULL_KINDS, "effect")
@@ -185,11 +191,14 @@ def encoding_sessions(
                 n_mr = rng.binomial(d.n_rois, f_true)
                 rel = base["median_reliability"] + prog[i] * change["median_reliability"]
                 rel += rng.normal(0, 0.25 / np.sqrt(max(n_mr, 1)))
+                lat_sd = 0.15 / np.sqrt(max(n_mr, 1)) + 0.02  # sampling noise of the onset
                 lat = (
                     base["population_onset_latency"]
                     + prog[i] * change["population_onset_latency"]
-                    + rng.normal(0, 0.15 / np.sqrt(max(n_mr, 1)) + 0.02)
+                    + rng.normal(0, lat_sd)
                 )
+                # the encoding stage's trial-bootstrap interval, here with the true noise
+                lat_half = TIMING_Z * lat_sd
                 enc = np.clip(enc0 + prog[i] * enc_change, 0, 1)
                 r2 = _decode_r2(enc, f_true) + r2_base + prog[i] * r2_extra
                 r2 += rng.normal(0, 0.05)
@@ -204,6 +213,8 @@ def encoding_sessions(
                         "frac_movement": n_mr / d.n_rois,
                         "median_reliability": rel,
                         "population_onset_latency": lat if n_mr >= 1 else np.nan,
+                        "population_onset_latency_ci_low": lat - lat_half if n_mr else np.nan,
+                        "population_onset_latency_ci_high": lat + lat_half if n_mr else np.nan,
                         "decode_r2": r2,
                         "true_change_frac_movement": change["frac_movement"],
                     }
