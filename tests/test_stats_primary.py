@@ -56,16 +56,17 @@ def test_pooled_group_tests_match_the_anova_model():
     assert per.loc["A", "p"] == pytest.approx(t.pvalue) and per.loc["A", "df"] == 2
 
 
-def test_weighted_group_tests_reduce_to_the_pooled_t_and_downweight_noisy_mice():
+def test_weighted_group_tests_reduce_to_the_pooled_t_and_scale_noisy_groups():
     v, g = _groups(seed=1)
     pooled = group_tests(v, g, pooled=True)
     equal = weighted_group_tests(v, np.full(len(v), 0.3), g)
     np.testing.assert_allclose(equal[list(pooled.columns)], pooled, rtol=1e-9)
-    # one mouse of A measured 1000x worse: A's estimate is nearly the mean of its other two
-    var = np.full(len(v), 0.01)
-    var[0] = 10.0
+    # group A's mice measured 100x worse: A's mean is unchanged, its SE grows, the others' shrink
+    var = np.where(g == "A", 1.0, 0.01)
     res = weighted_group_tests(v, var, g)
-    assert res.loc["A", "estimate"] == pytest.approx(v[1:3].mean(), abs=0.02)
+    np.testing.assert_allclose(res["estimate"], pooled["estimate"], rtol=1e-12)
+    assert res.loc["A", "se"] > 1.5 * pooled.loc["A", "se"]
+    assert (res.drop("A")["se"] < pooled.drop("A")["se"]).all()
     assert res.loc["A", "df"] == 8 and res.loc["B", "n_mice"] == 3
     # a non-finite variance drops that mouse
     var[1] = np.nan
