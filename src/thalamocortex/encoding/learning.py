@@ -8,8 +8,11 @@ Primary tests (two-stage, :mod:`thalamocortex.stats.summary`; why: see there):
 
 * **region x learning** of each metric: per mouse the mean over its expert sessions minus the
   mean over its naive sessions; per region, the mean change is tested against 0 with a t-test
-  whose variance is pooled over the regions of the experiment (``StatsParams.region_variance``);
-  Holm (or BH) over the regions of the experiment. Primary for the input regions and the metrics
+  whose variance is pooled over the regions of the experiment (``StatsParams.region_variance``)
+  — for the population onset latency, whose sampling noise differs between regions, scaled by
+  each region's trial-bootstrap sampling variance (``StatsParams.precision_weighted_metrics``,
+  :func:`~thalamocortex.stats.summary.weighted_group_tests`); Holm (or BH) over the regions of
+  the experiment. Primary for the input regions and the metrics
   in ``StatsParams.encoding_primary_metrics`` (movement fraction, reliability, timing shift,
   decoding); the M1 somata of the all-optical experiment and the other metrics are secondary.
 * **which input changes most** (``StatsParams.comparison_metric``): each input region's mean

@@ -29,7 +29,11 @@ an experiment has ``n_mice - n_regions`` degrees of freedom (8 with 4 x 3 mice, 
 2.3); each region's mean is tested against 0 with that pooled variance (the classical ANOVA
 contrast t-test). Its assumption, a common between-mouse variance across regions, is checked by
 the calibration on null cohorts whose regions differ in baseline; ``region_variance =
-"per_region"`` gives the unpooled test.
+"per_region"`` gives the unpooled test. Where the assumption fails for a known reason — the
+sampling noise of the estimate differs between regions, as the population onset of a region
+with few movement-related axons does — and that noise is measured (a trial bootstrap),
+:func:`weighted_group_tests` keeps the pooled between-mouse variance and adds each region's
+own sampling variance (a random-effects meta-regression).
 
 Which region changes most. :func:`region_contrasts` compares each region with the mean of the
 others (studentised with the pooled variance) and controls the family-wise error over regions
