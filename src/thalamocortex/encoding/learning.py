@@ -221,7 +221,8 @@ def _region_tests(ch: pd.DataFrame, metric: str, st: StatsParams) -> tuple[pd.Da
 
     Pooled variance (``StatsParams.region_variance``); for the metrics of
     ``StatsParams.precision_weighted_metrics`` whose every mouse has a sampling variance of its
-    change, precision-weighted (:func:`~thalamocortex.stats.summary.weighted_group_tests`).
+    change, the pooled between-mouse variance plus each region's mean sampling variance
+    (:func:`~thalamocortex.stats.summary.weighted_group_tests`).
     """
     n = ch["region"].nunique()
     over = f"over {n} region{'s' if n > 1 else ''}"
@@ -230,7 +231,7 @@ def _region_tests(ch: pd.DataFrame, metric: str, st: StatsParams) -> tuple[pd.Da
     var = ch["change_var"].to_numpy(np.float64)
     if metric in st.precision_weighted_metrics and len(var) and np.isfinite(var).all():
         tests = weighted_group_tests(ch["change"], var, ch["region"], st.ci_level)
-        return tests, f"precision-weighted random effects {over}, Knapp-Hartung"
+        return tests, f"between-mouse variance pooled {over} + each region's sampling variance"
     return group_tests(ch["change"], ch["region"], True, st.ci_level), f"variance pooled {over}"
 
 

@@ -55,12 +55,13 @@ class StatsParams(ParamGroup):
     precision_weighted_metrics: tuple[str, ...] = param(
         ("population_onset_latency",),
         "",
-        "region x learning metrics whose per-mouse changes are weighted by their sampling "
-        "precision when every session carries a <metric>_ci_low/_ci_high interval (random-"
-        "effects meta-regression: Paule-Mandel between-mouse variance common to the regions, "
-        "Knapp-Hartung t, df = mice - regions; equal precisions give the pooled t); with "
-        "region_variance 'pooled' only. Default: the population onset latency, whose noise "
-        "grows as a region's movement-related axons get few (docs/statistics.md)",
+        "region x learning metrics whose regions are weighted by the sampling precision of "
+        "their per-mouse changes when every session carries a <metric>_ci_low/_ci_high "
+        "interval: each region's variance is the between-mouse variance common to the regions "
+        "(Paule-Mandel) plus the region's mean sampling variance, Knapp-Hartung t, df = mice - "
+        "regions (equal sampling variances give the pooled t); with region_variance 'pooled' "
+        "only. Default: the population onset latency, whose noise grows as a region's "
+        "movement-related axons get few (docs/statistics.md)",
     )
     encoding_primary_metrics: tuple[str, ...] = param(
         ("frac_movement", "median_reliability", "population_onset_latency", "decode_r2"),
