@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from thalamocortex.encoding.peri import TIMING_CI_LEVEL
+from thalamocortex.encoding.peri import TIMING_CI_Z
 from thalamocortex.stats import hierarchical_bootstrap, mixed_model, permutation_test_paired
 from thalamocortex.stats.params import StatsParams
 from thalamocortex.stats.primary import PRIMARY, SECONDARY, as_test_table, correct_family
@@ -75,8 +74,8 @@ def with_stages(sessions: pd.DataFrame, stats: StatsParams | None = None) -> pd.
 
 def session_variance(sessions: pd.DataFrame, metric: str) -> pd.Series:
     """Sampling variance of each session's ``metric`` from its ``<metric>_ci_low`` /
-    ``<metric>_ci_high`` interval, ``(width / (2 z))²`` with ``z`` the normal quantile of
-    :data:`~thalamocortex.encoding.peri.TIMING_CI_LEVEL` (the trial-bootstrap percentile
+    ``<metric>_ci_high`` interval, ``(width / (2 z))²`` with ``z`` =
+    :data:`~thalamocortex.encoding.peri.TIMING_CI_Z` (the trial-bootstrap percentile
     interval of the encoding stage; read off the interval rather than the bootstrap SD, so a
     few resamples without an onset do not dominate it). NaN where the table has no interval.
     """
@@ -86,8 +85,7 @@ def session_variance(sessions: pd.DataFrame, metric: str) -> pd.Series:
     width = pd.to_numeric(sessions[hi], errors="coerce") - pd.to_numeric(
         sessions[lo], errors="coerce"
     )
-    z = float(norm.ppf(0.5 + TIMING_CI_LEVEL / 2))
-    return (width / (2 * z)) ** 2
+    return (width / (2 * TIMING_CI_Z)) ** 2
 
 
 def per_mouse_changes(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.stats import norm
 
 from thalamocortex.data.errors import DataError
 
@@ -214,6 +215,8 @@ def bootstrap_trial_averages(
 #: read each session's sampling variance off this interval
 #: (:func:`thalamocortex.encoding.learning.session_variance`).
 TIMING_CI_LEVEL = 0.95
+#: Half-width of that interval in standard errors (normal quantile).
+TIMING_CI_Z = float(norm.ppf(0.5 + TIMING_CI_LEVEL / 2))
 
 
 def timing_with_ci(

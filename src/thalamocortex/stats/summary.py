@@ -157,23 +157,29 @@ def group_tests(
     means = np.array([v[g == k].mean() for k in keys])
     ss = float(sum(((v[g == k] - m) ** 2).sum() for k, m in zip(keys, means, strict=True)))
     df = int(n.sum() - len(keys))
-    rows = {}
-    for k, nk, mk in zip(keys, n, means, strict=True):
-        r = _empty(int(nk), float(mk))
-        if df > 0 and ss > 0:
-            se = np.sqrt(ss / df / nk)
-            t = mk / se
-            half = sps.t.ppf(0.5 + ci_level / 2, df) * se
-            r.update(
-                se=se,
-                df=float(df),
-                statistic=t,
-                p=float(2 * sps.t.sf(abs(t), df)),
-                ci_low=mk - half,
-                ci_high=mk + half,
-            )
-        rows[k] = r
+    rows = {
+        k: _t_result(int(nk), float(mk), np.sqrt(ss / df / nk) if df > 0 else np.nan, df, ci_level)
+        for k, nk, mk in zip(keys, n, means, strict=True)
+    }
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(RESULT_KEYS))
+
+
+def _t_result(n: int, estimate: float, se: float, df: int, ci_level: float) -> dict:
+    """A :data:`RESULT_KEYS` row of the t-test of ``estimate`` against 0 with standard error
+    ``se`` on ``df`` degrees of freedom (p and CI NaN when ``se`` is not positive or df < 1)."""
+    r = _empty(n, estimate)
+    if df > 0 and se > 0:
+        t = estimate / se
+        half = sps.t.ppf(0.5 + ci_level / 2, df) * se
+        r.update(
+            se=se,
+            df=float(df),
+            statistic=t,
+            p=float(2 * sps.t.sf(abs(t), df)),
+            ci_low=estimate - half,
+            ci_high=estimate + half,
+        )
+    return r
 
 
 def _paule_mandel_tau2(y: np.ndarray, s2: np.ndarray, x: np.ndarray) -> float:
@@ -255,20 +261,9 @@ def weighted_group_tests(
     tau2 = _paule_mandel_tau2(v, vbar, x)
     w = 1.0 / np.maximum(tau2 + vbar, np.finfo(np.float64).tiny)
     fit = sm.WLS(v, x, weights=w).fit()  # its scale sum(w r²) / df is the Knapp-Hartung factor
-    q = sps.t.ppf(0.5 + ci_level / 2, df)
     for j, k in enumerate(keys):
-        est, se = float(fit.params[j]), float(fit.bse[j])
-        if not se > 0:
-            continue
-        t = est / se
-        rows[k].update(
-            estimate=est,
-            se=se,
-            df=float(df),
-            statistic=t,
-            p=float(2 * sps.t.sf(abs(t), df)),
-            ci_low=est - q * se,
-            ci_high=est + q * se,
+        rows[k] = _t_result(
+            rows[k]["n_mice"], float(fit.params[j]), float(fit.bse[j]), df, ci_level
         )
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(RESULT_KEYS))
 

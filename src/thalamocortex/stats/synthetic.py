@@ -30,12 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from thalamocortex.encoding.peri import TIMING_CI_LEVEL
-
-#: Half-width of the timing interval in units of the onset's sampling SD.
-TIMING_Z = float(norm.ppf(0.5 + TIMING_CI_LEVEL / 2))
+from thalamocortex.encoding.peri import TIMING_CI_Z
 
 NULL_KINDS: tuple[str, ...] = ("zero", "varied")
 KINDS: tuple[str, ...] = (*NULL_KINDS, "effect")
@@ -198,7 +194,7 @@ def encoding_sessions(
                     + rng.normal(0, lat_sd)
                 )
                 # the encoding stage's trial-bootstrap interval, here with the true noise
-                lat_half = TIMING_Z * lat_sd
+                lat_half = TIMING_CI_Z * lat_sd
                 enc = np.clip(enc0 + prog[i] * enc_change, 0, 1)
                 r2 = _decode_r2(enc, f_true) + r2_base + prog[i] * r2_extra
                 r2 += rng.normal(0, 0.05)
