@@ -686,6 +686,37 @@ def test_null_kinds_zero_and_varied():
     assert cfg.null(kind="varied", mouse_change_sd=0.2).null_mouse_change_sd == 0.2
 
 
+def test_varied_null_negative_change_runs_backwards():
+    # a negative draw starts where the same positive draw ends and returns to naive, so a
+    # bounded quantity (the plan stage, clipped at the naive plan) changes by -(the positive
+    # change) instead of 0; "extrapolate" keeps the old one-signed behaviour
+    from thalamocortex.simulate.behavior import behavior_state
+    from thalamocortex.simulate.effects import MouseEffects
+
+    cfg = _mice_cfg().null(kind="varied")
+    e = "behavior.learned_plan"
+    neg = MouseEffects({e: -0.4}, reversed=frozenset({e}))
+    pos = MouseEffects({e: 0.4})
+    assert neg.value(e, 0.0, 1.0, 0.0) == pytest.approx(pos.value(e, 0.0, 1.0, 1.0))
+    assert neg.value(e, 0.0, 1.0, 1.0) == pytest.approx(pos.value(e, 0.0, 1.0, 0.0))
+    assert neg.value(e, 0.0, 1.0, 0.25) == pytest.approx(0.3)
+    fx = [MouseEffects.draw(cfg, 0, m) for m in range(40)]
+    rev = [f for f in fx if f.reversed]
+    assert rev and all(f.k[x] < 0 for f in rev for x in f.reversed)
+    assert not any("inactivation.efficacy" in f.reversed for f in fx)
+    changes = []
+    for f in fx:
+        full = MouseEffects({**MouseEffects.population(cfg).k, **f.k}, f.z, f.reversed)
+        a, b = (behavior_state(cfg, p, full)["plan_stage"] for p in (0.0, 1.0))
+        changes.append(b - a)
+        assert b - a == pytest.approx(np.clip(f.k[e], -1, 1))
+    assert min(changes) < -0.2 and max(changes) > 0.2
+    ext = cfg.model_copy(update={"null_negative_change": "extrapolate"})
+    assert not any(MouseEffects.draw(ext, 0, m).reversed for m in range(40))
+    with pytest.raises(ValueError):
+        cfg.with_overrides({"null_negative_change": "mirror"})
+
+
 def test_varied_null_mice_differ_in_simulated_sessions():
     # expert minus naive movement fraction of MTh axons: 0 in every mouse in the zero null,
     # spread around 0 in the varied null

@@ -11,13 +11,16 @@ mouse's multiplier of effect ``e`` (:mod:`thalamocortex.simulate.effects`): ``ef
 (1 + effect_mouse_sd x z[m, e])`` when the effect's switch in :class:`EffectSwitches` is on,
 ``null_mouse_change_sd x z[m, e]`` when it is off. :meth:`SimulationConfig.null` turns every
 switch off: kind ``"zero"`` (every change exactly 0) and kind ``"varied"`` (mice change around
-zero), the null cohorts on which no analysis may reject more often than its nominal alpha.
+zero; a negative change runs backwards in time, ``null_negative_change``), the null cohorts on
+which no analysis may reject more often than its nominal alpha.
 
 Where the paper does not pin a number down, the default is a documented reconstruction (see
 SCIENCE.md section 4) and says so in its doc line.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -1023,6 +1026,20 @@ class SimulationConfig(ParamGroup):
         "configured (default) effect size; 0 = every change exactly 0 (the 'zero' null), "
         "> 0 = the 'varied' null (SimulationConfig.null(kind='varied'))",
         ge=0,
+    )
+    null_negative_change: Literal["reverse", "extrapolate"] = param(
+        "reverse",
+        "",
+        "how a varied null realises a mouse's negative draw of a learning change: 'reverse' "
+        "(default) runs the mouse's change backwards in time -- it starts at the value a "
+        "positive draw of the same size ends at and returns to the naive value, so every "
+        "measured quantity changes by the exact negative of a positive draw's change and the "
+        "null is null for any statistic, however nonlinear or bounded; 'extrapolate' continues "
+        "the line below the naive value (the rule up to session 7: bounded quantities such as "
+        "the plan stage are clipped there and nonlinear ones such as stereotypy bend, so the "
+        "mean measured change of that null is not 0; docs/statistics.md). The inactivation "
+        "efficacy and the plasticity rule's strength are not learning trajectories and always "
+        "extrapolate (simulate/effects.py)",
     )
     effects: EffectSwitches = Field(default_factory=EffectSwitches)
     effect_scales: dict[str, float] = Field(
