@@ -25,7 +25,6 @@ TITLE = "Validation against the simulator's ground truth"
 #: Simulated effect -> (stage, table, column, experiment) of the analysis that estimates it.
 EFFECT_MEASURES = {
     "input.movement_fraction": ("encoding", "sessions", "frac_movement", "axon_imaging"),
-    "m1.encoding": ("encoding", "sessions", "frac_movement", "all_optical"),
     "input.lag": ("encoding", "sessions", "median_onset_latency", "axon_imaging"),
     "input.reliability": ("encoding", "sessions", "median_reliability", "axon_imaging"),
     "behavior.reaction_time": ("behavior", "sessions", "median_reaction_time", None),
