@@ -28,6 +28,7 @@ EXPECTED_EXCLUDED: dict[str, tuple[str, tuple[str, ...]]] = {
     "sub-axMTh01_ses-7": ("dataset", ("sub-axMTh01_ses-7", "field 'session'", "2 files")),
     "sub-axM201_ses-1": ("dataset", ("sub-axM201_ses-1.nwb", "truncated")),
     "sub-axM201_ses-7": ("dataset", ("sub-axM201_ses-7.nwb", "imaging.F.timestamps")),
+    "sub-axM201_ses-8": ("dataset", ("sub-axM201_ses-8.nwb", "imaging.F.timestamps")),
     "sub-aoCtrl01_ses-1": ("dataset", ("sub-aoCtrl01_ses-1.nwb", "external_file", "outside")),
     "sub-aoCtrl01_ses-14": ("preprocess", ("stat.npy", "refused to load posix.system")),
     "sub-inact01_ses-13": ("behavior", ("sub-inact01_ses-13.nwb", "lever.data", "NaN")),
@@ -78,7 +79,10 @@ def _damage(data: Path, outside: Path) -> dict:
     shutil.copy(ax / "sub-axMTh01_ses-7.nwb", ax / "sub-axMTh01_ses-07.nwb")
     dmg.lever_in_cm(ax / "sub-axMTh01_ses-14.nwb")
     dmg.truncate(ax2 / "sub-axM201_ses-1.nwb")
+    # a frame clock 5 timestamps longer (session 7) and, on a copy of it, 5 shorter (session 8)
+    dmg.rewrite(ax2 / "sub-axM201_ses-7.nwb", ax2 / "sub-axM201_ses-8.nwb")
     dmg.frame_clock(ax2 / "sub-axM201_ses-7.nwb", +5)
+    dmg.frame_clock(ax2 / "sub-axM201_ses-8.nwb", -5)
     dmg.nan_rois(ax2 / "sub-axM201_ses-14.nwb", [0, 1, 2])
     info["n_bad_lever"] = dmg.lever_gaps(ax2 / "sub-axM201_ses-14.nwb")
     dmg.movie_outside(ao / "sub-aoCtrl01_ses-1.nwb", outside / "elsewhere" / "movie.tif")
@@ -238,11 +242,11 @@ def test_inspect_reports_the_same_problems(damaged):
     assert proc.returncode == 2
     excl = pd.read_parquet(damaged["results"] / "dataset" / "excluded.parquet")
     found = excl[excl["stage"] == "dataset"]
-    assert len(found) == 10
+    assert len(found) == 11
     for reason in found["reason"]:
         assert reason in proc.stderr
     out = proc.stdout
-    assert "5 mice, 8 sessions, 10 unusable file(s)" in out and "ground truth: yes" in out
+    assert "5 mice, 8 sessions, 11 unusable file(s)" in out and "ground truth: yes" in out
     for col in ("frame rate (Hz)", "duration (min)", "ROIs", "trials", "raw data", "ground truth"):
         assert col in out
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("axMTh01"))
