@@ -18,20 +18,30 @@ configured population change and ``k[m, e]`` the mouse's multiplier of effect ``
   is exactly 0, ``> 0`` the "varied" null in which mice change around zero with a spread set
   relative to the configured effect size -- :meth:`~.params.SimulationConfig.null`).
 
-A negative draw of the varied null (``k < 0``, ``null_negative_change = "reverse"``, the
-default) runs the mouse's change backwards in time instead of below the naive value:
+A negative draw of a behavioural effect in the varied null (``k < 0``, :data:`REVERSIBLE`,
+``null_negative_change = "reverse"``, the default) runs the mouse's change backwards in time
+instead of below the naive value:
 
     value_m(p) = naive + |k| * (1 - p) * (expert - naive),
 
 so the mouse starts where a mouse with ``+|k|`` ends and returns to the naive value. Its
 naive -> expert change is still ``k * (expert - naive)``, and since ``z`` and ``-z`` are
-equally likely, every statistic measured on the two stages changes by the exact negative of
-what a positive draw's change gives: the null is null for any measured quantity. Continuing
+equally likely, every statistic measured as a change between the two stages changes by the
+exact negative of what a positive draw's change gives: the null is null for any change
+statistic. (Not for a level measured in one stage: a reversed mouse ends naive, so expert-stage
+levels move one way only; no varied null built from per-mouse changes avoids that.) Continuing
 the line instead (``"extrapolate"``) is not: the plan stage is clipped at the naive plan and
 stereotypy is a convex function of the motor variability, so on a behaviour-only bank of 1,200
 varied-null mice (calibration design, seed 300) the mean stereotypy change was +0.025 (SE 0.006;
-zero null -0.002 +- 0.005) and the behaviour test rejected in 6 of 52 whole-pipeline cohorts
-(docs/statistics.md).
+reversed +0.004 +- 0.006; zero null -0.002 +- 0.005) and the behaviour test rejected in 6 of 52
+whole-pipeline cohorts (docs/statistics.md).
+
+The input effects are not reversed: the M1 circuit's plasticity and the opto claims read each
+stage's inputs, and a reversed mouse's inputs are naive at the expert stage while a positive
+draw's are above naive, which moves expert-stage levels one way. Reversing them too (session 7,
+78 paired all-optical varied cohorts of the reduced design, same seeds) raised the mean expert
+enrichment from +0.45 +- 0.08 (inputs extrapolated) to +0.76 +- 0.08 and the mean drive change
+from +0.18 to +0.69 (zero null: +0.11 and -0.03).
 
 ``z[m, e] ~ N(0, 1)`` is drawn from its own generator, seeded by the root seed, the mouse and a
 hash of the effect name, so adding an effect or a mouse never changes the others' draws.
@@ -44,7 +54,10 @@ docs/statistics.md). The refinement of the thalamic weights
 (``m1.refinement``) scales the strength of the plasticity rule: the mouse's rule strength is
 ``refinement_rate x k`` (m1.py), so its weights change by what the rule makes of it (a
 negative draw is an anti-Hebbian rule). Neither of these two is a trajectory over learning
-progress, so neither is reversed.
+progress, so neither is reversed. The anti-Hebbian draws are not the mirror image of learning
+on the measured scale (mean expert enrichment +0.44 over 80 whole-pipeline varied cohorts,
+zero null +0.11), so the varied null is not an exact null for the expert-enrichment claim, a
+level measured in one stage (its 3-mouse test still held 5/80; docs/statistics.md, session 7).
 """
 
 from __future__ import annotations
@@ -71,8 +84,12 @@ EFFECTS: dict[str, str] = {
     "inactivation.efficacy": "inactivation",
 }
 
-#: effects whose negative varied-null draws never run backwards (not trajectories over progress)
-NOT_REVERSIBLE: frozenset[str] = frozenset({"m1.refinement", "inactivation.efficacy"})
+#: effects whose negative varied-null draws run backwards in time (``null_negative_change =
+#: "reverse"``): the behavioural ones, whose plan stage is clipped at the naive plan. The input
+#: effects extrapolate: the M1 circuit's plasticity and the opto claims read the inputs of each
+#: stage, and reversed inputs (naive at the expert stage for a negative draw, above naive for a
+#: positive one) bias those one way (module docstring; docs/statistics.md, session 7).
+REVERSIBLE: frozenset[str] = frozenset(e for e, sw in EFFECTS.items() if sw == "behavior_learning")
 
 #: stream index of the per-mouse effect draws (cohort.py's mouse-level streams are 0..3)
 EFFECT_STREAM = 4
@@ -116,7 +133,7 @@ class MouseEffects:
                 k[e] = cfg.scale(sw) * (1.0 + cfg.effect_mouse_sd * z[e])
             else:
                 k[e] = cfg.null_mouse_change_sd * z[e]
-                if reverse and k[e] < 0 and e not in NOT_REVERSIBLE:
+                if reverse and k[e] < 0 and e in REVERSIBLE:
                     rev.add(e)
         return cls(k, z, frozenset(rev))
 

@@ -1030,16 +1030,16 @@ class SimulationConfig(ParamGroup):
     null_negative_change: Literal["reverse", "extrapolate"] = param(
         "reverse",
         "",
-        "how a varied null realises a mouse's negative draw of a learning change: 'reverse' "
-        "(default) runs the mouse's change backwards in time -- it starts at the value a "
-        "positive draw of the same size ends at and returns to the naive value, so every "
-        "measured quantity changes by the exact negative of a positive draw's change and the "
-        "null is null for any statistic, however nonlinear or bounded; 'extrapolate' continues "
-        "the line below the naive value (the rule up to session 7: bounded quantities such as "
+        "how a varied null realises a mouse's negative draw of a behavioural learning change: "
+        "'reverse' (default) runs the mouse's change backwards in time -- it starts at the "
+        "value a positive draw of the same size ends at and returns to the naive value, so "
+        "every naive -> expert change, however nonlinear or bounded, is the exact negative of "
+        "a positive draw's change; 'extrapolate' continues the line below the naive value "
+        "(the rule up to session 7: bounded quantities such as "
         "the plan stage are clipped there and nonlinear ones such as stereotypy bend, so the "
-        "mean measured change of that null is not 0; docs/statistics.md). The inactivation "
-        "efficacy and the plasticity rule's strength are not learning trajectories and always "
-        "extrapolate (simulate/effects.py)",
+        "mean measured change of that null is not 0; docs/statistics.md). Only the behavioural "
+        "effects are reversed; the input effects, the inactivation efficacy and the plasticity "
+        "rule's strength always extrapolate (simulate/effects.py)",
     )
     effects: EffectSwitches = Field(default_factory=EffectSwitches)
     effect_scales: dict[str, float] = Field(
