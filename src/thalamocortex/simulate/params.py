@@ -11,8 +11,8 @@ mouse's multiplier of effect ``e`` (:mod:`thalamocortex.simulate.effects`): ``ef
 (1 + effect_mouse_sd x z[m, e])`` when the effect's switch in :class:`EffectSwitches` is on,
 ``null_mouse_change_sd x z[m, e]`` when it is off. :meth:`SimulationConfig.null` turns every
 switch off: kind ``"zero"`` (every change exactly 0) and kind ``"varied"`` (mice change around
-zero; a negative change runs backwards in time, ``null_negative_change``), the null cohorts on
-which no analysis may reject more often than its nominal alpha.
+zero; a negative behavioural change runs backwards in time, ``null_negative_change``), the
+null cohorts on which no analysis may reject more often than its nominal alpha.
 
 Where the paper does not pin a number down, the default is a documented reconstruction (see
 SCIENCE.md section 4) and says so in its doc line.
