@@ -85,10 +85,7 @@ EFFECTS: dict[str, str] = {
 }
 
 #: effects whose negative varied-null draws run backwards in time (``null_negative_change =
-#: "reverse"``): the behavioural ones, whose plan stage is clipped at the naive plan. The input
-#: effects extrapolate: the M1 circuit's plasticity and the opto claims read the inputs of each
-#: stage, and reversed inputs (naive at the expert stage for a negative draw, above naive for a
-#: positive one) bias those one way (module docstring; docs/statistics.md, session 7).
+#: "reverse"``): the behavioural ones; why the others extrapolate: module docstring
 REVERSIBLE: frozenset[str] = frozenset(e for e, sw in EFFECTS.items() if sw == "behavior_learning")
 
 #: stream index of the per-mouse effect draws (cohort.py's mouse-level streams are 0..3)
