@@ -235,6 +235,9 @@ def test_internal_movie_through_neuroconv_keeps_uint16(tmp_path):
         assert s.movie.data.dtype == np.uint16  # native bit depth in the file
         np.testing.assert_array_equal(s.movie.read(), movie)
         assert s.info.roi_type == "bouton"
+    with h5py.File(tmp_path / "ds" / "sub-x" / "sub-x_ses-1.nwb", "r") as f:
+        data = f["acquisition/TwoPhotonSeries/data"]
+        assert data.compression == "gzip" and data.chunks is not None
     assert _inspector_findings(tmp_path / "ds") == []
 
 

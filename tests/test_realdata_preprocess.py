@@ -1,5 +1,6 @@
 """The real mouse two-photon movie end to end, as a lab's own recording: convert -> preprocess,
-compared with suite2p run alone on the same movie (footprint overlap and trace correlation).
+compared with suite2p run alone on the same movie (footprint overlap and trace correlation);
+the converted file and the stage's output pass nwbinspector.
 
 The movie: 2000 x 128 x 128 uint16 frames of somata (2 % of pixels above 32,767), 30 Hz
 assumed (tests/_realdata.py). Measured on it (suite2p 1.1.0): suite2p alone labels 54 of its
@@ -59,6 +60,17 @@ def test_real_movie_convert_preprocess_matches_suite2p_alone(real_movie, tmp_pat
         ours, ours_F, shape = list(im.footprints), im.f, im.image_shape
         # native units: a uint16 movie's bright cells are above int16's range, not clipped
         assert np.nanmax(ours_F) > 32767
+
+    # the converted real recording and the stage's output are clean NWB (nwbinspector)
+    # (a whole folder, as a user would run it: the stage's key files are not taken for NWB)
+    from nwbinspector import inspect_all
+
+    bad = {"CRITICAL", "BEST_PRACTICE_VIOLATION", "PYNWB_VALIDATION", "ERROR"}
+    for folder in (tmp_path / "dataset", out.parent.parent):
+        messages = list(inspect_all(str(folder)))
+        findings = [(m.importance.name, m.file_path, m.message) for m in messages]
+        assert [f for f in findings if f[0] in bad] == [], findings
+        assert {m.file_path for m in messages} <= {str(p) for p in folder.rglob("*.nwb")}
 
     movie = tifffile.imread(real_movie)
     alone = suite2p_alone(movie, 30.0)

@@ -722,6 +722,14 @@ def _neuroconv_addition(iface, rate: float, t0: float, info: SessionInfo) -> Cal
                 "ignore", message=".*old list-based format", category=FutureWarning
             )
             iface.add_to_nwbfile(nwbfile, metadata=md, iterator_type="v2")
+        # neuroconv adds the frames uncompressed; its default HDF5 backend configuration
+        # chunks them (~10 MB chunks) and applies gzip, as DANDI recommends.
+        from neuroconv.tools.nwb_helpers import (
+            configure_backend,
+            get_default_backend_configuration,
+        )
+
+        configure_backend(nwbfile, get_default_backend_configuration(nwbfile, backend="hdf5"))
 
     return add
 

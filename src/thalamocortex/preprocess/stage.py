@@ -142,13 +142,15 @@ def artefact_key(nwb_path: str | Path, params: PreprocessParams, names=None) -> 
     )
 
 
-def _key_file(target: Path) -> Path:
-    return target.with_name(target.name + ".key")
+def key_file(target: Path) -> Path:
+    """``<stem>_<ext>.key`` beside an output: a name without ``.nwb`` in it, so nwbinspector
+    and DANDI tools, which take every ``*.nwb*`` path for an NWB file, skip it."""
+    return target.with_name(f"{target.stem}_{target.suffix.lstrip('.')}.key")
 
 
 def _current(target: Path, key: str) -> bool:
-    """An existing output made from the same parameters and inputs (``<output>.key``)."""
-    kf = _key_file(target)
+    """An existing output made from the same parameters and inputs (:func:`key_file`)."""
+    kf = key_file(target)
     return bool(key) and target.is_file() and kf.is_file() and kf.read_text().strip() == key
 
 
@@ -328,7 +330,7 @@ def process_session(
             if reuse and motion_file.is_file():
                 out["motion"] = pd.read_parquet(motion_file)
             if not reuse:
-                _key_file(target).unlink(missing_ok=True)
+                key_file(target).unlink(missing_ok=True)
                 motion_file.unlink(missing_ok=True)
                 if "nwb_movie" in src or "tiff" in src:
                     if "nwb_movie" in src:
@@ -349,7 +351,7 @@ def process_session(
                     s, imaging=imaging, movie=_movie_reference(s, src, imaging), _closer=None
                 )
                 write_session(new, target, overwrite=True)
-                atomic_write(_key_file(target), lambda p: p.write_text(key))
+                atomic_write(key_file(target), lambda p: p.write_text(key))
                 written = new
             row["output"] = str(target)
         if written is not None:
@@ -485,10 +487,10 @@ def traces_key(source: str | Path | None, params: PreprocessParams, names=None) 
 def write_traces(path: Path, traces, frame_times: np.ndarray, key: str = "") -> None:
     """Save :class:`~thalamocortex.preprocess.traces.AnalysisTraces` (dF/F float32, the unit
     table as plain arrays, frame times) atomically, then its ``key`` (:func:`traces_key`) in
-    ``<file>.key``; read back with :func:`read_traces`."""
+    ``<session>_npz.key`` (:func:`key_file`); read back with :func:`read_traces`."""
     from thalamocortex.pipeline.io import atomic_write, write_arrays
 
-    _key_file(path).unlink(missing_ok=True)  # never a new file beside an old key
+    key_file(path).unlink(missing_ok=True)  # never a new file beside an old key
     u = traces.units
     write_arrays(
         path,
@@ -499,7 +501,7 @@ def write_traces(path: Path, traces, frame_times: np.ndarray, key: str = "") -> 
         n_boutons=u["n_boutons"].to_numpy(np.int64),
     )
     if key:
-        atomic_write(_key_file(path), lambda p: p.write_text(key))
+        atomic_write(key_file(path), lambda p: p.write_text(key))
 
 
 def read_traces(path: str | Path, key: str | None = None):
