@@ -51,9 +51,8 @@ class StatsParams(ParamGroup):
         "variance of the per-mouse changes in the region x learning t-tests: 'pooled' across the "
         "regions of one experiment (one-way ANOVA residual variance, df = mice - regions; the "
         "power to reject with 3 mice per region; it assumes the regions' between-mouse spread is "
-        "equal, and rejected reliability in 0.085 of varied-null cohorts where MTh spreads "
-        "more) or 'per_region' (df = mice - 1 per region; 0.035 on those cohorts, but "
-        "power 0.38 at 3 mice per region; docs/statistics.md)",
+        "equal) or 'per_region' (df = mice - 1 per region; little power at 3 mice). Where the "
+        "pooled assumption fails and what per_region costs: docs/statistics.md",
     )
     precision_weighted_metrics: tuple[str, ...] = param(
         ("population_onset_latency",),
